@@ -1,0 +1,44 @@
+# Two commands on a fresh Debian machine:
+#   make demo   installs missing Debian packages, builds, runs the default example
+#   make test   installs missing Debian packages, builds, runs every test suite
+BUILD ?= build
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_FLAGS ?=
+
+# Debian packages needed to build and test.
+DEPS := cmake gcc make pkg-config libblis-dev libblis4-openmp check \
+        libcjson-dev libutf8proc-dev libarchive-dev libcsv-dev gnuplot-nox
+# Extra packages for the benchmarks (the PyTorch peer).
+BENCH_DEPS := python3-torch
+
+.PHONY: all deps build test demo bench install clean
+
+all: build
+
+deps:
+	@./scripts/install-deps.sh $(DEPS)
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DCGRAD_WERROR=ON $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS); status=$$?; \
+	  echo "---- Check summaries ----"; \
+	  grep -h "^[0-9]*%: Checks:" Testing/Temporary/LastTest.log || true; \
+	  exit $$status
+
+demo: build
+	@./scripts/demo.sh $(BUILD)
+
+bench: deps
+	@./scripts/install-deps.sh $(BENCH_DEPS)
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS) --target cgrad-bench bench_matmul
+	@./bench/run.sh $(BUILD)
+
+install: build
+	cmake --install $(BUILD)
+
+clean:
+	rm -rf $(BUILD)

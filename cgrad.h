@@ -1,0 +1,12 @@
+/*
+ * cgrad/cgrad.h — everything: tensors, autograd, layers, optimizers, data,
+ * training. Include this one header and link with -lcgrad
+ * (pkg-config --cflags --libs cgrad, or find_package(cgrad) and
+ * target_link_libraries(app cgrad::cgrad)).
+ */
+#ifndef CGRAD_CGRAD_H
+#define CGRAD_CGRAD_H
+
+#include "tensor.h"
+
+#endif

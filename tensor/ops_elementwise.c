@@ -1,0 +1,562 @@
+/* Elementwise kernels: unary, binary (NumPy broadcasting), scalar, clamp,
+ * where, copy, fill, axpy. Strided inputs are walked in place; rows whose
+ * operands are all unit-stride (or a broadcast scalar) take vector loops. */
+#include "tensor_internal.h"
+
+static const char *unop_names[CG_UNOP_COUNT] = {
+    "neg", "exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "sign", "square", "reciprocal"};
+static const char *binop_names[CG_BINOP_COUNT] = {
+    "add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge",
+    "tanh_grad", "sigmoid_grad", "relu_grad"};
+
+const char *cg_unop_name(cg_unop op) { return (unsigned)op < CG_UNOP_COUNT ? unop_names[op] : "?"; }
+const char *cg_binop_name(cg_binop op) { return (unsigned)op < CG_BINOP_COUNT ? binop_names[op] : "?"; }
+
+#define PRAGMA_SIMD _Pragma("omp simd")
+
+/* ------------------------------------------------------------ unary rows */
+
+#define UN_ROW(NAME, T, EXPR)                                                                      \
+    static void NAME(int64_t n, char **p, const int64_t *s, void *ctx) {                          \
+        (void)ctx;                                                                                 \
+        T *o = (T *)p[0];                                                                          \
+        const T *X = (const T *)p[1];                                                              \
+        if (s[0] == 1 && s[1] == 1) {                                                              \
+            PRAGMA_SIMD for (int64_t i = 0; i < n; i++) {                                          \
+                T x = X[i];                                                                        \
+                o[i] = (EXPR);                                                                     \
+            }                                                                                      \
+        } else {                                                                                   \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                T x = X[i * s[1]];                                                                 \
+                o[i * s[0]] = (EXPR);                                                              \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+#define UN_FLOAT(OP, F32, F64)                                                                     \
+    UN_ROW(un_##OP##_f32, float, F32)                                                              \
+    UN_ROW(un_##OP##_f64, double, F64)
+
+UN_FLOAT(neg, -x, -x)
+UN_FLOAT(exp, expf(x), exp(x))
+UN_FLOAT(log, logf(x), log(x))
+UN_FLOAT(sqrt, sqrtf(x), sqrt(x))
+UN_FLOAT(abs, fabsf(x), fabs(x))
+UN_FLOAT(tanh, tanhf(x), tanh(x))
+UN_FLOAT(sigmoid, 1.0f / (1.0f + expf(-x)), 1.0 / (1.0 + exp(-x)))
+UN_FLOAT(relu, x < 0 ? 0.0f : x, x < 0 ? 0.0 : x)
+UN_FLOAT(sign, (float)((x > 0) - (x < 0)), (double)((x > 0) - (x < 0)))
+UN_FLOAT(square, x *x, x *x)
+UN_FLOAT(reciprocal, 1.0f / x, 1.0 / x)
+UN_ROW(un_neg_i64, int64_t, -x)
+UN_ROW(un_abs_i64, int64_t, x < 0 ? -x : x)
+UN_ROW(un_sign_i64, int64_t, (x > 0) - (x < 0))
+UN_ROW(un_square_i64, int64_t, x *x)
+UN_ROW(un_relu_i64, int64_t, x < 0 ? 0 : x)
+
+#define UNF(OP) {un_##OP##_f32, un_##OP##_f64, NULL}
+static const cg_row_fn un_rows[CG_UNOP_COUNT][3] = {
+    [CG_NEG] = {un_neg_f32, un_neg_f64, un_neg_i64},
+    [CG_EXP] = UNF(exp),
+    [CG_LOG] = UNF(log),
+    [CG_SQRT] = UNF(sqrt),
+    [CG_ABS] = {un_abs_f32, un_abs_f64, un_abs_i64},
+    [CG_TANH] = UNF(tanh),
+    [CG_SIGMOID] = UNF(sigmoid),
+    [CG_RELU] = {un_relu_f32, un_relu_f64, un_relu_i64},
+    [CG_SIGN] = {un_sign_f32, un_sign_f64, un_sign_i64},
+    [CG_SQUARE] = {un_square_f32, un_square_f64, un_square_i64},
+    [CG_RECIPROCAL] = UNF(reciprocal),
+};
+
+/* ----------------------------------------------------------- binary rows */
+
+#define BIN_ROW(NAME, T, EXPR)                                                                     \
+    static void NAME(int64_t n, char **p, const int64_t *s, void *ctx) {                          \
+        (void)ctx;                                                                                 \
+        T *o = (T *)p[0];                                                                          \
+        const T *A = (const T *)p[1];                                                              \
+        const T *B = (const T *)p[2];                                                              \
+        if (s[0] == 1 && s[1] == 1 && s[2] == 1) {                                                 \
+            PRAGMA_SIMD for (int64_t i = 0; i < n; i++) {                                          \
+                T a = A[i], b = B[i];                                                              \
+                o[i] = (EXPR);                                                                     \
+            }                                                                                      \
+        } else if (s[0] == 1 && s[1] == 1 && s[2] == 0) {                                          \
+            const T b = B[0];                                                                      \
+            PRAGMA_SIMD for (int64_t i = 0; i < n; i++) {                                          \
+                T a = A[i];                                                                        \
+                o[i] = (EXPR);                                                                     \
+            }                                                                                      \
+        } else if (s[0] == 1 && s[1] == 0 && s[2] == 1) {                                          \
+            const T a = A[0];                                                                      \
+            PRAGMA_SIMD for (int64_t i = 0; i < n; i++) {                                          \
+                T b = B[i];                                                                        \
+                o[i] = (EXPR);                                                                     \
+            }                                                                                      \
+        } else {                                                                                   \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                T a = A[i * s[1]], b = B[i * s[2]];                                                \
+                o[i * s[0]] = (EXPR);                                                              \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+#define BIN_ALL(OP, EXPR)                                                                          \
+    BIN_ROW(bin_##OP##_f32, float, EXPR)                                                           \
+    BIN_ROW(bin_##OP##_f64, double, EXPR)                                                          \
+    BIN_ROW(bin_##OP##_i64, int64_t, EXPR)
+#define BIN_FLOAT(OP, F32, F64)                                                                    \
+    BIN_ROW(bin_##OP##_f32, float, F32)                                                            \
+    BIN_ROW(bin_##OP##_f64, double, F64)
+
+BIN_ALL(add, a + b)
+BIN_ALL(sub, a - b)
+BIN_ALL(mul, a *b)
+BIN_FLOAT(div, a / b, a / b)
+BIN_FLOAT(pow, powf(a, b), pow(a, b))
+BIN_FLOAT(maximum, (a > b || a != a) ? a : b, (a > b || a != a) ? a : b)
+BIN_FLOAT(minimum, (a < b || a != a) ? a : b, (a < b || a != a) ? a : b)
+BIN_ROW(bin_maximum_i64, int64_t, a > b ? a : b)
+BIN_ROW(bin_minimum_i64, int64_t, a < b ? a : b)
+BIN_ALL(eq, a == b)
+BIN_ALL(ne, a != b)
+BIN_ALL(lt, a < b)
+BIN_ALL(le, a <= b)
+BIN_ALL(gt, a > b)
+BIN_ALL(ge, a >= b)
+BIN_FLOAT(tanh_grad, a *(1.0f - b * b), a *(1.0 - b * b))
+BIN_FLOAT(sigmoid_grad, a *b *(1.0f - b), a *b *(1.0 - b))
+BIN_FLOAT(relu_grad, b > 0 ? a : 0.0f, b > 0 ? a : 0.0)
+
+#define BINA(OP) {bin_##OP##_f32, bin_##OP##_f64, bin_##OP##_i64}
+#define BINF(OP) {bin_##OP##_f32, bin_##OP##_f64, NULL}
+static const cg_row_fn bin_rows[CG_BINOP_COUNT][3] = {
+    [CG_ADD] = BINA(add),          [CG_SUB] = BINA(sub),         [CG_MUL] = BINA(mul),
+    [CG_DIV] = BINF(div),          [CG_POW] = BINF(pow),         [CG_MAXIMUM] = BINA(maximum),
+    [CG_MINIMUM] = BINA(minimum),  [CG_EQ] = BINA(eq),           [CG_NE] = BINA(ne),
+    [CG_LT] = BINA(lt),            [CG_LE] = BINA(le),           [CG_GT] = BINA(gt),
+    [CG_GE] = BINA(ge),            [CG_TANH_GRAD] = BINF(tanh_grad),
+    [CG_SIGMOID_GRAD] = BINF(sigmoid_grad),                      [CG_RELU_GRAD] = BINF(relu_grad),
+};
+
+/* ------------------------------------------------------------- helpers */
+
+cg_status cg_broadcast_shape(const int64_t *a, int na, const int64_t *b, int nb, int64_t *out, int *nout) {
+    int n = na > nb ? na : nb;
+    for (int i = 0; i < n; i++) {
+        int ia = na - n + i, ib = nb - n + i;
+        int64_t da = ia >= 0 ? a[ia] : 1, db = ib >= 0 ? b[ib] : 1;
+        if (da != db && da != 1 && db != 1) return CG_ERR_SHAPE;
+        out[i] = da == 1 ? db : da;
+    }
+    *nout = n;
+    return CG_OK;
+}
+
+/* May we write into t elementwise? (no two indices share one element) */
+static bool writable(const char *op, const cg_tensor *t) {
+    for (int d = 0; d < t->ndim; d++)
+        if (t->strides[d] == 0 && t->shape[d] > 1) {
+            cg_set_error(CG_ERR_VALUE,
+                         "%s: cannot write in place into a broadcast (expanded) view of shape %s; "
+                         "make it contiguous first",
+                         op, cg_shape_str(t));
+            return false;
+        }
+    return true;
+}
+
+static void run2(cg_tensor *out, const cg_tensor *a, cg_row_fn fn, void *ctx) {
+    const cg_tensor *ops[2] = {out, a};
+    cg_iter it;
+    cg__iter_init(&it, out->shape, out->ndim, ops, 2);
+    cg__iter_run(&it, fn, ctx);
+}
+
+static void run3(cg_tensor *out, const cg_tensor *a, const cg_tensor *b, cg_row_fn fn, void *ctx) {
+    const cg_tensor *ops[3] = {out, a, b};
+    cg_iter it;
+    cg__iter_init(&it, out->shape, out->ndim, ops, 3);
+    cg__iter_run(&it, fn, ctx);
+}
+
+/* ------------------------------------------------------------------ unary */
+
+static cg_row_fn unary_fn(const char *name, cg_unop op, const cg_tensor *x) {
+    if ((unsigned)op >= CG_UNOP_COUNT) {
+        cg_set_error(CG_ERR_VALUE, "%s: unknown unary op %d", name, (int)op);
+        return NULL;
+    }
+    cg_row_fn fn = un_rows[op][x->dtype];
+    if (!fn)
+        cg_set_error(CG_ERR_DTYPE, "cg_%s: not defined for %s (shape %s); convert with cg_to_dtype",
+                     unop_names[op], cg_dtype_name(x->dtype), cg_shape_str(x));
+    return fn;
+}
+
+cg_tensor *cg_k_unary(cg_unop op, const cg_tensor *x) {
+    CG_CHECK_NULL1(cg_unop_name(op), x);
+    cg_row_fn fn = unary_fn("cg_k_unary", op, x);
+    if (!fn) return NULL;
+    cg_tensor *o = cg__new(x->dtype, x->shape, x->ndim);
+    if (!o) return NULL;
+    run2(o, x, fn, NULL);
+    return o;
+}
+
+cg_tensor *cg_k_unary_(cg_unop op, cg_tensor *x) {
+    CG_CHECK_NULL1(cg_unop_name(op), x);
+    cg_row_fn fn = unary_fn("cg_k_unary_", op, x);
+    if (!fn || !writable("cg_k_unary_", x)) return NULL;
+    run2(x, x, fn, NULL);
+    x->storage->version++;
+    return x;
+}
+
+/* ----------------------------------------------------------------- binary */
+
+static cg_row_fn binary_fn(cg_binop op, const cg_tensor *a, const cg_tensor *b) {
+    if ((unsigned)op >= CG_BINOP_COUNT) {
+        cg_set_error(CG_ERR_VALUE, "cg_k_binary: unknown binary op %d", (int)op);
+        return NULL;
+    }
+    if (a->dtype != b->dtype) {
+        cg_set_error(CG_ERR_DTYPE, "cg_%s: dtypes differ: %s %s and %s %s; convert one with cg_to_dtype",
+                     binop_names[op], cg_dtype_name(a->dtype), cg_shape_str(a),
+                     cg_dtype_name(b->dtype), cg_shape_str(b));
+        return NULL;
+    }
+    cg_row_fn fn = bin_rows[op][a->dtype];
+    if (!fn)
+        cg_set_error(CG_ERR_DTYPE, "cg_%s: not defined for %s; convert with cg_to_dtype",
+                     binop_names[op], cg_dtype_name(a->dtype));
+    return fn;
+}
+
+cg_tensor *cg_k_binary(cg_binop op, const cg_tensor *a, const cg_tensor *b) {
+    CG_CHECK_NULL2(cg_binop_name(op), a, b);
+    cg_row_fn fn = binary_fn(op, a, b);
+    if (!fn) return NULL;
+    int64_t shape[CG_MAX_DIMS];
+    int nd;
+    if (cg_broadcast_shape(a->shape, a->ndim, b->shape, b->ndim, shape, &nd) != CG_OK) {
+        cg_set_error(CG_ERR_SHAPE, "cg_%s: shapes %s and %s do not broadcast", binop_names[op],
+                     cg_shape_str(a), cg_shape_str(b));
+        return NULL;
+    }
+    cg_tensor *o = cg__new(a->dtype, shape, nd);
+    if (!o) return NULL;
+    run3(o, a, b, fn, NULL);
+    return o;
+}
+
+static bool broadcasts_to(const cg_tensor *b, const cg_tensor *a) {
+    if (b->ndim > a->ndim) return false;
+    for (int i = 0; i < b->ndim; i++) {
+        int64_t db = b->shape[b->ndim - 1 - i], da = a->shape[a->ndim - 1 - i];
+        if (db != da && db != 1) return false;
+    }
+    return true;
+}
+
+cg_tensor *cg_k_binary_(cg_binop op, cg_tensor *a, const cg_tensor *b) {
+    CG_CHECK_NULL2(cg_binop_name(op), a, b);
+    cg_row_fn fn = binary_fn(op, a, b);
+    if (!fn || !writable("cg_k_binary_", a)) return NULL;
+    if (!broadcasts_to(b, a)) {
+        cg_set_error(CG_ERR_SHAPE, "cg_%s_: shape %s does not broadcast to %s (in-place result shape)",
+                     binop_names[op], cg_shape_str(b), cg_shape_str(a));
+        return NULL;
+    }
+    run3(a, a, b, fn, NULL);
+    a->storage->version++;
+    return a;
+}
+
+cg_tensor *cg_k_scalar(cg_binop op, const cg_tensor *x, double s) {
+    CG_CHECK_NULL1(cg_binop_name(op), x);
+    cg_tensor *c = cg_scalar(x->dtype, s);
+    return c ? cg_k_binary(op, x, c) : NULL;
+}
+
+cg_tensor *cg_k_scalar_(cg_binop op, cg_tensor *x, double s) {
+    CG_CHECK_NULL1(cg_binop_name(op), x);
+    cg_tensor *c = cg_scalar(x->dtype, s);
+    return c ? cg_k_binary_(op, x, c) : NULL;
+}
+
+cg_tensor *cg_k_rscalar(cg_binop op, double s, const cg_tensor *x) {
+    CG_CHECK_NULL1(cg_binop_name(op), x);
+    cg_tensor *c = cg_scalar(x->dtype, s);
+    return c ? cg_k_binary(op, c, x) : NULL;
+}
+
+/* ------------------------------------------------------------------ clamp */
+
+typedef struct {
+    double lo, hi;
+} clamp_ctx;
+
+#define CLAMP_ROW(NAME, T)                                                                         \
+    static void NAME(int64_t n, char **p, const int64_t *s, void *vctx) {                         \
+        const clamp_ctx *c = vctx;                                                                 \
+        const T lo = (T)c->lo, hi = (T)c->hi;                                                      \
+        T *o = (T *)p[0];                                                                          \
+        const T *X = (const T *)p[1];                                                              \
+        for (int64_t i = 0; i < n; i++) {                                                          \
+            T x = X[i * s[1]];                                                                     \
+            o[i * s[0]] = x < lo ? lo : (x > hi ? hi : x);                                         \
+        }                                                                                          \
+    }
+CLAMP_ROW(clamp_f32, float)
+CLAMP_ROW(clamp_f64, double)
+CLAMP_ROW(clamp_i64, int64_t)
+
+cg_tensor *cg_k_clamp(const cg_tensor *x, double lo, double hi) {
+    CG_CHECK_NULL1("cg_clamp", x);
+    if (isnan(lo) || isnan(hi) || lo > hi) {
+        cg_set_error(CG_ERR_VALUE, "cg_clamp: bounds [%g, %g] are not an interval", lo, hi);
+        return NULL;
+    }
+    cg_tensor *o = cg__new(x->dtype, x->shape, x->ndim);
+    if (!o) return NULL;
+    clamp_ctx c = {lo, hi};
+    if (x->dtype == CG_INT64) {
+        c.lo = lo < -9.2e18 ? -9.2e18 : lo;
+        c.hi = hi > 9.2e18 ? 9.2e18 : hi;
+    }
+    static const cg_row_fn fns[3] = {clamp_f32, clamp_f64, clamp_i64};
+    run2(o, x, fns[x->dtype], &c);
+    return o;
+}
+
+/* ------------------------------------------------------------------ where */
+
+static bool cond_at(const char *p, cg_dtype dt) {
+    switch (dt) {
+    case CG_FLOAT32: return *(const float *)p != 0;
+    case CG_FLOAT64: return *(const double *)p != 0;
+    case CG_INT64: return *(const int64_t *)p != 0;
+    }
+    return false;
+}
+
+typedef struct {
+    cg_dtype cdt;
+    size_t vsize;
+} where_ctx;
+
+static void where_row(int64_t n, char **p, const int64_t *s, void *vctx) {
+    const where_ctx *c = vctx;
+    size_t cs = cg_dtype_size(c->cdt), vs = c->vsize;
+    for (int64_t i = 0; i < n; i++) {
+        const char *src = cond_at(p[1] + i * s[1] * (int64_t)cs, c->cdt) ? p[2] + i * s[2] * (int64_t)vs
+                                                                          : p[3] + i * s[3] * (int64_t)vs;
+        memcpy(p[0] + i * s[0] * (int64_t)vs, src, vs);
+    }
+}
+
+cg_tensor *cg_k_where(const cg_tensor *cond, const cg_tensor *a, const cg_tensor *b) {
+    if (!cond || !a || !b) return cg__null_input("cg_where");
+    if (a->dtype != b->dtype) {
+        cg_set_error(CG_ERR_DTYPE, "cg_where: value dtypes differ: %s and %s", cg_dtype_name(a->dtype),
+                     cg_dtype_name(b->dtype));
+        return NULL;
+    }
+    int64_t s1[CG_MAX_DIMS], s2[CG_MAX_DIMS];
+    int n1, n2;
+    if (cg_broadcast_shape(cond->shape, cond->ndim, a->shape, a->ndim, s1, &n1) != CG_OK ||
+        cg_broadcast_shape(s1, n1, b->shape, b->ndim, s2, &n2) != CG_OK) {
+        cg_set_error(CG_ERR_SHAPE, "cg_where: shapes %s (cond), %s and %s do not broadcast",
+                     cg_shape_str(cond), cg_shape_str(a), cg_shape_str(b));
+        return NULL;
+    }
+    cg_tensor *o = cg__new(a->dtype, s2, n2);
+    if (!o) return NULL;
+    const cg_tensor *ops[4] = {o, cond, a, b};
+    cg_iter it;
+    cg__iter_init(&it, o->shape, o->ndim, ops, 4);
+    where_ctx c = {cond->dtype, cg_dtype_size(a->dtype)};
+    cg__iter_run(&it, where_row, &c);
+    return o;
+}
+
+cg_tensor *cg_k_masked_fill(const cg_tensor *x, const cg_tensor *mask, double value) {
+    if (!x || !mask) return cg__null_input("cg_masked_fill");
+    if (!broadcasts_to(mask, x)) {
+        cg_set_error(CG_ERR_SHAPE, "cg_masked_fill: mask %s does not broadcast to %s",
+                     cg_shape_str(mask), cg_shape_str(x));
+        return NULL;
+    }
+    cg_tensor *v = cg_scalar(x->dtype, value);
+    return v ? cg_k_where(mask, v, x) : NULL;
+}
+
+/* ------------------------------------------------------- copy, fill, axpy */
+
+static void copy_row(int64_t n, char **p, const int64_t *s, void *vctx) {
+    size_t es = *(const size_t *)vctx;
+    if (s[0] == 1 && s[1] == 1) {
+        memcpy(p[0], p[1], (size_t)n * es);
+        return;
+    }
+    if (es == 4) {
+        float *o = (float *)p[0];
+        const float *x = (const float *)p[1];
+        for (int64_t i = 0; i < n; i++) o[i * s[0]] = x[i * s[1]];
+    } else {
+        int64_t *o = (int64_t *)p[0];
+        const int64_t *x = (const int64_t *)p[1];
+        for (int64_t i = 0; i < n; i++) o[i * s[0]] = x[i * s[1]];
+    }
+}
+
+cg_tensor *cg_k_copy_(cg_tensor *dst, const cg_tensor *src) {
+    CG_CHECK_NULL2("cg_copy_", dst, src);
+    if (dst->dtype != src->dtype) {
+        cg_set_error(CG_ERR_DTYPE, "cg_copy_: dtypes differ: destination %s, source %s",
+                     cg_dtype_name(dst->dtype), cg_dtype_name(src->dtype));
+        return NULL;
+    }
+    if (!broadcasts_to(src, dst)) {
+        cg_set_error(CG_ERR_SHAPE, "cg_copy_: source %s does not broadcast to destination %s",
+                     cg_shape_str(src), cg_shape_str(dst));
+        return NULL;
+    }
+    if (!writable("cg_copy_", dst)) return NULL;
+    size_t es = cg_dtype_size(dst->dtype);
+    run2(dst, src, copy_row, &es);
+    dst->storage->version++;
+    return dst;
+}
+
+typedef struct {
+    cg_dtype dt;
+    double v;
+} fill_ctx;
+
+static void fill_row(int64_t n, char **p, const int64_t *s, void *vctx) {
+    const fill_ctx *c = vctx;
+    switch (c->dt) {
+    case CG_FLOAT32: {
+        float *o = (float *)p[0], v = (float)c->v;
+        for (int64_t i = 0; i < n; i++) o[i * s[0]] = v;
+        break;
+    }
+    case CG_FLOAT64: {
+        double *o = (double *)p[0];
+        for (int64_t i = 0; i < n; i++) o[i * s[0]] = c->v;
+        break;
+    }
+    case CG_INT64: {
+        int64_t *o = (int64_t *)p[0], v = (int64_t)c->v;
+        for (int64_t i = 0; i < n; i++) o[i * s[0]] = v;
+        break;
+    }
+    }
+}
+
+cg_tensor *cg_k_fill_(cg_tensor *t, double value) {
+    CG_CHECK_NULL1("cg_fill_", t);
+    if (!writable("cg_fill_", t)) return NULL;
+    if (t->dtype == CG_INT64 && !(fabs(value) < 9.2e18)) {
+        cg_set_error(CG_ERR_VALUE, "cg_fill_: %g does not fit int64", value);
+        return NULL;
+    }
+    if (value == 0 && cg_is_contiguous(t)) {
+        memset(cg_data(t), 0, (size_t)cg_numel(t) * cg_dtype_size(t->dtype));
+    } else {
+        const cg_tensor *ops[1] = {t};
+        cg_iter it;
+        cg__iter_init(&it, t->shape, t->ndim, ops, 1);
+        fill_ctx c = {t->dtype, value};
+        cg__iter_run(&it, fill_row, &c);
+    }
+    t->storage->version++;
+    return t;
+}
+
+typedef struct {
+    cg_dtype dt;
+    double alpha;
+} axpy_ctx;
+
+static void axpy_row(int64_t n, char **p, const int64_t *s, void *vctx) {
+    const axpy_ctx *c = vctx;
+    switch (c->dt) {
+    case CG_FLOAT32: {
+        float *y = (float *)p[0], a = (float)c->alpha;
+        const float *x = (const float *)p[1];
+        if (s[0] == 1 && s[1] == 1) {
+            PRAGMA_SIMD for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
+        } else {
+            for (int64_t i = 0; i < n; i++) y[i * s[0]] += a * x[i * s[1]];
+        }
+        break;
+    }
+    case CG_FLOAT64: {
+        double *y = (double *)p[0];
+        const double *x = (const double *)p[1];
+        for (int64_t i = 0; i < n; i++) y[i * s[0]] += c->alpha * x[i * s[1]];
+        break;
+    }
+    case CG_INT64: {
+        int64_t *y = (int64_t *)p[0], a = (int64_t)c->alpha;
+        const int64_t *x = (const int64_t *)p[1];
+        for (int64_t i = 0; i < n; i++) y[i * s[0]] += a * x[i * s[1]];
+        break;
+    }
+    }
+}
+
+cg_tensor *cg_k_axpy_(cg_tensor *y, double alpha, const cg_tensor *x) {
+    CG_CHECK_NULL2("cg_axpy_", y, x);
+    if (y->dtype != x->dtype) {
+        cg_set_error(CG_ERR_DTYPE, "cg_axpy_: dtypes differ: %s and %s", cg_dtype_name(y->dtype),
+                     cg_dtype_name(x->dtype));
+        return NULL;
+    }
+    if (!broadcasts_to(x, y)) {
+        cg_set_error(CG_ERR_SHAPE, "cg_axpy_: %s does not broadcast to %s", cg_shape_str(x),
+                     cg_shape_str(y));
+        return NULL;
+    }
+    if (!writable("cg_axpy_", y)) return NULL;
+    axpy_ctx c = {y->dtype, alpha};
+    run2(y, x, axpy_row, &c);
+    y->storage->version++;
+    return y;
+}
+
+typedef struct {
+    cg_dtype dt;
+    int found;
+} nf_ctx;
+
+static void nonfinite_row(int64_t n, char **p, const int64_t *s, void *vctx) {
+    nf_ctx *c = vctx;
+    int bad = 0;
+    if (c->dt == CG_FLOAT32) {
+        const float *x = (const float *)p[0];
+        for (int64_t i = 0; i < n; i++) bad |= !isfinite(x[i * s[0]]);
+    } else {
+        const double *x = (const double *)p[0];
+        for (int64_t i = 0; i < n; i++) bad |= !isfinite(x[i * s[0]]);
+    }
+    if (bad) {
+#pragma omp atomic write
+        c->found = 1;
+    }
+}
+
+bool cg_k_has_nonfinite(const cg_tensor *t) {
+    if (!t || t->dtype == CG_INT64) return false;
+    const cg_tensor *ops[1] = {t};
+    cg_iter it;
+    cg__iter_init(&it, t->shape, t->ndim, ops, 1);
+    nf_ctx c = {t->dtype, 0};
+    cg__iter_run(&it, nonfinite_row, &c);
+    return c.found != 0;
+}

@@ -1,0 +1,212 @@
+/* GEMM through BLIS. Operands go to bli_?gemm with their own row and column
+ * strides, so a transposed or sliced view is read in place; only layouts
+ * BLIS cannot take (negative, zero or fully general strides) are copied. */
+#include "tensor_internal.h"
+
+#include <blis.h>
+
+typedef struct {
+    const char *p;
+    int64_t rs, cs;
+} mat;
+
+/* Can BLIS read an m x n matrix with these strides as it is? Adjusts the
+ * stride of a size-1 dim, which is free to choose. */
+static bool blis_ok(int64_t m, int64_t n, int64_t *rs, int64_t *cs) {
+    if (m <= 1 && n <= 1) {
+        *rs = *cs = 1;
+        return true;
+    }
+    if (m <= 1) { /* one row: its row stride is free */
+        if (*cs == 1) *rs = n;
+        else if (*cs > 0) *rs = 1;
+        else return false;
+        return true;
+    }
+    if (n <= 1) { /* one column: its column stride is free */
+        if (*rs == 1) *cs = m;
+        else if (*rs > 0) *cs = 1;
+        else return false;
+        return true;
+    }
+    return (*cs == 1 && *rs >= n) || (*rs == 1 && *cs >= m);
+}
+
+static void gemm_raw(cg_dtype dt, int64_t M, int64_t N, int64_t K, double alpha, mat A, mat B, double beta,
+                     char *C, int64_t rsc, int64_t csc) {
+    if (dt == CG_FLOAT32) {
+        float al = (float)alpha, be = (float)beta;
+        bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, (dim_t)M, (dim_t)N, (dim_t)K, &al, (float *)A.p,
+                  (inc_t)A.rs, (inc_t)A.cs, (float *)B.p, (inc_t)B.rs, (inc_t)B.cs, &be, (float *)C,
+                  (inc_t)rsc, (inc_t)csc);
+    } else {
+        bli_dgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, (dim_t)M, (dim_t)N, (dim_t)K, &alpha, (double *)A.p,
+                  (inc_t)A.rs, (inc_t)A.cs, (double *)B.p, (inc_t)B.rs, (inc_t)B.cs, &beta, (double *)C,
+                  (inc_t)rsc, (inc_t)csc);
+    }
+}
+
+/* A 2-D operand BLIS can read: the view itself, or a contiguous copy. */
+static const cg_tensor *blis_operand(const cg_tensor *t, mat *m) {
+    int64_t rs = t->strides[0], cs = t->strides[1];
+    if (!blis_ok(t->shape[0], t->shape[1], &rs, &cs)) {
+        t = cg_clone(t);
+        if (!t) return NULL;
+        rs = t->strides[0];
+        cs = t->strides[1];
+        blis_ok(t->shape[0], t->shape[1], &rs, &cs);
+    }
+    m->p = cg_data(t);
+    m->rs = rs;
+    m->cs = cs;
+    return t;
+}
+
+static bool check_float_pair(const char *op, const cg_tensor *a, const cg_tensor *b) {
+    if (a->dtype != b->dtype || !cg_dtype_is_float(a->dtype)) {
+        cg_set_error(CG_ERR_DTYPE, "%s: needs two float tensors of one dtype, got %s %s and %s %s", op,
+                     cg_dtype_name(a->dtype), cg_shape_str(a), cg_dtype_name(b->dtype), cg_shape_str(b));
+        return false;
+    }
+    return true;
+}
+
+/* out (2-D, BLIS-compatible strides) = beta*out + alpha*a@b */
+static bool gemm2d(const cg_tensor *a, const cg_tensor *b, double alpha, double beta, cg_tensor *out) {
+    int64_t M = a->shape[0], K = a->shape[1], N = b->shape[1];
+    if (M == 0 || N == 0) return true;
+    int64_t rsc = out->strides[0], csc = out->strides[1];
+    blis_ok(M, N, &rsc, &csc);
+    if (K == 0) {
+        if (beta == 0) return cg_k_fill_(out, 0) != NULL;
+        return cg_k_scalar_(CG_MUL, out, beta) != NULL;
+    }
+    mat A, B;
+    if (!blis_operand(a, &A) || !blis_operand(b, &B)) return false;
+    cg__blis_init();
+    gemm_raw(a->dtype, M, N, K, alpha, A, B, beta, cg_data(out), rsc, csc);
+    return true;
+}
+
+cg_tensor *cg_k_matmul(const cg_tensor *a, const cg_tensor *b) {
+    CG_CHECK_NULL2("cg_matmul", a, b);
+    if (!check_float_pair("cg_matmul", a, b)) return NULL;
+    if (a->ndim == 0 || b->ndim == 0) {
+        cg_set_error(CG_ERR_SHAPE, "cg_matmul: %s @ %s: both operands need at least 1 dim", cg_shape_str(a),
+                     cg_shape_str(b));
+        return NULL;
+    }
+    /* numpy.matmul promotion of 1-D operands */
+    const cg_tensor *A = a->ndim == 1 ? cg_k_unsqueeze(a, 0) : a;
+    const cg_tensor *B = b->ndim == 1 ? cg_k_unsqueeze(b, 1) : b;
+    if (!A || !B) return NULL;
+    int64_t M = A->shape[A->ndim - 2], K = A->shape[A->ndim - 1];
+    int64_t K2 = B->shape[B->ndim - 2], N = B->shape[B->ndim - 1];
+    if (K != K2) {
+        cg_set_error(CG_ERR_SHAPE, "cg_matmul: %s @ %s: inner sizes %lld != %lld", cg_shape_str(a), cg_shape_str(b),
+                     (long long)K, (long long)K2);
+        return NULL;
+    }
+    int64_t bshape[CG_MAX_DIMS];
+    int bnd;
+    if (cg_broadcast_shape(A->shape, A->ndim - 2, B->shape, B->ndim - 2, bshape, &bnd) != CG_OK) {
+        cg_set_error(CG_ERR_SHAPE, "cg_matmul: %s @ %s: batch dims do not broadcast", cg_shape_str(a),
+                     cg_shape_str(b));
+        return NULL;
+    }
+    if (bnd + 2 > CG_MAX_DIMS) {
+        cg_set_error(CG_ERR_SHAPE, "cg_matmul: result would have more than %d dims", CG_MAX_DIMS);
+        return NULL;
+    }
+    int64_t oshape[CG_MAX_DIMS];
+    for (int i = 0; i < bnd; i++) oshape[i] = bshape[i];
+    oshape[bnd] = M;
+    oshape[bnd + 1] = N;
+    cg_tensor *out = cg__new(a->dtype, oshape, bnd + 2);
+    if (!out) return NULL;
+    int64_t nb = 1;
+    for (int i = 0; i < bnd; i++) nb *= bshape[i];
+    if (bnd == 0) {
+        if (!gemm2d(A, B, 1.0, 0.0, out)) return NULL;
+    } else if (nb > 0) {
+        /* views of one batch item each: batch strides 0 where broadcast */
+        cg_tensor a2 = *A, b2 = *B, o2 = *out;
+        a2.ndim = b2.ndim = o2.ndim = 2;
+        a2.shape[0] = M, a2.shape[1] = K, a2.strides[0] = A->strides[A->ndim - 2], a2.strides[1] = A->strides[A->ndim - 1];
+        b2.shape[0] = K, b2.shape[1] = N, b2.strides[0] = B->strides[B->ndim - 2], b2.strides[1] = B->strides[B->ndim - 1];
+        o2.shape[0] = M, o2.shape[1] = N, o2.strides[0] = N, o2.strides[1] = 1;
+        for (int64_t i = 0; i < nb; i++) {
+            int64_t rem = i, offa = A->offset, offb = B->offset;
+            for (int d = bnd - 1; d >= 0; d--) {
+                int64_t k = rem % bshape[d];
+                rem /= bshape[d];
+                int da = d - (bnd - (A->ndim - 2)), db = d - (bnd - (B->ndim - 2));
+                if (da >= 0 && A->shape[da] != 1) offa += k * A->strides[da];
+                if (db >= 0 && B->shape[db] != 1) offb += k * B->strides[db];
+            }
+            a2.offset = offa;
+            b2.offset = offb;
+            o2.offset = i * M * N;
+            if (!gemm2d(&a2, &b2, 1.0, 0.0, &o2)) return NULL;
+        }
+    }
+    if (a->ndim == 1 && b->ndim == 1) return cg_k_reshape(out, NULL, 0);
+    if (a->ndim == 1) return cg_k_squeeze(out, -2);
+    if (b->ndim == 1) return cg_k_squeeze(out, -1);
+    return out;
+}
+
+static bool check_2d(const char *op, const cg_tensor *a, const cg_tensor *b) {
+    if (a->ndim != 2 || b->ndim != 2) {
+        cg_set_error(CG_ERR_SHAPE, "%s: %s @ %s: both operands must be 2-D", op, cg_shape_str(a), cg_shape_str(b));
+        return false;
+    }
+    if (a->shape[1] != b->shape[0]) {
+        cg_set_error(CG_ERR_SHAPE, "%s: %s @ %s: inner sizes %lld != %lld", op, cg_shape_str(a), cg_shape_str(b),
+                     (long long)a->shape[1], (long long)b->shape[0]);
+        return false;
+    }
+    return check_float_pair(op, a, b);
+}
+
+cg_tensor *cg_k_addmm(const cg_tensor *c, const cg_tensor *a, const cg_tensor *b, double beta, double alpha) {
+    if (!c || !a || !b) return cg__null_input("cg_addmm");
+    if (!check_2d("cg_addmm", a, b)) return NULL;
+    if (c->dtype != a->dtype) {
+        cg_set_error(CG_ERR_DTYPE, "cg_addmm: bias is %s but the operands are %s", cg_dtype_name(c->dtype),
+                     cg_dtype_name(a->dtype));
+        return NULL;
+    }
+    int64_t shape[2] = {a->shape[0], b->shape[1]};
+    cg_tensor *out = cg__new(a->dtype, shape, 2);
+    if (!out) return NULL;
+    if (beta != 0) {
+        if (!cg_k_copy_(out, c)) {
+            cg_set_error(CG_ERR_SHAPE, "cg_addmm: bias %s does not broadcast to the product's shape %s",
+                         cg_shape_str(c), cg_shape_str(out));
+            return NULL;
+        }
+    }
+    return gemm2d(a, b, alpha, beta, out) ? out : NULL;
+}
+
+cg_tensor *cg_k_gemm_(cg_tensor *out, const cg_tensor *a, const cg_tensor *b, double alpha, double beta) {
+    if (!out || !a || !b) return cg__null_input("cg_gemm_");
+    if (!check_2d("cg_gemm_", a, b)) return NULL;
+    if (out->dtype != a->dtype || out->ndim != 2 || out->shape[0] != a->shape[0] || out->shape[1] != b->shape[1]) {
+        cg_set_error(CG_ERR_SHAPE, "cg_gemm_: destination %s %s does not fit %s @ %s", cg_dtype_name(out->dtype),
+                     cg_shape_str(out), cg_shape_str(a), cg_shape_str(b));
+        return NULL;
+    }
+    int64_t rs = out->strides[0], cs = out->strides[1];
+    if (blis_ok(out->shape[0], out->shape[1], &rs, &cs)) {
+        if (!gemm2d(a, b, alpha, beta, out)) return NULL;
+    } else {
+        cg_tensor *tmp = cg_k_matmul(a, b);
+        if (!tmp) return NULL;
+        if (beta != 1 && !cg_k_scalar_(CG_MUL, out, beta)) return NULL;
+        if (!cg_k_axpy_(out, alpha, tmp)) return NULL;
+    }
+    out->storage->version++;
+    return out;
+}

@@ -1,0 +1,197 @@
+/* Philox-4x32-10 counter-based random numbers: block b of seed s is a pure
+ * function of (s, b), so a tensor's i-th value never depends on threads. */
+#include "tensor_internal.h"
+
+static cg_rng g_default = {0x2545F4914F6CDD1DULL, 0};
+
+cg_rng cg_rng_seeded(uint64_t seed) { return (cg_rng){seed, 0}; }
+cg_rng *cg_default_rng(void) { return &g_default; }
+void cg_manual_seed(uint64_t seed) { g_default = cg_rng_seeded(seed); }
+
+static inline void philox(uint64_t seed, uint64_t block, uint32_t out[4]) {
+    uint32_t c0 = (uint32_t)block, c1 = (uint32_t)(block >> 32), c2 = 0, c3 = 0;
+    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+    for (int r = 0; r < 10; r++) {
+        uint64_t p0 = (uint64_t)0xD2511F53u * c0, p1 = (uint64_t)0xCD9E8D57u * c2;
+        uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
+        c1 = (uint32_t)p1;
+        c3 = (uint32_t)p0;
+        c0 = n0;
+        c2 = n2;
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+    out[0] = c0, out[1] = c1, out[2] = c2, out[3] = c3;
+}
+
+static inline double u01_32(uint32_t x) { return (double)(x >> 8) * (1.0 / 16777216.0); }
+static inline double u01_64(uint32_t hi, uint32_t lo) {
+    return (double)((((uint64_t)hi << 32) | lo) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+uint64_t cg_rng_u64(cg_rng *r) {
+    if (!r) r = &g_default;
+    uint32_t o[4];
+    philox(r->seed, r->counter++, o);
+    return ((uint64_t)o[0] << 32) | o[1];
+}
+
+double cg_rng_uniform(cg_rng *r) { return (double)(cg_rng_u64(r) >> 11) * (1.0 / 9007199254740992.0); }
+
+double cg_rng_normal(cg_rng *r) {
+    if (!r) r = &g_default;
+    uint32_t o[4];
+    philox(r->seed, r->counter++, o);
+    double u1 = 1.0 - u01_64(o[0], o[1]), u2 = u01_64(o[2], o[3]);
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+typedef enum { D_UNIFORM, D_NORMAL, D_INT, D_BERNOULLI } dist;
+
+typedef struct {
+    dist kind;
+    double a, b; /* uniform [a,b), normal mean a std b, bernoulli p = a */
+    int64_t lo;
+    uint64_t range;
+} dspec;
+
+/* Values per Philox block: 4 for 32-bit floats, 2 for doubles and int64. */
+static int per_block(cg_dtype dt, dist k) {
+    if (k == D_INT) return 2;
+    return dt == CG_FLOAT32 ? 4 : 2;
+}
+
+static void fill_block(const dspec *d, cg_dtype dt, const uint32_t o[4], double v[4]) {
+    if (d->kind == D_INT) {
+        for (int j = 0; j < 2; j++) {
+            uint64_t x = ((uint64_t)o[2 * j] << 32) | o[2 * j + 1];
+            v[j] = (double)(d->lo + (int64_t)(x % d->range));
+        }
+        return;
+    }
+    double u[4];
+    int m = per_block(dt, d->kind);
+    if (m == 4)
+        for (int j = 0; j < 4; j++) u[j] = u01_32(o[j]);
+    else
+        u[0] = u01_64(o[0], o[1]), u[1] = u01_64(o[2], o[3]);
+    switch (d->kind) {
+    case D_UNIFORM:
+        for (int j = 0; j < m; j++) v[j] = d->a + (d->b - d->a) * u[j];
+        break;
+    case D_BERNOULLI:
+        for (int j = 0; j < m; j++) v[j] = u[j] < d->a ? 1.0 : 0.0;
+        break;
+    case D_NORMAL:
+        for (int j = 0; j < m; j += 2) {
+            double r = sqrt(-2.0 * log(1.0 - u[j])), t = 6.283185307179586 * u[j + 1];
+            v[j] = d->a + d->b * r * cos(t);
+            v[j + 1] = d->a + d->b * r * sin(t);
+        }
+        break;
+    default: break;
+    }
+}
+
+static cg_tensor *generate(const char *op, cg_rng *r, cg_dtype dt, const int64_t *shape, int ndim, const dspec *d) {
+    if (!r) r = &g_default;
+    cg_tensor *t = cg_empty(dt, shape, ndim);
+    if (!t) return NULL;
+    int64_t n = cg_numel(t);
+    int m = per_block(dt, d->kind);
+    int64_t nblocks = (n + m - 1) / m;
+    uint64_t start = r->counter;
+    char *base = cg_data(t);
+    int nt = cg__threads_for(n);
+    (void)op;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (int64_t b = 0; b < nblocks; b++) {
+        uint32_t o[4];
+        double v[4];
+        philox(r->seed, start + (uint64_t)b, o);
+        fill_block(d, dt, o, v);
+        for (int j = 0; j < m && b * m + j < n; j++) {
+            int64_t i = b * m + j;
+            switch (dt) {
+            case CG_FLOAT32: ((float *)base)[i] = (float)v[j]; break;
+            case CG_FLOAT64: ((double *)base)[i] = v[j]; break;
+            case CG_INT64: ((int64_t *)base)[i] = (int64_t)v[j]; break;
+            }
+        }
+    }
+    r->counter = start + (uint64_t)nblocks;
+    return t;
+}
+
+static bool need_float(const char *op, cg_dtype dt) {
+    if (cg_dtype_is_float(dt)) return true;
+    cg_set_error(CG_ERR_DTYPE, "%s: needs a float dtype, got %s", op, cg_dtype_name(dt));
+    return false;
+}
+
+cg_tensor *cg_uniform(cg_rng *r, cg_dtype dt, double lo, double hi, const int64_t *shape, int ndim) {
+    if (!need_float("cg_uniform", dt)) return NULL;
+    if (!(lo <= hi) || !isfinite(lo) || !isfinite(hi)) {
+        cg_set_error(CG_ERR_VALUE, "cg_uniform: [%g, %g) is not a finite interval", lo, hi);
+        return NULL;
+    }
+    dspec d = {D_UNIFORM, lo, hi, 0, 0};
+    return generate("cg_uniform", r, dt, shape, ndim, &d);
+}
+
+cg_tensor *cg_rand(cg_rng *r, cg_dtype dt, const int64_t *shape, int ndim) {
+    if (!need_float("cg_rand", dt)) return NULL;
+    return cg_uniform(r, dt, 0, 1, shape, ndim);
+}
+
+cg_tensor *cg_normal(cg_rng *r, cg_dtype dt, double mean, double std, const int64_t *shape, int ndim) {
+    if (!need_float("cg_normal", dt)) return NULL;
+    if (!(std >= 0) || !isfinite(mean) || !isfinite(std)) {
+        cg_set_error(CG_ERR_VALUE, "cg_normal: mean %g, std %g: need finite values and std >= 0", mean, std);
+        return NULL;
+    }
+    dspec d = {D_NORMAL, mean, std, 0, 0};
+    return generate("cg_normal", r, dt, shape, ndim, &d);
+}
+
+cg_tensor *cg_randn(cg_rng *r, cg_dtype dt, const int64_t *shape, int ndim) {
+    if (!need_float("cg_randn", dt)) return NULL;
+    return cg_normal(r, dt, 0, 1, shape, ndim);
+}
+
+cg_tensor *cg_randint(cg_rng *r, cg_dtype dt, int64_t low, int64_t high, const int64_t *shape, int ndim) {
+    if (high <= low) {
+        cg_set_error(CG_ERR_VALUE, "cg_randint: empty range [%lld, %lld)", (long long)low, (long long)high);
+        return NULL;
+    }
+    dspec d = {D_INT, 0, 0, low, (uint64_t)(high - low)};
+    return generate("cg_randint", r, dt, shape, ndim, &d);
+}
+
+cg_tensor *cg_bernoulli(cg_rng *r, cg_dtype dt, double p, const int64_t *shape, int ndim) {
+    if (!(p >= 0 && p <= 1)) {
+        cg_set_error(CG_ERR_VALUE, "cg_bernoulli: p = %g is not in [0, 1]", p);
+        return NULL;
+    }
+    dspec d = {D_BERNOULLI, p, 0, 0, 0};
+    /* int64 draws use the double path (2 per block) */
+    return generate("cg_bernoulli", r, dt, shape, ndim, &d);
+}
+
+cg_tensor *cg_randperm(cg_rng *r, int64_t n) {
+    if (n < 0) {
+        cg_set_error(CG_ERR_VALUE, "cg_randperm: n = %lld must be >= 0", (long long)n);
+        return NULL;
+    }
+    cg_tensor *t = cg_empty(CG_INT64, &n, 1);
+    if (!t) return NULL;
+    int64_t *p = cg_data(t);
+    for (int64_t i = 0; i < n; i++) p[i] = i;
+    for (int64_t i = n - 1; i > 0; i--) {
+        int64_t j = (int64_t)(cg_rng_u64(r) % (uint64_t)(i + 1));
+        int64_t tmp = p[i];
+        p[i] = p[j];
+        p[j] = tmp;
+    }
+    return t;
+}

@@ -1,0 +1,423 @@
+/*
+ * cgrad/tensor.h — n-d tensors, scopes, kernels, random numbers, errors.
+ *
+ * A tensor is a *view*: a shared storage plus an element offset, a shape and
+ * per-dimension strides (in elements; 0 for broadcast dims, negative after a
+ * flip). Up to CG_MAX_DIMS dims; 0-d (scalar) and size-0 tensors are valid.
+ * Three dtypes: CG_FLOAT32 (the compute default), CG_FLOAT64 (gradcheck and
+ * users who need it) and CG_INT64 (token ids, labels, indices).
+ *
+ * Memory: nobody frees a tensor. Every tensor is allocated in the current
+ * *scope*, an arena that releases everything at cg_scope_end() and recycles
+ * its blocks, so a loop of identical scoped steps stops calling malloc after
+ * the first round:
+ *
+ *     cg_scope *s = cg_scope_begin();
+ *     cg_tensor *a = cg_randn(NULL, CG_FLOAT32, CG_SHAPE(32, 128));
+ *     cg_tensor *b = cg_k_binary(CG_MUL, a, a);       // no-grad kernel
+ *     cg_tensor *r = cg_scope_keep(cg_k_reduce(CG_SUM, b, NULL, 0, false));
+ *     cg_scope_end(s);                                 // a, b gone; r lives on
+ *
+ * Long-lived tensors (parameters, optimizer state) live in an *arena* that
+ * their owner creates with cg_arena_new() and frees with cg_arena_free();
+ * cg_scope_enter()/cg_scope_leave() make an arena the allocation target for a
+ * while. Outside any scope, tensors go to a per-thread root arena that lives
+ * until cg_cleanup().
+ *
+ * Kernels: the cg_k_* functions compute without recording anything. Most
+ * programs call the differentiable wrappers of <cgrad/autograd.h> instead
+ * (cg_add, cg_matmul, ...), which run these kernels and record the tape.
+ *
+ * Errors (two tiers). A kernel given bad input (shape or dtype mismatch, a
+ * NULL, an index out of range) returns NULL and sets cg_last_error() to a
+ * message that names the op and the shapes, e.g.
+ *     "cg_matmul: [32,128] @ [64,512]: inner sizes 128 != 64".
+ * A NULL input makes an op return NULL without touching the first message,
+ * so a whole expression can be checked once at the end. With the
+ * environment variable CG_ABORT_ON_ERROR=1 the first error aborts with its
+ * message instead (for debugging). Recoverable failures (I/O, parsing,
+ * allocation) return a cg_status and set the same message. The library never
+ * calls exit() and never prints unless asked to.
+ *
+ * Threads: elementwise and reduction kernels use OpenMP above a grain size,
+ * GEMM uses BLIS' own threads; the two never nest. cg_set_num_threads()
+ * sets both. Reductions use a fixed chunking and random numbers come from a
+ * counter-based generator (Philox-4x32-10), so results are bit-identical
+ * whatever the thread count.
+ */
+#ifndef CGRAD_TENSOR_H
+#define CGRAD_TENSOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CG_MAX_DIMS 8
+
+/* Build (shape, ndim) argument pairs inline: cg_zeros(CG_FLOAT32, CG_SHAPE(2, 3)). */
+#define CG_SHAPE(...)                                                                              \
+    (const int64_t[]){__VA_ARGS__},                                                                \
+        (int)(sizeof((const int64_t[]){__VA_ARGS__}) / sizeof(int64_t))
+/* Build (axes, naxes) argument pairs: cg_k_reduce(CG_SUM, x, CG_AXES(0, 2), true). */
+#define CG_AXES(...)                                                                               \
+    (const int[]){__VA_ARGS__}, (int)(sizeof((const int[]){__VA_ARGS__}) / sizeof(int))
+
+typedef enum cg_dtype { CG_FLOAT32 = 0, CG_FLOAT64 = 1, CG_INT64 = 2 } cg_dtype;
+
+typedef struct cg_tensor cg_tensor;
+typedef struct cg_scope cg_scope;
+
+/* ------------------------------------------------------------------ errors */
+
+typedef enum cg_status {
+    CG_OK = 0,
+    CG_ERR_NULL,   /* a required argument was NULL */
+    CG_ERR_SHAPE,  /* shapes do not fit (rank, sizes, broadcasting) */
+    CG_ERR_DTYPE,  /* wrong or mismatched dtype */
+    CG_ERR_INDEX,  /* index or axis out of range */
+    CG_ERR_VALUE,  /* a bad numeric argument (negative size, NaN, ...) */
+    CG_ERR_NOMEM,  /* allocation failed */
+    CG_ERR_IO,     /* a file could not be opened, read or written */
+    CG_ERR_PARSE,  /* malformed file content */
+    CG_ERR_STATE,  /* the call is not valid now (scope order, freed graph, ...) */
+    CG_ERR_NUMERIC /* NaN/Inf found in anomaly mode */
+} cg_status;
+
+/* The message of the most recent error on this thread ("" if none). */
+const char *cg_last_error(void);
+/* The status of the most recent error on this thread (CG_OK if none). */
+cg_status cg_last_status(void);
+/* Forget the last error. */
+void cg_clear_error(void);
+/* Record an error (printf-style message) and return `code`. Used by every
+ * layer; with CG_ABORT_ON_ERROR=1 it prints the message and aborts. */
+cg_status cg_set_error(cg_status code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* "[32,128]": the shape of t in a rotating thread-local buffer (8 slots), so
+ * several may appear in one message. "NULL" for a NULL tensor. */
+const char *cg_shape_str(const cg_tensor *t);
+/* Like cg_shape_str for a raw shape array. */
+const char *cg_dims_str(const int64_t *shape, int ndim);
+
+/* ------------------------------------------------------------ the tensor */
+
+typedef struct cg_storage {
+    void *data;       /* 64-byte aligned */
+    size_t nbytes;
+    uint64_t version; /* bumped by every in-place kernel */
+    cg_scope *scope;  /* the arena that owns the bytes */
+} cg_storage;
+
+struct cg_tensor {
+    cg_storage *storage;
+    int64_t offset; /* in elements, from storage->data */
+    int64_t shape[CG_MAX_DIMS];
+    int64_t strides[CG_MAX_DIMS]; /* in elements */
+    int ndim;
+    cg_dtype dtype;
+    cg_scope *scope;                    /* the arena holding this struct */
+    struct cg_autograd_meta *autograd;  /* owned by autograd/; NULL when untracked */
+};
+
+size_t cg_dtype_size(cg_dtype dt);
+const char *cg_dtype_name(cg_dtype dt); /* "float32", "float64", "int64" */
+bool cg_dtype_is_float(cg_dtype dt);
+
+int64_t cg_numel(const cg_tensor *t);
+bool cg_is_contiguous(const cg_tensor *t); /* row-major, no gaps */
+bool cg_same_shape(const cg_tensor *a, const cg_tensor *b);
+/* Address of element [0,...,0]; typed accessors return NULL (and set an
+ * error) when the dtype differs. Data is only contiguous if cg_is_contiguous. */
+void *cg_data(const cg_tensor *t);
+float *cg_data_f32(const cg_tensor *t);
+double *cg_data_f64(const cg_tensor *t);
+int64_t *cg_data_i64(const cg_tensor *t);
+/* Element access by full index (idx has t->ndim entries), as double. */
+double cg_get(const cg_tensor *t, const int64_t *idx);
+cg_status cg_set(cg_tensor *t, const int64_t *idx, double value);
+/* The value of a 1-element tensor (NaN and an error otherwise). */
+double cg_item(const cg_tensor *t);
+/* Copy all elements in row-major order into dst (nbytes >= numel*elsize). */
+cg_status cg_copy_out(const cg_tensor *t, void *dst, size_t nbytes);
+
+/* ----------------------------------------------------------------- scopes */
+
+/* Open a scope; tensors created until the matching cg_scope_end live in it. */
+cg_scope *cg_scope_begin(void);
+/* Close the innermost scope (must be `s`) and release everything in it. */
+void cg_scope_end(cg_scope *s);
+/* Copy t's values into the enclosing scope and return the copy (contiguous,
+ * detached from any graph). Outside a scope it returns t itself. */
+cg_tensor *cg_scope_keep(const cg_tensor *t);
+/* The current allocation target. */
+cg_scope *cg_scope_current(void);
+/* A free-standing arena for long-lived tensors (parameters, optimizer
+ * state); it is not the allocation target until cg_scope_enter(). */
+cg_scope *cg_arena_new(void);
+/* Release an arena and everything in it (blocks return to the cache). */
+void cg_arena_free(cg_scope *arena);
+/* Make an arena the allocation target until cg_scope_leave(arena). */
+void cg_scope_enter(cg_scope *arena);
+void cg_scope_leave(cg_scope *arena);
+/* Raw 64-byte-aligned bytes in the current scope (zeroed if `zero`).
+ * Lives as long as the scope. */
+void *cg_scope_alloc(size_t nbytes, bool zero);
+/* Same, in a given arena. */
+void *cg_arena_alloc(cg_scope *arena, size_t nbytes, bool zero);
+/* Number of malloc calls cgrad's allocator has made so far (tests use it to
+ * show a repeated scoped computation allocates nothing new). */
+uint64_t cg_heap_allocations(void);
+/* Bytes the allocator currently holds from the system (in use + cached). */
+size_t cg_heap_bytes(void);
+/* Give cached blocks back to the system. */
+void cg_scope_trim(void);
+/* Release the root arena, the block cache and per-thread state of this
+ * thread. Every tensor created outside a scope becomes invalid. */
+void cg_cleanup(void);
+
+/* Upper layers (autograd) attach per-scope state through these hooks: begin
+ * runs after a scope opens, end before its memory goes. `slot` is a
+ * per-scope word the hook may use. One pair may be installed. */
+typedef void (*cg_scope_hook)(cg_scope *s, uintptr_t *slot);
+void cg_scope_set_hooks(cg_scope_hook on_begin, cg_scope_hook on_end);
+
+/* --------------------------------------------------------------- creation */
+
+/* All creation functions allocate in the current scope. shape may be NULL
+ * when ndim == 0 (a scalar). Sizes must be >= 0. */
+cg_tensor *cg_empty(cg_dtype dt, const int64_t *shape, int ndim);
+cg_tensor *cg_zeros(cg_dtype dt, const int64_t *shape, int ndim);
+cg_tensor *cg_ones(cg_dtype dt, const int64_t *shape, int ndim);
+cg_tensor *cg_full(cg_dtype dt, const int64_t *shape, int ndim, double value);
+cg_tensor *cg_scalar(cg_dtype dt, double value); /* 0-d */
+/* A copy of `count` elements of type dt from data, in row-major order. */
+cg_tensor *cg_from_data(cg_dtype dt, const int64_t *shape, int ndim, const void *data);
+cg_tensor *cg_empty_like(const cg_tensor *t);
+cg_tensor *cg_zeros_like(const cg_tensor *t);
+cg_tensor *cg_ones_like(const cg_tensor *t);
+/* [start, stop) in steps of step (step != 0), like numpy.arange. */
+cg_tensor *cg_arange(cg_dtype dt, double start, double stop, double step);
+/* n evenly spaced values from a to b inclusive. */
+cg_tensor *cg_linspace(cg_dtype dt, double a, double b, int64_t n);
+cg_tensor *cg_eye(cg_dtype dt, int64_t n);
+/* Convert to another dtype (float -> int64 truncates toward zero). Always a
+ * new contiguous tensor. */
+cg_tensor *cg_to_dtype(const cg_tensor *t, cg_dtype dt);
+/* A contiguous copy (always copies). */
+cg_tensor *cg_clone(const cg_tensor *t);
+
+/* ------------------------------------------------------- random numbers */
+
+/* A counter-based generator: the i-th number drawn after seeding depends only
+ * on (seed, i), never on the thread count. Copy the struct to save state. */
+typedef struct cg_rng {
+    uint64_t seed;
+    uint64_t counter; /* 128-bit Philox blocks consumed */
+} cg_rng;
+
+cg_rng cg_rng_seeded(uint64_t seed);
+/* The process-wide generator (used when an rng argument is NULL). */
+cg_rng *cg_default_rng(void);
+void cg_manual_seed(uint64_t seed);
+uint64_t cg_rng_u64(cg_rng *r);
+double cg_rng_uniform(cg_rng *r); /* [0, 1) */
+double cg_rng_normal(cg_rng *r);  /* N(0, 1) */
+/* A random permutation of 0..n-1 (int64, [n]). */
+cg_tensor *cg_randperm(cg_rng *r, int64_t n);
+
+/* U[0,1), N(0,1), U[lo,hi), N(mean,std), integers in [low, high), and 0/1
+ * with probability p. Float dtypes for all but randint (any dtype). */
+cg_tensor *cg_rand(cg_rng *r, cg_dtype dt, const int64_t *shape, int ndim);
+cg_tensor *cg_randn(cg_rng *r, cg_dtype dt, const int64_t *shape, int ndim);
+cg_tensor *cg_uniform(cg_rng *r, cg_dtype dt, double lo, double hi, const int64_t *shape, int ndim);
+cg_tensor *cg_normal(cg_rng *r, cg_dtype dt, double mean, double std, const int64_t *shape,
+                     int ndim);
+cg_tensor *cg_randint(cg_rng *r, cg_dtype dt, int64_t low, int64_t high, const int64_t *shape,
+                      int ndim);
+cg_tensor *cg_bernoulli(cg_rng *r, cg_dtype dt, double p, const int64_t *shape, int ndim);
+
+/* ------------------------------------------------------------------ views */
+/* Views share storage with their input; nothing is copied. Negative dims
+ * count from the end. */
+
+/* Same elements, new shape; one size may be -1. A view when the strides
+ * allow it, else a contiguous copy (like torch.reshape). */
+cg_tensor *cg_k_reshape(const cg_tensor *x, const int64_t *shape, int ndim);
+/* Like cg_k_reshape but never copies: an error when no view is possible. */
+cg_tensor *cg_k_view(const cg_tensor *x, const int64_t *shape, int ndim);
+cg_tensor *cg_k_transpose(const cg_tensor *x, int d0, int d1);
+cg_tensor *cg_k_permute(const cg_tensor *x, const int *dims, int ndims);
+/* x[..., start:stop:step, ...] on dim (Python semantics for negative and
+ * out-of-range bounds; step > 0). */
+cg_tensor *cg_k_slice(const cg_tensor *x, int dim, int64_t start, int64_t stop, int64_t step);
+/* x[..., index, ...]: removes dim. */
+cg_tensor *cg_k_select(const cg_tensor *x, int dim, int64_t index);
+/* Broadcast to shape (size -1 keeps a dim; new leading dims allowed). */
+cg_tensor *cg_k_expand(const cg_tensor *x, const int64_t *shape, int ndim);
+/* Remove dim (which must have size 1). */
+cg_tensor *cg_k_squeeze(const cg_tensor *x, int dim);
+cg_tensor *cg_k_unsqueeze(const cg_tensor *x, int dim);
+/* Reverse the order along each listed dim (negative strides, no copy). */
+cg_tensor *cg_k_flip(const cg_tensor *x, const int *dims, int ndims);
+/* x itself when contiguous, else a contiguous copy. */
+cg_tensor *cg_k_contiguous(const cg_tensor *x);
+/* The NumPy-broadcast shape of a and b into out (CG_MAX_DIMS entries). */
+cg_status cg_broadcast_shape(const int64_t *a, int na, const int64_t *b, int nb, int64_t *out,
+                             int *nout);
+
+/* ------------------------------------------------------------ elementwise */
+
+typedef enum cg_unop {
+    CG_NEG,
+    CG_EXP,
+    CG_LOG,
+    CG_SQRT,
+    CG_ABS,
+    CG_TANH,
+    CG_SIGMOID, /* 1/(1+exp(-x)), no overflow for large |x| */
+    CG_RELU,
+    CG_SIGN,
+    CG_SQUARE,
+    CG_RECIPROCAL,
+    CG_UNOP_COUNT
+} cg_unop;
+
+typedef enum cg_binop {
+    CG_ADD,
+    CG_SUB,
+    CG_MUL,
+    CG_DIV,
+    CG_POW,
+    CG_MAXIMUM, /* NaN propagates */
+    CG_MINIMUM,
+    CG_EQ, /* comparisons give 1/0 in the operands' dtype */
+    CG_NE,
+    CG_LT,
+    CG_LE,
+    CG_GT,
+    CG_GE,
+    /* Fused helpers the backward formulas use: */
+    CG_TANH_GRAD,    /* a * (1 - b*b)      (b = tanh output) */
+    CG_SIGMOID_GRAD, /* a * b * (1 - b)    (b = sigmoid output) */
+    CG_RELU_GRAD,    /* b > 0 ? a : 0      (b = relu input; 0 at 0) */
+    CG_BINOP_COUNT
+} cg_binop;
+
+const char *cg_unop_name(cg_unop op);   /* "exp" */
+const char *cg_binop_name(cg_binop op); /* "add" */
+
+/* y = op(x). int64 supports neg, abs, sign, square, relu. */
+cg_tensor *cg_k_unary(cg_unop op, const cg_tensor *x);
+/* x = op(x) in place; returns x. */
+cg_tensor *cg_k_unary_(cg_unop op, cg_tensor *x);
+/* NumPy broadcasting of a and b (same dtype; int64 has no div/pow). */
+cg_tensor *cg_k_binary(cg_binop op, const cg_tensor *a, const cg_tensor *b);
+/* a = op(a, b) in place; b must broadcast to a's shape. Returns a. */
+cg_tensor *cg_k_binary_(cg_binop op, cg_tensor *a, const cg_tensor *b);
+/* op(x, s) with a scalar right operand; cg_k_scalar_ is in place. */
+cg_tensor *cg_k_scalar(cg_binop op, const cg_tensor *x, double s);
+cg_tensor *cg_k_scalar_(cg_binop op, cg_tensor *x, double s);
+/* op(s, x) with a scalar left operand (e.g. 1 - x, 2 / x). */
+cg_tensor *cg_k_rscalar(cg_binop op, double s, const cg_tensor *x);
+/* min(max(x, lo), hi); pass -INFINITY/INFINITY for one-sided clamps. */
+cg_tensor *cg_k_clamp(const cg_tensor *x, double lo, double hi);
+/* cond != 0 ? a : b, all three broadcast (cond of any dtype). */
+cg_tensor *cg_k_where(const cg_tensor *cond, const cg_tensor *a, const cg_tensor *b);
+/* mask != 0 ? value : x (mask broadcasts to x). */
+cg_tensor *cg_k_masked_fill(const cg_tensor *x, const cg_tensor *mask, double value);
+/* dst[...] = src (src broadcasts to dst; same dtype). Returns dst. */
+cg_tensor *cg_k_copy_(cg_tensor *dst, const cg_tensor *src);
+/* Set every element of t to value. Returns t. */
+cg_tensor *cg_k_fill_(cg_tensor *t, double value);
+/* y += alpha * x (x broadcasts to y; same dtype). Returns y. */
+cg_tensor *cg_k_axpy_(cg_tensor *y, double alpha, const cg_tensor *x);
+/* Does t hold a NaN or an infinity? (always false for int64) */
+bool cg_k_has_nonfinite(const cg_tensor *t);
+
+/* ------------------------------------------------------------- reductions */
+
+typedef enum cg_redop { CG_SUM, CG_MEAN, CG_MAX, CG_MIN, CG_PROD, CG_LOGSUMEXP, CG_REDOP_COUNT } cg_redop;
+const char *cg_redop_name(cg_redop op);
+
+/* Reduce over the listed axes (axes == NULL or naxes == 0: all axes). With
+ * keepdim the reduced dims stay with size 1. float32 sums accumulate in
+ * double. Max/min of an empty set is an error; the sum is 0. */
+cg_tensor *cg_k_reduce(cg_redop op, const cg_tensor *x, const int *axes, int naxes, bool keepdim);
+/* Index (int64) of the max/min along one axis; first occurrence wins. */
+cg_tensor *cg_k_argmax(const cg_tensor *x, int axis, bool keepdim);
+cg_tensor *cg_k_argmin(const cg_tensor *x, int axis, bool keepdim);
+/* Reduce `g` (shape broadcast from `shape`) back to `shape` by summing the
+ * broadcast dims: the backward of broadcasting. Returns g when it already has
+ * that shape. */
+cg_tensor *cg_k_sum_to(const cg_tensor *g, const int64_t *shape, int ndim);
+/* Numerically stable log_softmax / softmax along one axis. */
+cg_tensor *cg_k_log_softmax(const cg_tensor *x, int axis);
+cg_tensor *cg_k_softmax(const cg_tensor *x, int axis);
+
+/* ------------------------------------------------------------------ GEMM */
+
+/* a: [..., M, K] @ b: [..., K, N] -> [..., M, N]; batch dims broadcast, 1-D
+ * operands are promoted like numpy.matmul. Float dtypes. Strided views go to
+ * BLIS as they are (a transposed operand is not copied). */
+cg_tensor *cg_k_matmul(const cg_tensor *a, const cg_tensor *b);
+/* beta * c + alpha * (a @ b) for 2-D a: [M,K], b: [K,N]; c broadcasts to
+ * [M,N] (a bias [N] is the usual case) and is fed to GEMM as its C. */
+cg_tensor *cg_k_addmm(const cg_tensor *c, const cg_tensor *a, const cg_tensor *b, double beta,
+                      double alpha);
+/* out = beta * out + alpha * (a @ b), in place, 2-D; out may be a strided
+ * view. Returns out. */
+cg_tensor *cg_k_gemm_(cg_tensor *out, const cg_tensor *a, const cg_tensor *b, double alpha,
+                      double beta);
+
+/* ---------------------------------------------------- joining and indexing */
+
+/* Join along an existing axis (sizes must match elsewhere). */
+cg_tensor *cg_k_concat(const cg_tensor *const *ts, int n, int axis);
+/* Join along a new axis. */
+cg_tensor *cg_k_stack(const cg_tensor *const *ts, int n, int axis);
+/* Split into n views along axis (sizes ceil(len/n), the last may be
+ * smaller, like torch.chunk); writes up to n views to out and returns how
+ * many (-1 on error). */
+int cg_k_chunk(const cg_tensor *x, int n, int axis, cg_tensor **out);
+/* Split into views of the given sizes (they must sum to the axis length). */
+cg_status cg_k_split(const cg_tensor *x, const int64_t *sizes, int n, int axis, cg_tensor **out);
+/* Rows of x along axis picked by idx (int64, 1-D): out.shape[axis] = len(idx). */
+cg_tensor *cg_k_index_select(const cg_tensor *x, int axis, const cg_tensor *idx);
+/* dst.index_select(axis, idx) += src, in place (repeated ids accumulate). */
+cg_tensor *cg_k_index_add_(cg_tensor *dst, int axis, const cg_tensor *idx, const cg_tensor *src);
+/* out[i][j] = x[idx[i][j]][j] (axis 0), idx int64 with x's rank. */
+cg_tensor *cg_k_gather(const cg_tensor *x, int axis, const cg_tensor *idx);
+/* dst[idx[i][j]][j] += src[i][j] (axis 0), in place. Returns dst. */
+cg_tensor *cg_k_scatter_add_(cg_tensor *dst, int axis, const cg_tensor *idx, const cg_tensor *src);
+/* Out-of-place scatter_add: a copy of x with src added at idx. */
+cg_tensor *cg_k_scatter_add(const cg_tensor *x, int axis, const cg_tensor *idx,
+                            const cg_tensor *src);
+
+/* --------------------------------------------------------------- printing */
+
+/* NumPy-like repr: "tensor([[1.0000, 2.0000], ...], shape=[2, 2], dtype=float32)";
+ * big tensors show 3 items at each edge and "..." between. */
+void cg_print(const cg_tensor *t);
+void cg_fprint(FILE *f, const cg_tensor *t);
+/* Into buf (always NUL-terminated); returns the full length like snprintf. */
+size_t cg_snprint(char *buf, size_t size, const cg_tensor *t);
+
+/* ---------------------------------------------------------------- threads */
+
+/* Threads for OpenMP kernels and BLIS (n >= 1). The default is
+ * OMP_NUM_THREADS or the number of cores. */
+void cg_set_num_threads(int n);
+int cg_get_num_threads(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CGRAD_TENSOR_H */

@@ -1,0 +1,84 @@
+/* Private helpers shared by the tensor/ sources. */
+#ifndef CGRAD_TENSOR_INTERNAL_H
+#define CGRAD_TENSOR_INTERNAL_H
+
+#include "tensor.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Elementwise and reduction loops work on fixed chunks of this many
+ * elements, whatever the thread count, so every element takes the same code
+ * path (vector body or tail) with 1 or N threads: results are bit-identical. */
+#define CG_CHUNK 8192
+/* Below this many elements a kernel stays on the calling thread. */
+#define CG_GRAIN 65536
+
+/* Allocation in the current scope (never NULL unless out of memory, in
+ * which case the error is set). */
+void *cg__alloc(size_t nbytes);
+/* A fresh tensor struct sharing storage (fields copied from base). */
+cg_tensor *cg__view_of(const cg_tensor *base);
+/* A contiguous tensor with new storage (uninitialized). */
+cg_tensor *cg__new(cg_dtype dt, const int64_t *shape, int ndim);
+/* Fill row-major strides for shape. */
+void cg__contig_strides(const int64_t *shape, int ndim, int64_t *strides);
+/* Normalize a possibly negative axis; -1 and an error naming `op` if out of range. */
+int cg__axis(const char *op, int axis, int ndim);
+/* Error for a NULL input (only sets a message if none is pending from an
+ * earlier failed op, so the first cause is kept). */
+void *cg__null_input(const char *op);
+/* Threads the kernels may use for `n` elements of work (1 below the grain). */
+int cg__threads_for(int64_t n);
+/* Make sure BLIS got its thread count (called before each GEMM). */
+void cg__blis_init(void);
+
+#define CG_CHECK_NULL1(op, a)                                                                      \
+    do {                                                                                           \
+        if (!(a)) return cg__null_input(op);                                                       \
+    } while (0)
+#define CG_CHECK_NULL2(op, a, b)                                                                   \
+    do {                                                                                           \
+        if (!(a) || !(b)) return cg__null_input(op);                                               \
+    } while (0)
+
+/* ------------------------------------------------------------ iteration */
+
+/* Up to 4 operands walked over a common shape. Dims are coalesced and
+ * size-1 dims dropped, so the innermost dim is as long as possible. */
+typedef struct cg_iter {
+    int ndim;
+    int nops;
+    int64_t shape[CG_MAX_DIMS];
+    int64_t strides[4][CG_MAX_DIMS]; /* elements; [op][dim] */
+    char *base[4];                   /* byte pointers to element 0 */
+    size_t elsize[4];
+    int64_t numel;
+} cg_iter;
+
+/* Prepare an iterator: ops[k] is viewed as broadcast to `shape`. Returns
+ * false (without error) if some operand does not broadcast. */
+bool cg__iter_init(cg_iter *it, const int64_t *shape, int ndim, const cg_tensor *const *ops,
+                   int nops);
+/* Call fn(n, ptrs, strides_in_elements, ctx) for each innermost row in the
+ * flat range [start, end) of the iteration space. */
+typedef void (*cg_row_fn)(int64_t n, char **ptrs, const int64_t *strides, void *ctx);
+void cg__iter_range(const cg_iter *it, int64_t start, int64_t end, cg_row_fn fn, void *ctx);
+/* Run over everything, in parallel over fixed chunks when large. */
+void cg__iter_run(const cg_iter *it, cg_row_fn fn, void *ctx);
+
+/* ------------------------------------------------------- vector math */
+/* With gcc on x86-64, glibc's libmvec has vector versions of these; saying so
+ * lets `#pragma omp simd` loops call them (needs -fno-math-errno). Other
+ * compilers use the scalar functions: same formulas, last-bit differences. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(CG_USE_LIBMVEC)
+#define CG_SIMD_DECL __attribute__((simd("notinbranch")))
+CG_SIMD_DECL float expf(float);
+CG_SIMD_DECL float logf(float);
+CG_SIMD_DECL float tanhf(float);
+CG_SIMD_DECL double exp(double);
+CG_SIMD_DECL double log(double);
+CG_SIMD_DECL double tanh(double);
+#endif
+
+#endif
