@@ -8,5 +8,6 @@
 #define CGRAD_CGRAD_H
 
 #include "tensor.h"
+#include "autograd.h"
 
 #endif

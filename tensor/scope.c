@@ -215,6 +215,7 @@ void cg_scope_enter(cg_scope *a) {
     a->parent = t_current;
     a->entered = true;
     t_current = a;
+    if (g_on_begin) g_on_begin(a, &a->slot);
 }
 
 void cg_scope_leave(cg_scope *a) {
@@ -222,9 +223,16 @@ void cg_scope_leave(cg_scope *a) {
         cg_set_error(CG_ERR_STATE, "cg_scope_leave: the arena is not the innermost entered one");
         return;
     }
+    if (g_on_end) g_on_end(a, &a->slot);
     t_current = a->parent;
     a->parent = NULL;
     a->entered = false;
+}
+
+cg_scope *cg_scope_redirect(cg_scope *s) {
+    cg_scope *old = cg_scope_current();
+    t_current = s;
+    return old;
 }
 
 void cg_arena_free(cg_scope *a) {
@@ -264,6 +272,7 @@ void cg_cleanup(void) {
         cg_scope *s = t_current;
         t_current = s->parent;
         if (s->is_arena) {
+            if (g_on_end) g_on_end(s, &s->slot);
             s->entered = false;
             s->parent = NULL;
         } else {

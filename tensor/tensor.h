@@ -183,9 +183,15 @@ void cg_scope_trim(void);
  * thread. Every tensor created outside a scope becomes invalid. */
 void cg_cleanup(void);
 
+/* Make `s` (any live scope or arena) the allocation target and return the
+ * previous target; give that back to cg_scope_redirect to restore it. Used
+ * to allocate a gradient next to the leaf that owns it. */
+cg_scope *cg_scope_redirect(cg_scope *s);
+
 /* Upper layers (autograd) attach per-scope state through these hooks: begin
- * runs after a scope opens, end before its memory goes. `slot` is a
- * per-scope word the hook may use. One pair may be installed. */
+ * runs after a scope opens or an arena is entered, end when a scope closes
+ * (before its memory goes) or an arena is left. `slot` is a per-scope word
+ * the hook may use. One pair may be installed. */
 typedef void (*cg_scope_hook)(cg_scope *s, uintptr_t *slot);
 void cg_scope_set_hooks(cg_scope_hook on_begin, cg_scope_hook on_end);
 

@@ -1,0 +1,639 @@
+/* The tape, op application, backward, hooks, modes and DOT export. */
+#include "autograd_internal.h"
+
+#include <stdlib.h>
+
+static _Thread_local cg_node *t_tape;       /* last node recorded on this thread */
+static _Thread_local uint64_t t_seq;
+static _Thread_local bool t_no_grad;        /* grad mode is on by default */
+static _Thread_local bool t_anomaly;
+static _Thread_local uint32_t t_mark_epoch;
+static bool g_hooks_installed;
+
+/* Backward state of the running backward on this thread. */
+typedef struct {
+    cg_tensor *pending_list; /* tensors with a pending gradient */
+    int64_t open;            /* non-leaf pending gradients not yet consumed */
+} bw_state;
+static _Thread_local bw_state *t_bw;
+
+/* ----------------------------------------------------- scope integration */
+
+static void on_scope_begin(cg_scope *s, uintptr_t *slot) {
+    (void)s;
+    *slot = (uintptr_t)t_tape;
+}
+static void on_scope_end(cg_scope *s, uintptr_t *slot) {
+    (void)s;
+    t_tape = (cg_node *)*slot;
+}
+static void install_hooks(void) {
+    if (!g_hooks_installed) {
+        g_hooks_installed = true;
+        cg_scope_set_hooks(on_scope_begin, on_scope_end);
+    }
+}
+
+/* ---------------------------------------------------------------- meta */
+
+struct cg_autograd_meta *cg__meta(cg_tensor *t) {
+    if (!t->autograd) {
+        struct cg_autograd_meta *m = cg_arena_alloc(t->scope, sizeof *m, true);
+        if (!m) return NULL;
+        t->autograd = m;
+    }
+    return t->autograd;
+}
+
+static bool float_dtype(const cg_tensor *t) { return cg_dtype_is_float(t->dtype); }
+
+cg_tensor *cg_requires_grad_(cg_tensor *t, bool on) {
+    if (!t) return cg_last_status() == CG_OK ? (cg_set_error(CG_ERR_NULL, "cg_requires_grad_: tensor is NULL"), NULL) : NULL;
+    install_hooks();
+    if (on && !float_dtype(t)) {
+        cg_set_error(CG_ERR_DTYPE, "cg_requires_grad_: a %s tensor %s cannot carry gradients; only float32/float64 can",
+                     cg_dtype_name(t->dtype), cg_shape_str(t));
+        return NULL;
+    }
+    if (t->autograd && t->autograd->node) {
+        cg_set_error(CG_ERR_STATE,
+                     "cg_requires_grad_: %s is the result of an op, not a leaf; use cg_detach() to make a leaf",
+                     cg_shape_str(t));
+        return NULL;
+    }
+    if (!on && !t->autograd) return t;
+    struct cg_autograd_meta *m = cg__meta(t);
+    if (!m) return NULL;
+    m->requires_grad = on;
+    return t;
+}
+
+bool cg_requires_grad(const cg_tensor *t) { return t && t->autograd && t->autograd->requires_grad; }
+bool cg_is_leaf(const cg_tensor *t) { return t && (!t->autograd || !t->autograd->node); }
+cg_tensor *cg_grad(const cg_tensor *t) { return t && t->autograd ? t->autograd->grad : NULL; }
+
+void cg_zero_grad(cg_tensor *t) {
+    if (t && t->autograd && t->autograd->grad) cg_k_fill_(t->autograd->grad, 0);
+}
+void cg_clear_grad(cg_tensor *t) {
+    if (t && t->autograd) t->autograd->grad = NULL;
+}
+
+cg_status cg_retain_grad(cg_tensor *t) {
+    if (!t) return cg_set_error(CG_ERR_NULL, "cg_retain_grad: tensor is NULL");
+    if (!cg_requires_grad(t))
+        return cg_set_error(CG_ERR_STATE, "cg_retain_grad: %s does not require grad", cg_shape_str(t));
+    t->autograd->retain = true;
+    return CG_OK;
+}
+
+cg_tensor *cg_detach(cg_tensor *t) {
+    if (!t) return cg__ag_null("cg_detach");
+    return cg_k_view(t, t->shape, t->ndim);
+}
+
+cg_status cg_set_name(cg_tensor *t, const char *name) {
+    if (!t || !name) return cg_set_error(CG_ERR_NULL, "cg_set_name: NULL argument");
+    struct cg_autograd_meta *m = cg__meta(t);
+    if (!m) return cg_last_status();
+    size_t n = strlen(name) + 1;
+    char *copy = cg_arena_alloc(t->scope, n, false);
+    if (!copy) return cg_last_status();
+    memcpy(copy, name, n);
+    m->name = copy;
+    return CG_OK;
+}
+
+const char *cg_name(const cg_tensor *t) { return t && t->autograd ? t->autograd->name : NULL; }
+
+cg_status cg_register_hook(cg_tensor *t, cg_grad_hook fn, void *user) {
+    if (!t || !fn) return cg_set_error(CG_ERR_NULL, "cg_register_hook: NULL argument");
+    if (!cg_requires_grad(t))
+        return cg_set_error(CG_ERR_STATE, "cg_register_hook: %s does not require grad, so it gets no gradient",
+                            cg_shape_str(t));
+    cg_hook_entry *h = cg_arena_alloc(t->scope, sizeof *h, true);
+    if (!h) return cg_last_status();
+    h->fn = fn;
+    h->user = user;
+    /* keep registration order */
+    cg_hook_entry **pp = &t->autograd->hooks;
+    while (*pp) pp = &(*pp)->next;
+    *pp = h;
+    return CG_OK;
+}
+
+/* --------------------------------------------------------------- modes */
+
+bool cg_grad_enabled(void) { return !t_no_grad; }
+bool cg_set_grad_enabled(bool on) {
+    bool prev = !t_no_grad;
+    t_no_grad = !on;
+    return prev;
+}
+void cg_set_anomaly_mode(bool on) { t_anomaly = on; }
+bool cg_anomaly_mode(void) { return t_anomaly; }
+
+/* ------------------------------------------------------------ node API */
+
+const void *cg_node_params(const cg_node *n) { return n->params; }
+const cg_op *cg_node_op(const cg_node *n) { return n->op; }
+int cg_node_n_inputs(const cg_node *n) { return n->n_in; }
+cg_tensor *cg_node_input(const cg_node *n, int i) { return i >= 0 && i < n->n_in ? n->in[i] : NULL; }
+cg_tensor *cg_node_output(const cg_node *n, int i) { return i >= 0 && i < n->n_out ? n->out[i] : NULL; }
+
+void cg_node_save(cg_node *n, cg_tensor *t) {
+    if (!n->recording || !t) return;
+    if (n->n_saved == n->cap_saved) {
+        int cap = n->cap_saved ? 2 * n->cap_saved : 4;
+        cg_tensor **s = cg_scope_alloc(sizeof(cg_tensor *) * (size_t)cap, false);
+        uint64_t *v = cg_scope_alloc(sizeof(uint64_t) * (size_t)cap, false);
+        if (!s || !v) return;
+        if (n->n_saved) {
+            memcpy(s, n->saved, sizeof(cg_tensor *) * (size_t)n->n_saved);
+            memcpy(v, n->saved_ver, sizeof(uint64_t) * (size_t)n->n_saved);
+        }
+        n->saved = s;
+        n->saved_ver = v;
+        n->cap_saved = cap;
+    }
+    n->saved[n->n_saved] = t;
+    n->saved_ver[n->n_saved++] = t->storage->version;
+}
+
+cg_tensor *cg_node_saved(const cg_node *n, int i) { return i >= 0 && i < n->n_saved ? n->saved[i] : NULL; }
+
+/* Put t on the running backward's pending list. */
+static void mark_pending(struct cg_autograd_meta *m, cg_tensor *t) {
+    m->next_pending = t_bw->pending_list;
+    t_bw->pending_list = t;
+    if (m->node) t_bw->open++;
+}
+
+static bool direct_leaf(const struct cg_autograd_meta *m) { return !m->node && !m->hooks; }
+
+cg_tensor *cg_node_grad_buffer(cg_node *n, int i) {
+    if (!t_bw || i < 0 || i >= n->n_in) {
+        cg_set_error(CG_ERR_STATE, "cg_node_grad_buffer: only valid inside a backward callback");
+        return NULL;
+    }
+    cg_tensor *t = n->in[i];
+    struct cg_autograd_meta *m = t->autograd;
+    if (direct_leaf(m)) {
+        if (!m->grad) {
+            cg_scope *old = cg_scope_redirect(t->scope);
+            m->grad = cg_zeros(t->dtype, t->shape, t->ndim);
+            cg_scope_redirect(old);
+        }
+        return m->grad;
+    }
+    if (!m->pending) {
+        m->pending = cg_zeros(t->dtype, t->shape, t->ndim);
+        if (!m->pending) return NULL;
+        m->pending_owned = true;
+        mark_pending(m, t);
+    } else if (!m->pending_owned || !cg_is_contiguous(m->pending)) {
+        m->pending = cg_clone(m->pending);
+        m->pending_owned = true;
+    }
+    return m->pending;
+}
+
+cg_tensor *cg__grad_inplace_target(cg_node *n, int i) {
+    struct cg_autograd_meta *m = n->in[i]->autograd;
+    if (!t_bw || !m) return NULL;
+    if (direct_leaf(m) || (m->pending && m->pending_owned && cg_is_contiguous(m->pending)))
+        return cg_node_grad_buffer(n, i);
+    return NULL;
+}
+
+cg_status cg__accumulate(cg_tensor *t, cg_tensor *g) {
+    struct cg_autograd_meta *m = t->autograd;
+    if (g->dtype != t->dtype)
+        return cg_set_error(CG_ERR_DTYPE, "cg_backward: a gradient of dtype %s arrived for a %s tensor %s",
+                            cg_dtype_name(g->dtype), cg_dtype_name(t->dtype), cg_shape_str(t));
+    if (!cg_same_shape(g, t)) {
+        cg_tensor *r = cg_k_sum_to(g, t->shape, t->ndim);
+        if (!r)
+            return cg_set_error(CG_ERR_SHAPE, "cg_backward: a gradient of shape %s does not reduce to its tensor's shape %s",
+                                cg_shape_str(g), cg_shape_str(t));
+        g = r;
+    }
+    if (direct_leaf(m)) {
+        if (!m->grad) {
+            cg_scope *old = cg_scope_redirect(t->scope);
+            m->grad = cg_clone(g);
+            cg_scope_redirect(old);
+            return m->grad ? CG_OK : cg_last_status();
+        }
+        return cg_k_binary_(CG_ADD, m->grad, g) ? CG_OK : cg_last_status();
+    }
+    if (!m->pending) {
+        m->pending = g;
+        m->pending_owned = false;
+        mark_pending(m, t);
+        return CG_OK;
+    }
+    if (m->pending_owned && cg_is_contiguous(m->pending)) return cg_k_binary_(CG_ADD, m->pending, g) ? CG_OK : cg_last_status();
+    m->pending = cg_k_binary(CG_ADD, m->pending, g);
+    m->pending_owned = true;
+    return m->pending ? CG_OK : cg_last_status();
+}
+
+/* ----------------------------------------------------------- apply */
+
+void *cg__ag_null(const char *op) {
+    if (cg_last_status() == CG_OK) cg_set_error(CG_ERR_NULL, "%s: input is NULL", op);
+    return NULL;
+}
+
+int cg_op_apply_multi(const cg_op *op, cg_tensor *const *in, int n_in, const void *params, cg_tensor **out) {
+    if (!op) {
+        cg_set_error(CG_ERR_NULL, "cg_op_apply: op is NULL");
+        return -1;
+    }
+    if ((op->n_in != CG_OP_VARIADIC && n_in != op->n_in) || n_in < 0 || (n_in > 0 && !in)) {
+        cg_set_error(CG_ERR_VALUE, "cg_%s: takes %d inputs, got %d", op->name, op->n_in, n_in);
+        return -1;
+    }
+    bool any_grad = false;
+    for (int i = 0; i < n_in; i++) {
+        if (!in[i]) {
+            if (cg_last_status() == CG_OK) cg_set_error(CG_ERR_NULL, "cg_%s: input %d is NULL", op->name, i);
+            return -1;
+        }
+        if (cg_requires_grad(in[i])) any_grad = true;
+    }
+    bool record = any_grad && !t_no_grad;
+    cg_node local;
+    cg_node *node = &local;
+    memset(&local, 0, sizeof local);
+    local.op = op;
+    local.n_in = n_in;
+    local.params = params;
+    if (record) {
+        install_hooks();
+        node = cg_scope_alloc(sizeof *node, true);
+        cg_tensor **ins = cg_scope_alloc(sizeof(cg_tensor *) * (size_t)(n_in ? n_in : 1), false);
+        uint64_t *vers = cg_scope_alloc(sizeof(uint64_t) * (size_t)(n_in ? n_in : 1), false);
+        bool *ng = cg_scope_alloc((size_t)(n_in ? n_in : 1), false);
+        void *p = op->params_size ? cg_scope_alloc(op->params_size, false) : NULL;
+        if (!node || !ins || !vers || !ng || (op->params_size && !p)) return -1;
+        node->op = op;
+        node->n_in = n_in;
+        node->in = ins;
+        node->in_ver = vers;
+        node->needs_grad = ng;
+        node->recording = true;
+        if (p) memcpy(p, params, op->params_size);
+        node->params = p;
+        for (int i = 0; i < n_in; i++) {
+            ins[i] = in[i];
+            ng[i] = cg_requires_grad(in[i]);
+        }
+    }
+    int n = op->forward(node, in, n_in, out);
+    if (n < 0) return -1;
+    if (n > CG_MAX_OUTPUTS || (op->n_out > 0 && n > op->n_out)) {
+        cg_set_error(CG_ERR_STATE, "cg_%s: forward returned %d outputs", op->name, n);
+        return -1;
+    }
+    for (int j = 0; j < n; j++) {
+        if (!out[j]) {
+            if (cg_last_status() == CG_OK) cg_set_error(CG_ERR_STATE, "cg_%s: forward returned a NULL output", op->name);
+            return -1;
+        }
+        if (t_anomaly && cg_k_has_nonfinite(out[j])) {
+            cg_set_error(CG_ERR_NUMERIC, "anomaly: the forward of '%s' produced NaN or Inf in output %d (shape %s)",
+                         op->name, j, cg_shape_str(out[j]));
+            return -1;
+        }
+    }
+    if (!record) return n;
+    for (int i = 0; i < n_in; i++) node->in_ver[i] = in[i]->storage->version;
+    node->n_out = n;
+    node->out = cg_scope_alloc(sizeof(cg_tensor *) * (size_t)n, false);
+    node->out_ver = cg_scope_alloc(sizeof(uint64_t) * (size_t)n, false);
+    if (!node->out || !node->out_ver) return -1;
+    for (int j = 0; j < n; j++) {
+        cg_tensor *o = out[j];
+        /* an output must be its own struct: a forward may hand back an input */
+        bool alias = o->autograd != NULL;
+        for (int i = 0; i < n_in && !alias; i++) alias = o == in[i];
+        if (alias && !(o = cg_k_view(o, o->shape, o->ndim))) return -1;
+        struct cg_autograd_meta *m = cg__meta(o);
+        if (!m) return -1;
+        m->requires_grad = true;
+        m->node = node;
+        m->out_index = j;
+        out[j] = o;
+        node->out[j] = o;
+        node->out_ver[j] = o->storage->version;
+    }
+    node->prev = t_tape;
+    node->seq = ++t_seq;
+    t_tape = node;
+    return n;
+}
+
+cg_tensor *cg_op_apply(const cg_op *op, cg_tensor *const *in, int n_in, const void *params) {
+    cg_tensor *out[CG_MAX_OUTPUTS];
+    int n = cg_op_apply_multi(op, in, n_in, params, out);
+    return n > 0 ? out[0] : NULL;
+}
+
+/* -------------------------------------------------------------- backward */
+
+static cg_tensor *run_hooks(cg_tensor *t, cg_tensor *g) {
+    for (cg_hook_entry *h = t->autograd->hooks; h && g; h = h->next) {
+        cg_tensor *r = h->fn(g, h->user);
+        if (r) {
+            if (!cg_same_shape(r, g) || r->dtype != g->dtype) {
+                cg_set_error(CG_ERR_SHAPE, "cg_backward: a hook on %s returned a gradient of shape %s, expected %s",
+                             cg_shape_str(t), cg_shape_str(r), cg_shape_str(g));
+                return NULL;
+            }
+            g = r;
+        }
+    }
+    return g;
+}
+
+static cg_status add_to_grad(cg_tensor *t, cg_tensor *g) {
+    struct cg_autograd_meta *m = t->autograd;
+    if (!m->grad) {
+        cg_scope *old = cg_scope_redirect(t->scope);
+        m->grad = cg_clone(g);
+        cg_scope_redirect(old);
+        return m->grad ? CG_OK : cg_last_status();
+    }
+    return cg_k_binary_(CG_ADD, m->grad, g) ? CG_OK : cg_last_status();
+}
+
+static cg_status check_versions(const cg_node *n) {
+    unsigned mask = n->op->check_versions;
+    for (int i = 0; i < n->n_in && i < 31; i++)
+        if ((mask & (1u << i)) && n->in[i]->storage->version != n->in_ver[i])
+            return cg_set_error(CG_ERR_STATE,
+                                "cg_backward: input %d of '%s' (shape %s) was modified in place after the op used it; "
+                                "clone it before modifying",
+                                i, n->op->name, cg_shape_str(n->in[i]));
+    if (mask & CG_VERSION_OUTPUTS)
+        for (int j = 0; j < n->n_out; j++)
+            if (n->out[j]->storage->version != n->out_ver[j])
+                return cg_set_error(CG_ERR_STATE,
+                                    "cg_backward: the output of '%s' (shape %s) was modified in place before backward; "
+                                    "clone it before modifying",
+                                    n->op->name, cg_shape_str(n->out[j]));
+    for (int k = 0; k < n->n_saved; k++)
+        if (n->saved[k] && n->saved[k]->storage->version != n->saved_ver[k])
+            return cg_set_error(CG_ERR_STATE,
+                                "cg_backward: a tensor saved by '%s' (shape %s) was modified in place before backward",
+                                n->op->name, cg_shape_str(n->saved[k]));
+    return CG_OK;
+}
+
+static cg_status run_node(cg_node *n, bool retain) {
+    cg_tensor *gout[CG_MAX_OUTPUTS];
+    for (int j = 0; j < n->n_out; j++) {
+        cg_tensor *o = n->out[j];
+        struct cg_autograd_meta *m = o->autograd;
+        gout[j] = m->pending;
+        if (!m->pending) continue;
+        m->pending = NULL;
+        t_bw->open--;
+        if (m->hooks && !(gout[j] = run_hooks(o, gout[j]))) return cg_last_status();
+        if (m->retain) {
+            cg_status st = add_to_grad(o, gout[j]);
+            if (st != CG_OK) return st;
+        }
+    }
+    const cg_op *op = n->op;
+    if (n->freed)
+        return cg_set_error(CG_ERR_STATE,
+                            "cg_backward: the graph through '%s' was already freed by an earlier backward; pass "
+                            "retain_graph=true to cg_backward_ex the first time to backpropagate twice",
+                            op->name);
+    if (!op->backward)
+        return cg_set_error(CG_ERR_STATE,
+                            "cg_backward: op '%s' has no backward; register one with cg_op_register, or compute it "
+                            "under CG_NO_GRAD",
+                            op->name);
+    cg_status st = check_versions(n);
+    if (st != CG_OK) return st;
+    cg_tensor *gin_small[8] = {NULL};
+    cg_tensor **gin = gin_small;
+    if (n->n_in > 8) {
+        gin = cg_scope_alloc(sizeof(cg_tensor *) * (size_t)n->n_in, true);
+        if (!gin) return cg_last_status();
+    }
+    st = op->backward(n, gout, n->needs_grad, gin);
+    if (st != CG_OK) {
+        if (cg_last_status() == CG_OK) cg_set_error(st, "cg_backward: the backward of '%s' failed", op->name);
+        return cg_last_status();
+    }
+    for (int i = 0; i < n->n_in; i++) {
+        if (!n->needs_grad[i] || !gin[i]) continue;
+        if (t_anomaly && cg_k_has_nonfinite(gin[i]))
+            return cg_set_error(CG_ERR_NUMERIC,
+                                "anomaly: the backward of '%s' produced NaN or Inf in the gradient of input %d (shape %s)",
+                                op->name, i, cg_shape_str(n->in[i]));
+        st = cg__accumulate(n->in[i], gin[i]);
+        if (st != CG_OK) return st;
+    }
+    if (t_anomaly)
+        for (int i = 0; i < n->n_in; i++) {
+            struct cg_autograd_meta *m = n->in[i]->autograd;
+            if (n->needs_grad[i] && !gin[i] && m && m->pending && cg_k_has_nonfinite(m->pending))
+                return cg_set_error(CG_ERR_NUMERIC,
+                                    "anomaly: the backward of '%s' produced NaN or Inf in the gradient of input %d (shape %s)",
+                                    op->name, i, cg_shape_str(n->in[i]));
+        }
+    if (!retain) {
+        n->freed = true;
+        n->n_saved = 0;
+        n->saved = NULL;
+    }
+    return CG_OK;
+}
+
+/* Leaves with hooks collected their gradient in pending: finish them, and
+ * drop whatever is left pending (after an error). */
+static cg_status finish(bw_state *bw, cg_status st) {
+    for (cg_tensor *t = bw->pending_list, *next; t; t = next) {
+        struct cg_autograd_meta *m = t->autograd;
+        next = m->next_pending;
+        m->next_pending = NULL;
+        cg_tensor *g = m->pending;
+        m->pending = NULL;
+        if (st != CG_OK || !g || m->node) continue;
+        g = run_hooks(t, g);
+        st = g ? add_to_grad(t, g) : cg_last_status();
+    }
+    return st;
+}
+
+cg_status cg_backward_ex(cg_tensor *t, const cg_tensor *grad_output, bool retain_graph) {
+    if (!t) {
+        if (cg_last_status() == CG_OK) cg_set_error(CG_ERR_NULL, "cg_backward: tensor is NULL");
+        return cg_last_status();
+    }
+    if (t_bw) return cg_set_error(CG_ERR_STATE, "cg_backward: called from inside a backward (a hook or an op)");
+    if (!cg_requires_grad(t))
+        return cg_set_error(CG_ERR_STATE,
+                            "cg_backward: %s does not require grad: no input of the ops that made it requires grad, or "
+                            "it was computed under CG_NO_GRAD",
+                            cg_shape_str(t));
+    cg_tensor *g;
+    if (!grad_output) {
+        if (cg_numel(t) != 1)
+            return cg_set_error(CG_ERR_SHAPE,
+                                "cg_backward: the tensor has shape %s; backward without a gradient needs a scalar — "
+                                "reduce it (cg_sum, cg_mean) or pass the gradient with cg_backward_with(t, grad_output)",
+                                cg_shape_str(t));
+        g = cg_ones_like(t);
+        if (!g) return cg_last_status();
+    } else {
+        if (!cg_same_shape(grad_output, t) || grad_output->dtype != t->dtype)
+            return cg_set_error(CG_ERR_SHAPE, "cg_backward_with: grad_output is %s %s but the tensor is %s %s",
+                                cg_dtype_name(grad_output->dtype), cg_shape_str(grad_output), cg_dtype_name(t->dtype),
+                                cg_shape_str(t));
+        g = (cg_tensor *)grad_output;
+    }
+    bw_state bw = {NULL, 0};
+    t_bw = &bw;
+    cg_status st = cg__accumulate(t, g);
+    for (cg_node *n = t->autograd->node; st == CG_OK && n && bw.open > 0; n = n->prev) {
+        bool has = false;
+        for (int j = 0; j < n->n_out && !has; j++) has = n->out[j]->autograd->pending != NULL;
+        if (has) st = run_node(n, retain_graph);
+    }
+    st = finish(&bw, st);
+    t_bw = NULL;
+    return st;
+}
+
+cg_status cg_backward(cg_tensor *loss) { return cg_backward_ex(loss, NULL, false); }
+cg_status cg_backward_with(cg_tensor *t, const cg_tensor *g) {
+    if (!g) return cg_set_error(CG_ERR_NULL, "cg_backward_with: grad_output is NULL");
+    return cg_backward_ex(t, g, false);
+}
+
+/* ------------------------------------------------------------------ DOT */
+
+static void dot_leaf(FILE *f, const cg_tensor *t) {
+    const char *name = cg_name(t);
+    fprintf(f, "  t%p [shape=ellipse, style=filled, fillcolor=\"%s\", label=\"%s%s%s\\n%s\"];\n", (const void *)t,
+            cg_requires_grad(t) ? "lightblue" : "white", name ? name : "", name ? "\\n" : "", cg_shape_str(t),
+            cg_requires_grad(t) ? "requires_grad" : cg_dtype_name(t->dtype));
+}
+
+cg_status cg_write_dot(const cg_tensor *t, FILE *f) {
+    if (!t || !f) return cg_set_error(CG_ERR_NULL, "cg_write_dot: NULL argument");
+    fprintf(f, "digraph cgrad {\n  rankdir=BT;\n  node [fontname=\"monospace\", fontsize=10];\n");
+    cg_node *root = t->autograd ? t->autograd->node : NULL;
+    if (!root) {
+        dot_leaf(f, t);
+        fprintf(f, "}\n");
+        return CG_OK;
+    }
+    uint32_t epoch = ++t_mark_epoch;
+    root->mark = epoch;
+    int64_t open = 1;
+    for (cg_node *n = root; n && open > 0; n = n->prev) {
+        if (n->mark != epoch) continue;
+        open--;
+        fprintf(f, "  n%llu [shape=box, style=filled, fillcolor=\"lightyellow\", label=\"%s",
+                (unsigned long long)n->seq, n->op->name);
+        for (int j = 0; j < n->n_out; j++) fprintf(f, "\\n%s", cg_shape_str(n->out[j]));
+        fprintf(f, "\"];\n");
+        for (int i = 0; i < n->n_in; i++) {
+            cg_tensor *in = n->in[i];
+            cg_node *p = in->autograd ? in->autograd->node : NULL;
+            if (p) {
+                if (p->mark != epoch) {
+                    p->mark = epoch;
+                    open++;
+                }
+                fprintf(f, "  n%llu -> n%llu;\n", (unsigned long long)p->seq, (unsigned long long)n->seq);
+            } else {
+                dot_leaf(f, in);
+                fprintf(f, "  t%p -> n%llu;\n", (void *)in, (unsigned long long)n->seq);
+            }
+        }
+    }
+    fprintf(f, "}\n");
+    return CG_OK;
+}
+
+cg_status cg_export_dot(const cg_tensor *t, const char *path) {
+    if (!path) return cg_set_error(CG_ERR_NULL, "cg_export_dot: path is NULL");
+    FILE *f = fopen(path, "w");
+    if (!f) return cg_set_error(CG_ERR_IO, "cg_export_dot: cannot open %s for writing", path);
+    cg_status st = cg_write_dot(t, f);
+    if (fclose(f) != 0 && st == CG_OK) st = cg_set_error(CG_ERR_IO, "cg_export_dot: error writing %s", path);
+    return st;
+}
+
+/* ----------------------------------------------------------- the table */
+
+#define CG_LIST_OP(name) &cg__op_##name,
+static const cg_op *const g_builtin[] = {CG_BUILTIN_OPS(CG_LIST_OP)};
+#undef CG_LIST_OP
+#define N_BUILTIN ((int)(sizeof g_builtin / sizeof g_builtin[0]))
+
+typedef struct custom_op {
+    cg_op op;
+    struct custom_op *next;
+} custom_op;
+static custom_op *g_custom;
+static int g_ncustom;
+
+int cg_op_count(void) { return N_BUILTIN + g_ncustom; }
+
+const cg_op *cg_op_at(int i) {
+    if (i < 0) return NULL;
+    if (i < N_BUILTIN) return g_builtin[i];
+    i -= N_BUILTIN;
+    /* custom ops are kept newest first */
+    int k = g_ncustom - 1 - i;
+    for (custom_op *c = g_custom; c; c = c->next, k--)
+        if (k == 0) return &c->op;
+    return NULL;
+}
+
+const cg_op *cg_op_find(const char *name) {
+    if (!name) return NULL;
+    for (int i = 0; i < cg_op_count(); i++)
+        if (strcmp(cg_op_at(i)->name, name) == 0) return cg_op_at(i);
+    return NULL;
+}
+
+const cg_op *cg_op_register(const cg_op *def) {
+    if (!def || !def->name || !def->forward) {
+        cg_set_error(CG_ERR_NULL, "cg_op_register: an op needs a name and a forward");
+        return NULL;
+    }
+    if (cg_op_find(def->name)) {
+        cg_set_error(CG_ERR_VALUE, "cg_op_register: an op named '%s' already exists", def->name);
+        return NULL;
+    }
+    if (def->n_out < 1 || def->n_out > CG_MAX_OUTPUTS || (def->n_in < 0 && def->n_in != CG_OP_VARIADIC)) {
+        cg_set_error(CG_ERR_VALUE, "cg_op_register: '%s' has %d inputs and %d outputs", def->name, def->n_in, def->n_out);
+        return NULL;
+    }
+    custom_op *c = calloc(1, sizeof *c);
+    char *name = c ? malloc(strlen(def->name) + 1) : NULL;
+    if (!name) {
+        free(c);
+        cg_set_error(CG_ERR_NOMEM, "cg_op_register: out of memory");
+        return NULL;
+    }
+    strcpy(name, def->name);
+    c->op = *def;
+    c->op.name = name;
+    c->next = g_custom;
+    g_custom = c;
+    g_ncustom++;
+    install_hooks();
+    return &c->op;
+}

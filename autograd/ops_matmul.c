@@ -1,0 +1,108 @@
+/* Differentiable GEMM: matmul (numpy.matmul rules) and addmm. A weight's
+ * gradient is accumulated straight into its buffer by GEMM (beta = 1). */
+#include "autograd_internal.h"
+
+/* out = alpha * a @ b, added into input i's gradient in place when that is
+ * free, else handed back in *gin. */
+static cg_status grad_gemm(cg_node *n, int i, cg_tensor *a, cg_tensor *b, double alpha, cg_tensor **gin) {
+    cg_tensor *buf = cg__grad_inplace_target(n, i);
+    if (buf && buf->ndim == 2 && a->ndim == 2 && b->ndim == 2)
+        return cg_k_gemm_(buf, a, b, alpha, 1.0) ? CG_OK : cg_last_status();
+    cg_tensor *r = cg_k_matmul(a, b);
+    if (r && alpha != 1.0) r = cg_k_scalar_(CG_MUL, r, alpha);
+    *gin = r;
+    return r ? CG_OK : cg_last_status();
+}
+
+static int fwd_matmul(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out) {
+    (void)n, (void)k;
+    return (out[0] = cg_k_matmul(in[0], in[1])) ? 1 : -1;
+}
+
+static cg_status bwd_matmul(cg_node *n, cg_tensor *const *g, const bool *ng, cg_tensor **gin) {
+    cg_tensor *a = cg_node_input(n, 0), *b = cg_node_input(n, 1);
+    cg_tensor *A = a->ndim == 1 ? cg_k_unsqueeze(a, 0) : a;
+    cg_tensor *B = b->ndim == 1 ? cg_k_unsqueeze(b, 1) : b;
+    cg_tensor *G = g[0];
+    if (a->ndim == 1 && b->ndim == 1) G = cg_k_reshape(G, CG_SHAPE(1, 1));
+    else if (a->ndim == 1) G = cg_k_unsqueeze(G, -2);
+    else if (b->ndim == 1) G = cg_k_unsqueeze(G, -1);
+    if (!A || !B || !G) return cg_last_status();
+    bool plain = a->ndim == 2 && b->ndim == 2;
+    if (ng[0]) {
+        cg_tensor *Bt = cg_k_transpose(B, -1, -2);
+        if (!Bt) return cg_last_status();
+        if (plain) {
+            cg_status st = grad_gemm(n, 0, G, Bt, 1.0, &gin[0]);
+            if (st != CG_OK) return st;
+        } else {
+            cg_tensor *d = cg_k_matmul(G, Bt);
+            if (d && a->ndim == 1) d = cg_k_reshape(cg_k_sum_to(d, A->shape, A->ndim), a->shape, a->ndim);
+            if (!(gin[0] = d)) return cg_last_status();
+        }
+    }
+    if (ng[1]) {
+        cg_tensor *At = cg_k_transpose(A, -1, -2);
+        if (!At) return cg_last_status();
+        if (plain) {
+            cg_status st = grad_gemm(n, 1, At, G, 1.0, &gin[1]);
+            if (st != CG_OK) return st;
+        } else {
+            cg_tensor *d = cg_k_matmul(At, G);
+            if (d && b->ndim == 1) d = cg_k_reshape(cg_k_sum_to(d, B->shape, B->ndim), b->shape, b->ndim);
+            if (!(gin[1] = d)) return cg_last_status();
+        }
+    }
+    return CG_OK;
+}
+
+typedef struct {
+    double beta, alpha;
+} addmm_params;
+
+static int fwd_addmm(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out) {
+    (void)k;
+    const addmm_params *p = cg_node_params(n);
+    return (out[0] = cg_k_addmm(in[0], in[1], in[2], p->beta, p->alpha)) ? 1 : -1;
+}
+
+static cg_status bwd_addmm(cg_node *n, cg_tensor *const *g, const bool *ng, cg_tensor **gin) {
+    const addmm_params *p = cg_node_params(n);
+    cg_tensor *a = cg_node_input(n, 1), *b = cg_node_input(n, 2);
+    if (ng[0]) {
+        gin[0] = p->beta == 1.0 ? g[0] : cg_k_scalar(CG_MUL, g[0], p->beta);
+        if (!gin[0]) return cg_last_status();
+    }
+    cg_status st = CG_OK;
+    if (ng[1]) st = grad_gemm(n, 1, g[0], cg_k_transpose(b, 0, 1), p->alpha, &gin[1]);
+    if (st == CG_OK && ng[2]) st = grad_gemm(n, 2, cg_k_transpose(a, 0, 1), g[0], p->alpha, &gin[2]);
+    return st;
+}
+
+const cg_op cg__op_matmul = {"matmul", 2, 1, 0, fwd_matmul, bwd_matmul, 3};
+const cg_op cg__op_addmm = {"addmm", 3, 1, sizeof(addmm_params), fwd_addmm, bwd_addmm, 6};
+
+cg_tensor *cg_matmul(cg_tensor *a, cg_tensor *b) { return cg__apply2(&cg__op_matmul, a, b, NULL); }
+
+cg_tensor *cg_addmm(cg_tensor *c, cg_tensor *a, cg_tensor *b) {
+    cg_tensor *in[3] = {c, a, b};
+    return cg_op_apply(&cg__op_addmm, in, 3, &(addmm_params){1.0, 1.0});
+}
+
+cg_tensor *cg_linear(cg_tensor *x, cg_tensor *w, cg_tensor *b) {
+    if (!x || !w) return cg__ag_null("cg_linear");
+    if (x->ndim < 1 || w->ndim != 2) {
+        cg_set_error(CG_ERR_SHAPE, "cg_linear: x %s @ w %s: w must be 2-D [in, out] and x at least 1-D", cg_shape_str(x),
+                     cg_shape_str(w));
+        return NULL;
+    }
+    if (x->ndim == 2) return b ? cg_addmm(b, x, w) : cg_matmul(x, w);
+    int64_t K = x->shape[x->ndim - 1];
+    cg_tensor *x2 = cg_reshape(x, CG_SHAPE(-1, K));
+    cg_tensor *y2 = b ? cg_addmm(b, x2, w) : cg_matmul(x2, w);
+    if (!y2) return NULL;
+    int64_t shape[CG_MAX_DIMS];
+    for (int d = 0; d < x->ndim - 1; d++) shape[d] = x->shape[d];
+    shape[x->ndim - 1] = w->shape[1];
+    return cg_reshape(y2, shape, x->ndim);
+}
