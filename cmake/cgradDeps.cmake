@@ -20,4 +20,20 @@ else()
   set(CGRAD_BLIS cgrad_blis)
 endif()
 
-set(CGRAD_LINK_DEPS OpenMP::OpenMP_C ${CGRAD_BLIS} m)
+# cJSON (safetensors headers), utf8proc (tokenizer), libarchive (aclImdb
+# .tar.gz), libcsv (CSV/TSV; Debian ships no .pc for it).
+pkg_check_modules(CJSON REQUIRED IMPORTED_TARGET libcjson)
+pkg_check_modules(UTF8PROC REQUIRED IMPORTED_TARGET libutf8proc)
+pkg_check_modules(LIBARCHIVE REQUIRED IMPORTED_TARGET libarchive)
+find_path(CSV_INCLUDE_DIR csv.h)
+find_library(CSV_LIBRARY csv)
+if(NOT CSV_INCLUDE_DIR OR NOT CSV_LIBRARY)
+  message(FATAL_ERROR "libcsv not found: apt-get install libcsv-dev")
+endif()
+add_library(cgrad_csv INTERFACE IMPORTED)
+set_target_properties(cgrad_csv PROPERTIES INTERFACE_INCLUDE_DIRECTORIES ${CSV_INCLUDE_DIR}
+                                           INTERFACE_LINK_LIBRARIES ${CSV_LIBRARY})
+
+set(CGRAD_LINK_DEPS OpenMP::OpenMP_C ${CGRAD_BLIS} PkgConfig::CJSON PkgConfig::UTF8PROC
+                    PkgConfig::LIBARCHIVE cgrad_csv m)
+set(CGRAD_PC_EXTRA_LIBS "-lcjson -lutf8proc -larchive -lcsv")

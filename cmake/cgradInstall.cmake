@@ -20,6 +20,6 @@ write_basic_package_version_file(${CMAKE_BINARY_DIR}/cgradConfigVersion.cmake
 install(FILES ${CMAKE_BINARY_DIR}/cgradConfig.cmake ${CMAKE_BINARY_DIR}/cgradConfigVersion.cmake
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/cgrad)
 
-set(CGRAD_PC_LIBS_PRIVATE "-lblis -lgomp -lm ${CGRAD_PC_EXTRA_LIBS}")
+set(CGRAD_PC_LIBS_PRIVATE "-lblis -lgomp ${CGRAD_PC_EXTRA_LIBS} -lm")
 configure_file(${CMAKE_CURRENT_LIST_DIR}/cgrad.pc.in ${CMAKE_BINARY_DIR}/cgrad.pc @ONLY)
 install(FILES ${CMAKE_BINARY_DIR}/cgrad.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

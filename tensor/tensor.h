@@ -416,6 +416,42 @@ void cg_fprint(FILE *f, const cg_tensor *t);
 /* Into buf (always NUL-terminated); returns the full length like snprintf. */
 size_t cg_snprint(char *buf, size_t size, const cg_tensor *t);
 
+/* ------------------------------------------------------------ safetensors */
+/* The safetensors file format (what PyTorch's safetensors package reads and
+ * writes): u64 little-endian header length, a JSON header mapping each name
+ * to {"dtype": "F32"|"F64"|"I64", "shape": [...], "data_offsets": [b, e]}
+ * (plus an optional "__metadata__" object of string values), then the raw
+ * little-endian bytes. */
+
+typedef struct cg_named_tensor {
+    const char *name;
+    const cg_tensor *tensor;
+} cg_named_tensor;
+
+/* Write n tensors (any strides; stored row-major) and optional metadata
+ * (meta_keys/meta_values: n_meta strings each, may be NULL) to path.
+ * Atomic: the data goes to a temporary file in the same directory that is
+ * fsync'ed and renamed over path, so an existing file is never left
+ * half-written. */
+cg_status cg_safetensors_save(const char *path, const cg_named_tensor *ts, int n, const char *const *meta_keys,
+                              const char *const *meta_values, int n_meta);
+
+typedef struct cg_safetensors cg_safetensors;
+/* Read and validate a whole file (header JSON, dtypes, shapes, offsets in
+ * range and not overlapping). NULL with an error naming the file and the
+ * problem (truncated, bad JSON, unknown dtype, ...). */
+cg_safetensors *cg_safetensors_open(const char *path);
+void cg_safetensors_close(cg_safetensors *f);
+int cg_safetensors_count(const cg_safetensors *f);
+const char *cg_safetensors_name(const cg_safetensors *f, int i); /* in file order */
+/* Does the file hold `name`? Its dtype and shape (shape: CG_MAX_DIMS slots). */
+bool cg_safetensors_info(const cg_safetensors *f, const char *name, cg_dtype *dt, int64_t *shape, int *ndim);
+/* A new contiguous tensor (in the current scope) with the stored values;
+ * NULL with an error naming the tensor and the file if it is missing. */
+cg_tensor *cg_safetensors_get(const cg_safetensors *f, const char *name);
+/* A metadata value, or NULL. */
+const char *cg_safetensors_meta(const cg_safetensors *f, const char *key);
+
 /* ---------------------------------------------------------------- threads */
 
 /* Threads for OpenMP kernels and BLIS (n >= 1). The default is
