@@ -1,5 +1,5 @@
 #include "fixture.h"
-#include "test_util.h"
+#include "testlib.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-#include "test_util.h"
+#include "testlib.h"
 
 #include <stdio.h>
 #include <string.h>

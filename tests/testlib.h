@@ -1,6 +1,6 @@
 /* Shared helpers for the Check suites. */
-#ifndef CGRAD_TEST_UTIL_H
-#define CGRAD_TEST_UTIL_H
+#ifndef CGRAD_TESTLIB_H
+#define CGRAD_TESTLIB_H
 
 #include <cgrad/cgrad.h>
 #include <check.h>
