@@ -9,5 +9,6 @@
 
 #include "tensor.h"
 #include "autograd.h"
+#include "nn.h"
 
 #endif

@@ -1,0 +1,296 @@
+/*
+ * cgrad/nn.h — layers, models, losses, weights on disk.
+ *
+ * A module is a small struct with a type vtable and named parameters. Layers
+ * are built only from autograd ops, so the tape does backpropagation through
+ * time: an LSTM is one input-projection GEMM for all steps, then per step an
+ * addmm with the recurrent kernel, a chunk into gates, sigmoid/tanh, mul, add.
+ *
+ *     cg_module *model = cg_sequential_new(NULL);
+ *     cg_sequential_add(model, cg_embedding_new(20000, 128, NULL));
+ *     cg_sequential_add(model, cg_lstm_new(128, 128, NULL));
+ *     cg_sequential_add(model, cg_dense_new(128, 1, CG_ACT_LINEAR, NULL));
+ *     cg_summary(model, CG_SHAPE(80), stdout);          // Keras-style table
+ *     ...
+ *     cg_scope *s = cg_scope_begin();
+ *     cg_tensor *logits = cg_module_forward(model, ids);   // ids: int64 [B, 80]
+ *     cg_tensor *loss = cg_bce_with_logits(cg_reshape(logits, CG_SHAPE(-1)), y);
+ *     cg_backward(loss);  ...  cg_scope_end(s);
+ *     cg_module_free(model);                            // frees every parameter
+ *
+ * Writing a layer of your own (the common case):
+ *
+ *     typedef struct { cg_module base; cg_tensor *w; cg_module *inner; } my_layer;
+ *     static cg_tensor *my_forward(cg_module *m, cg_tensor *x) {
+ *         my_layer *l = (my_layer *)m;
+ *         return cg_module_forward(l->inner, cg_tanh(cg_matmul(x, l->w)));
+ *     }
+ *     static const cg_module_type my_type = {"MyLayer", my_forward};
+ *     cg_module *my_layer_new(int in, int out) {
+ *         my_layer *l = calloc(1, sizeof *l);
+ *         cg_module_init(&l->base, &my_type, NULL);            // name "my_layer"
+ *         l->w = cg_module_add_param(&l->base, "kernel", CG_SHAPE(in, out),
+ *                                    cg_init_glorot_uniform(), NULL);
+ *         l->inner = cg_module_add_child(&l->base, cg_dense_new(out, 1, CG_ACT_LINEAR, NULL));
+ *         return &l->base;
+ *     }
+ *
+ * Parameters live in the module's arena until cg_module_free. Names follow
+ * Keras: a layer is named after its type ("lstm", then "lstm_1", ...) and
+ * its parameters "lstm.kernel", "lstm.recurrent_kernel", "lstm.bias".
+ *
+ * Recurrent layers take batch-first input [B, T, F]. Conventions and their
+ * PyTorch equivalents (PyTorch computes x W^T, cgrad x W):
+ *   SimpleRNN  kernel [F, H]   = weight_ih_l0^T   recurrent_kernel [H, H]   = weight_hh_l0^T
+ *              bias [H]        = bias_ih_l0 + bias_hh_l0
+ *   LSTM       gates i, f, g, o in that order in both libraries
+ *              kernel [F, 4H]  = weight_ih_l0^T   recurrent_kernel [H, 4H]  = weight_hh_l0^T
+ *              bias [4H]       = bias_ih_l0 + bias_hh_l0
+ *   GRU        "reset after" (Keras 2 default, PyTorch's only form):
+ *              n = tanh(x W_h + b_h + r * (h U_h + c_h)); h' = z * h + (1 - z) * n
+ *              Keras gate order z, r, h; PyTorch orders r, z, n — blocks are reordered
+ *              kernel [F, 3H], recurrent_kernel [H, 3H], bias [2, 3H] (input, recurrent)
+ * Keras' weight arrays are the same matrices in the same gate order.
+ * Defaults are Keras': glorot-uniform kernels, orthogonal recurrent kernels,
+ * zero biases, LSTM forget-gate bias 1; cg_rnn_opts.torch_init switches to
+ * PyTorch's U(-1/sqrt(H), 1/sqrt(H)) for every weight and bias.
+ */
+#ifndef CGRAD_NN_H
+#define CGRAD_NN_H
+
+#include "autograd.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------ activations */
+
+typedef enum cg_activation {
+    CG_ACT_DEFAULT = 0, /* in options: the layer's default (linear for Dense) */
+    CG_ACT_LINEAR,
+    CG_ACT_RELU,
+    CG_ACT_TANH,
+    CG_ACT_SIGMOID,
+    CG_ACT_SOFTMAX /* over the last axis */
+} cg_activation;
+
+cg_tensor *cg_activate(cg_tensor *x, cg_activation act);
+const char *cg_activation_name(cg_activation act);
+
+/* ----------------------------------------------------------- initializers */
+
+typedef enum cg_init_kind {
+    CG_INIT_DEFAULT = 0, /* in options: the layer's default */
+    CG_INIT_ZEROS,
+    CG_INIT_ONES,
+    CG_INIT_GLOROT_UNIFORM, /* U(±sqrt(6 / (fan_in + fan_out))) */
+    CG_INIT_ORTHOGONAL,     /* Keras Orthogonal(gain = a) */
+    CG_INIT_IDENTITY,       /* gain a times the identity (2-D, square or not) */
+    CG_INIT_RANDOM_NORMAL,  /* N(0, a) */
+    CG_INIT_UNIFORM         /* U(-a, a); PyTorch's RNN/Linear init is a = 1/sqrt(H) */
+} cg_init_kind;
+
+typedef struct cg_init {
+    cg_init_kind kind;
+    double a; /* gain, stddev or limit, as the kind says */
+} cg_init;
+
+static inline cg_init cg_init_zeros(void) { return (cg_init){CG_INIT_ZEROS, 0}; }
+static inline cg_init cg_init_glorot_uniform(void) { return (cg_init){CG_INIT_GLOROT_UNIFORM, 0}; }
+static inline cg_init cg_init_orthogonal(double gain) { return (cg_init){CG_INIT_ORTHOGONAL, gain}; }
+static inline cg_init cg_init_identity(double gain) { return (cg_init){CG_INIT_IDENTITY, gain}; }
+static inline cg_init cg_init_normal(double stddev) { return (cg_init){CG_INIT_RANDOM_NORMAL, stddev}; }
+static inline cg_init cg_init_uniform(double limit) { return (cg_init){CG_INIT_UNIFORM, limit}; }
+
+/* Fill t in place. Fans are taken from t's shape the way Keras does
+ * (2-D [in, out]: fan_in = in, fan_out = out). rng NULL: the default. */
+cg_status cg_init_fill(cg_tensor *t, cg_init init, cg_rng *rng);
+
+/* ---------------------------------------------------------------- modules */
+
+typedef struct cg_module cg_module;
+
+typedef struct cg_module_type {
+    const char *name; /* the type's display name: "LSTM" */
+    /* y = f(x). Required. */
+    cg_tensor *(*forward)(cg_module *m, cg_tensor *x);
+    /* Optional: forward with a [B, T] mask of valid steps (1/0, any dtype);
+     * sets *mask_out to the mask for the next layer (or NULL). */
+    cg_tensor *(*forward_masked)(cg_module *m, cg_tensor *x, const cg_tensor *mask, const cg_tensor **mask_out);
+    /* Optional: the output shape for an input shape, both without the batch
+     * dim (-1 = unknown). For cg_summary. */
+    bool (*output_shape)(const cg_module *m, const int64_t *in, int nin, int64_t *out, int *nout);
+    /* Optional: release what the type holds beyond the base struct. */
+    void (*free)(cg_module *m);
+    /* Optional: parameters under PyTorch's names and layouts (prefix
+     * prepended), for cg_module_save_torch / cg_module_load_torch. */
+    int (*torch_export)(cg_module *m, const char *prefix, cg_named_tensor *out, int max);
+    cg_status (*torch_import)(cg_module *m, const cg_safetensors *f, const char *prefix, bool apply);
+} cg_module_type;
+
+struct cg_module {
+    const cg_module_type *type;
+    char name[64];
+    cg_scope *arena; /* parameters and names live here */
+    bool training;
+    int n_params, cap_params;
+    cg_tensor **params;
+    int n_children, cap_children;
+    cg_module **children;
+};
+
+/* Set up the base of a module struct (allocated by the caller, usually
+ * with calloc; cg_module_free frees it). name NULL: Keras-style automatic
+ * name from the type ("SimpleRNN" -> "simple_rnn", "simple_rnn_1", ...). */
+cg_status cg_module_init(cg_module *m, const cg_module_type *type, const char *name);
+/* A new trainable parameter "<module>.<pname>" (float32) in the module's
+ * arena, filled by init. Returns it; NULL on error. */
+cg_tensor *cg_module_add_param(cg_module *m, const char *pname, const int64_t *shape, int ndim, cg_init init,
+                               cg_rng *rng);
+/* m takes ownership of child (freed with m). Returns child. */
+cg_module *cg_module_add_child(cg_module *m, cg_module *child);
+/* Free m, its children and all their parameters. NULL is a no-op. */
+void cg_module_free(cg_module *m);
+
+/* x -> y (no mask). */
+cg_tensor *cg_module_forward(cg_module *m, cg_tensor *x);
+/* With a mask of valid time steps ([B, T]); mask_out may be NULL. */
+cg_tensor *cg_module_forward_masked(cg_module *m, cg_tensor *x, const cg_tensor *mask, const cg_tensor **mask_out);
+/* Training mode (dropout active) on m and its children; eval = false. */
+void cg_module_train(cg_module *m, bool training);
+/* Freeze or unfreeze: parameters stop or start requiring grad. */
+void cg_module_set_trainable(cg_module *m, bool trainable);
+
+/* All parameters of m and its children, in order (own first). Writes up to
+ * max to out and returns the total count. */
+int cg_module_parameters(const cg_module *m, cg_tensor **out, int max);
+/* Number of scalar parameters (trainable only, or all). */
+int64_t cg_module_param_count(const cg_module *m, bool trainable_only);
+/* A parameter by full name ("lstm.kernel"), searching children; NULL if none. */
+cg_tensor *cg_module_param(const cg_module *m, const char *name);
+/* Convert every parameter to dt (float32 or float64; float64 is for
+ * gradcheck). Gradients are dropped. Inputs must then use the same dtype. */
+cg_status cg_module_set_dtype(cg_module *m, cg_dtype dt);
+/* Zero every parameter's gradient. */
+void cg_module_zero_grad(cg_module *m);
+
+/* Keras-like table: layer name (type), output shape with None for the
+ * batch, param #, then total / trainable / non-trainable counts.
+ * input_shape excludes the batch (-1 = None). */
+cg_status cg_summary(const cg_module *m, const int64_t *input_shape, int ndim, FILE *f);
+
+/* Weights as safetensors under our names ("lstm.kernel"). Saving is atomic.
+ * Loading checks every tensor (present, shape, dtype) before changing any,
+ * so a bad file leaves the model unchanged. */
+cg_status cg_module_save(const cg_module *m, const char *path);
+cg_status cg_module_load(cg_module *m, const char *path);
+/* The same with PyTorch's names and layouts (Linear, Embedding, RNN, LSTM,
+ * GRU: "weight_ih_l0", ...), prefix prepended to each name ("" or "rnn."). */
+cg_status cg_module_save_torch(cg_module *m, const char *path, const char *prefix);
+cg_status cg_module_load_torch(cg_module *m, const char *path, const char *prefix);
+
+/* ------------------------------------------------------------- containers */
+
+cg_module *cg_sequential_new(const char *name);
+/* Append a layer (the model takes ownership). Returns model, NULL on error. */
+cg_module *cg_sequential_add(cg_module *model, cg_module *layer);
+int cg_sequential_len(const cg_module *model);
+cg_module *cg_sequential_at(const cg_module *model, int i);
+
+/* ----------------------------------------------------------------- layers */
+
+/* x: [..., in] -> act(x @ kernel + bias): [..., units]. kernel glorot-uniform,
+ * bias zeros. name NULL: automatic. */
+cg_module *cg_dense_new(int in, int units, cg_activation act, const char *name);
+/* Full form. */
+typedef struct cg_dense_opts {
+    cg_activation activation;
+    bool no_bias;
+    cg_init kernel_init, bias_init; /* CG_INIT_DEFAULT (zeroed): glorot-uniform, zeros */
+    bool torch_init;                /* PyTorch Linear: U(±1/sqrt(in)) for both */
+    cg_rng *rng;
+    const char *name;
+} cg_dense_opts;
+cg_module *cg_dense_new_ex(int in, int units, const cg_dense_opts *o);
+
+/* ids: int64 [B, T] -> [B, T, dim]; weight U(±0.05) (Keras). mask_zero makes
+ * id 0 a padding id: the layer emits a [B, T] mask of ids != 0. */
+cg_module *cg_embedding_new(int vocab, int dim, const char *name);
+typedef struct cg_embedding_opts {
+    bool mask_zero;
+    cg_init init; /* default U(±0.05); PyTorch's nn.Embedding is N(0, 1) */
+    cg_rng *rng;
+    const char *name;
+} cg_embedding_opts;
+cg_module *cg_embedding_new_ex(int vocab, int dim, const cg_embedding_opts *o);
+
+/* Inverted dropout with rate p while training; identity in eval mode. */
+cg_module *cg_dropout_new(double p, cg_rng *rng, const char *name);
+/* [B, d1, d2, ...] -> [B, d1*d2*...]. */
+cg_module *cg_flatten_new(const char *name);
+cg_module *cg_activation_new(cg_activation act, const char *name);
+
+/* --------------------------------------------------------- recurrent layers */
+
+typedef enum cg_rnn_kind { CG_SIMPLE_RNN, CG_LSTM, CG_GRU } cg_rnn_kind;
+
+typedef struct cg_rnn_opts {
+    cg_activation activation;           /* default tanh */
+    cg_activation recurrent_activation; /* default sigmoid (LSTM/GRU gates) */
+    bool no_bias;
+    bool return_sequences; /* [B, T, H] instead of the last step [B, H] */
+    bool go_backwards;     /* process the sequence in reverse */
+    double dropout;        /* on the inputs, one mask per sequence (Keras) */
+    double recurrent_dropout; /* on h before the recurrent kernel */
+    cg_init kernel_init, recurrent_init, bias_init; /* zeroed: the Keras defaults */
+    bool no_unit_forget_bias; /* LSTM: Keras sets the forget bias to 1 */
+    bool torch_init;          /* PyTorch's U(±1/sqrt(H)) for every weight */
+    cg_rng *rng;              /* init and dropout; NULL: the default */
+    const char *name;
+} cg_rnn_opts;
+
+cg_module *cg_simple_rnn_new(int in, int units, const cg_rnn_opts *o);
+cg_module *cg_lstm_new(int in, int units, const cg_rnn_opts *o);
+cg_module *cg_gru_new(int in, int units, const cg_rnn_opts *o);
+
+/* The full recurrent call: initial state (NULL: zeros; LSTM takes h and c,
+ * the others h), a [B, T] mask (NULL: none; at masked steps the state is
+ * carried through unchanged and, with return_sequences, the output is 0),
+ * and the final states (h, and c for LSTM) in states_out when not NULL. */
+typedef struct cg_rnn_result {
+    cg_tensor *output;
+    cg_tensor *states[2];
+    int n_states;
+} cg_rnn_result;
+cg_status cg_rnn_call(cg_module *rnn, cg_tensor *x, cg_tensor *const *initial_state, const cg_tensor *mask,
+                      cg_rnn_result *out);
+
+/* Run a copy of `layer` (a recurrent layer, same options, go_backwards
+ * flipped) over the reversed sequence and concatenate both outputs along the
+ * last axis (Keras Bidirectional, merge_mode="concat"). Owns layer. */
+cg_module *cg_bidirectional_new(cg_module *layer, const char *name);
+
+/* ----------------------------------------------------------- losses */
+/* Each returns a 0-d mean over the batch. A target of shape [B] is accepted
+ * for a prediction of shape [B, 1]. */
+
+/* Keras binary_crossentropy on probabilities: p clipped to [eps, 1-eps],
+ * eps = 1e-7, -(y log(p + eps) + (1-y) log(1 - p + eps)). */
+cg_tensor *cg_binary_crossentropy(cg_tensor *probs, cg_tensor *targets);
+cg_tensor *cg_mse(cg_tensor *pred, cg_tensor *targets);
+cg_tensor *cg_mae(cg_tensor *pred, cg_tensor *targets);
+cg_tensor *cg_huber(cg_tensor *pred, cg_tensor *targets, double delta);
+/* Probabilities [..., C] (normalized, clipped like Keras) and one-hot targets. */
+cg_tensor *cg_categorical_crossentropy(cg_tensor *probs, cg_tensor *onehot);
+/* Probabilities [..., C] and int64 class ids [...]. From logits: cg_cross_entropy. */
+cg_tensor *cg_sparse_categorical_crossentropy(cg_tensor *probs, const cg_tensor *ids);
+
+/* Metrics (no gradient): fractions in [0, 1]. */
+double cg_binary_accuracy(const cg_tensor *probs, const cg_tensor *targets, double threshold);
+double cg_sparse_categorical_accuracy(const cg_tensor *probs, const cg_tensor *ids);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CGRAD_NN_H */

@@ -1,0 +1,25 @@
+/* Private to nn/. */
+#ifndef CGRAD_NN_INTERNAL_H
+#define CGRAD_NN_INTERNAL_H
+
+#include "nn.h"
+
+#include <math.h>
+#include <string.h>
+
+/* "<layer> (<Type>): <what> is NULL", keeping an earlier error. */
+void *cg__nn_null(const cg_module *m, const char *what);
+/* prefix+name from a PyTorch-layout file, checked to be float32 of shape. */
+cg_tensor *cg__torch_tensor(const cg_safetensors *f, const char *prefix, const char *name, const int64_t *shape,
+                            int ndim);
+/* prefix+name as a string in the current scope. */
+char *cg__torch_name(const char *prefix, const char *name);
+/* An option left at CG_INIT_DEFAULT / CG_ACT_DEFAULT takes the layer's default. */
+static inline cg_init cg__init_or(cg_init given, cg_init dflt) { return given.kind == CG_INIT_DEFAULT ? dflt : given; }
+static inline cg_activation cg__act_or(cg_activation given, cg_activation dflt) {
+    return given == CG_ACT_DEFAULT ? dflt : given;
+}
+/* Allocate a layer struct of `size` bytes and init its base; NULL on error. */
+void *cg__layer_alloc(size_t size, const cg_module_type *type, const char *name);
+
+#endif

@@ -1,0 +1,337 @@
+/* SimpleRNN, LSTM, GRU and Bidirectional, composed from autograd ops: the
+ * input projection of every step is one GEMM, each step is an addmm with
+ * the recurrent kernel plus elementwise gates, and the tape does BPTT. */
+#include "nn_internal.h"
+
+#include <stdlib.h>
+
+typedef struct {
+    cg_module base;
+    cg_rnn_kind kind;
+    int in, units, gates;
+    cg_rnn_opts o;
+    cg_tensor *kernel, *recurrent, *bias; /* GRU bias: [2, 3H] (input, recurrent) */
+} rnn;
+
+static const cg_module_type simple_rnn_type, lstm_type, gru_type;
+static bool is_rnn(const cg_module *m) {
+    return m && (m->type == &simple_rnn_type || m->type == &lstm_type || m->type == &gru_type);
+}
+
+/* One time step: h (and c) -> the new h (and c). xt: [B, G*H] projected input. */
+static cg_tensor *lstm_step(rnn *r, cg_tensor *xt, cg_tensor *h, cg_tensor **c) {
+    cg_tensor *z[4];
+    if (cg_chunk(cg_addmm(xt, h, r->recurrent), 4, 1, z) != 4) return NULL;
+    cg_activation ra = r->o.recurrent_activation, a = r->o.activation;
+    cg_tensor *i = cg_activate(z[0], ra), *f = cg_activate(z[1], ra);
+    cg_tensor *g = cg_activate(z[2], a), *o = cg_activate(z[3], ra);
+    *c = cg_add(cg_mul(f, *c), cg_mul(i, g));
+    return cg_mul(o, cg_activate(*c, a));
+}
+
+static cg_tensor *gru_step(rnn *r, cg_tensor *xt, cg_tensor *h, cg_tensor *hin) {
+    cg_tensor *xs[3], *hs[3];
+    cg_tensor *hu = r->bias ? cg_addmm(cg_select(r->bias, 0, 1), hin, r->recurrent) : cg_matmul(hin, r->recurrent);
+    if (cg_chunk(xt, 3, 1, xs) != 3 || cg_chunk(hu, 3, 1, hs) != 3) return NULL;
+    cg_activation ra = r->o.recurrent_activation;
+    cg_tensor *z = cg_activate(cg_add(xs[0], hs[0]), ra);
+    cg_tensor *rr = cg_activate(cg_add(xs[1], hs[1]), ra);
+    cg_tensor *n = cg_activate(cg_add(xs[2], cg_mul(rr, hs[2])), r->o.activation);
+    return cg_add(n, cg_mul(z, cg_sub(h, n))); /* z * h + (1 - z) * n */
+}
+
+static cg_status check_input(const rnn *r, const cg_tensor *x) {
+    if (x->ndim != 3 || x->shape[2] != r->in || x->dtype != r->kernel->dtype)
+        return cg_set_error(CG_ERR_SHAPE, "%s (%s): input is %s %s, expected %s [batch, time, %d]", r->base.name,
+                            r->base.type->name, cg_dtype_name(x->dtype), cg_shape_str(x),
+                            cg_dtype_name(r->kernel->dtype), r->in);
+    return CG_OK;
+}
+
+static cg_tensor *initial(const rnn *r, cg_tensor *const *init, int k, int64_t B) {
+    if (init && init[k]) {
+        cg_tensor *s = init[k];
+        if (s->ndim != 2 || s->shape[0] != B || s->shape[1] != r->units) {
+            cg_set_error(CG_ERR_SHAPE, "%s (%s): initial state %d has shape %s, expected [%lld, %d]", r->base.name,
+                         r->base.type->name, k, cg_shape_str(s), (long long)B, r->units);
+            return NULL;
+        }
+        return s;
+    }
+    return cg_zeros(r->kernel->dtype, CG_SHAPE(B, r->units));
+}
+
+/* An inverted-dropout mask of the given shape, or NULL when not training. */
+static cg_tensor *dropout_mask(const rnn *r, double p, const int64_t *shape, int nd) {
+    if (!r->base.training || p <= 0) return NULL;
+    cg_tensor *m = cg_bernoulli(r->o.rng, r->kernel->dtype, 1.0 - p, shape, nd);
+    return m ? cg_k_scalar_(CG_MUL, m, 1.0 / (1.0 - p)) : NULL;
+}
+
+cg_status cg_rnn_call(cg_module *m, cg_tensor *x, cg_tensor *const *initial_state, const cg_tensor *mask,
+                      cg_rnn_result *out) {
+    if (!is_rnn(m) || !out) return cg_set_error(CG_ERR_VALUE, "cg_rnn_call: needs a SimpleRNN, LSTM or GRU and an output");
+    memset(out, 0, sizeof *out);
+    if (!x) return cg__nn_null(m, "input"), cg_last_status();
+    rnn *r = (rnn *)m;
+    cg_status st = check_input(r, x);
+    if (st != CG_OK) return st;
+    int64_t B = x->shape[0], T = x->shape[1], H = r->units;
+    if (mask && (mask->ndim != 2 || mask->shape[0] != B || mask->shape[1] != T))
+        return cg_set_error(CG_ERR_SHAPE, "%s (%s): mask has shape %s, expected [%lld, %lld]", m->name, m->type->name,
+                            cg_shape_str(mask), (long long)B, (long long)T);
+    cg_tensor *dm = dropout_mask(r, r->o.dropout, CG_SHAPE(B, 1, r->in));
+    if (dm) x = cg_mul(x, dm);
+    cg_tensor *bias_in = r->bias && r->kind == CG_GRU ? cg_select(r->bias, 0, 0) : r->bias;
+    cg_tensor *xp = cg_linear(x, r->kernel, bias_in); /* [B, T, G*H]: one GEMM for all steps */
+    cg_tensor *h = initial(r, initial_state, 0, B);
+    cg_tensor *c = r->kind == CG_LSTM ? initial(r, initial_state, 1, B) : NULL;
+    cg_tensor *rm = dropout_mask(r, r->o.recurrent_dropout, CG_SHAPE(B, H));
+    cg_tensor *mf = mask ? cg_k_reshape(cg_to_dtype(mask, x->dtype), CG_SHAPE(B, T, 1)) : NULL;
+    cg_tensor **outs = r->o.return_sequences ? cg_scope_alloc(sizeof(cg_tensor *) * (size_t)(T ? T : 1), false) : NULL;
+    if (!xp || !h || (r->kind == CG_LSTM && !c) || (mask && !mf) || (r->o.return_sequences && !outs))
+        return cg_last_status();
+    for (int64_t s = 0; s < T && h; s++) {
+        int64_t t = r->o.go_backwards ? T - 1 - s : s;
+        cg_tensor *xt = cg_select(xp, 1, t);
+        cg_tensor *hin = rm ? cg_mul(h, rm) : h;
+        cg_tensor *cn = c, *hn;
+        switch (r->kind) {
+        case CG_SIMPLE_RNN: hn = cg_activate(cg_addmm(xt, hin, r->recurrent), r->o.activation); break;
+        case CG_LSTM: hn = lstm_step(r, xt, hin, &cn); break;
+        default: hn = gru_step(r, xt, h, hin); break;
+        }
+        if (mf) { /* padded steps carry the state through */
+            cg_tensor *mt = cg_k_select(mf, 1, t);
+            if (outs) outs[s] = cg_mul(hn, mt);
+            hn = cg_where(mt, hn, h);
+            if (c) cn = cg_where(mt, cn, c);
+        } else if (outs) {
+            outs[s] = hn;
+        }
+        h = hn;
+        c = cn;
+    }
+    if (!h || (r->kind == CG_LSTM && !c)) return cg_last_status();
+    out->output = outs ? (T ? cg_stack(outs, (int)T, 1) : cg_zeros(x->dtype, CG_SHAPE(B, 0, H))) : h;
+    out->states[0] = h;
+    out->states[1] = c;
+    out->n_states = r->kind == CG_LSTM ? 2 : 1;
+    return out->output ? CG_OK : cg_last_status();
+}
+
+static cg_tensor *rnn_forward_masked(cg_module *m, cg_tensor *x, const cg_tensor *mask, const cg_tensor **mask_out) {
+    cg_rnn_result r;
+    if (cg_rnn_call(m, x, NULL, mask, &r) != CG_OK) return NULL;
+    *mask_out = ((rnn *)m)->o.return_sequences ? mask : NULL;
+    return r.output;
+}
+
+static cg_tensor *rnn_forward(cg_module *m, cg_tensor *x) {
+    const cg_tensor *mo;
+    return rnn_forward_masked(m, x, NULL, &mo);
+}
+
+static bool rnn_shape(const cg_module *m, const int64_t *in, int nin, int64_t *out, int *nout) {
+    const rnn *r = (const rnn *)m;
+    if (nin != 2) return false;
+    if (r->o.return_sequences) {
+        out[0] = in[0];
+        out[1] = r->units;
+        *nout = 2;
+    } else {
+        out[0] = r->units;
+        *nout = 1;
+    }
+    return true;
+}
+
+/* ---------------------------------------------------------- PyTorch layout */
+
+/* GRU gate blocks: ours z, r, h; PyTorch r, z, n. Swapping the first two
+ * blocks along `axis` maps either way. */
+static cg_tensor *gru_reorder(cg_tensor *t, int axis, int64_t H) {
+    cg_tensor *p[3] = {cg_k_slice(t, axis, H, 2 * H, 1), cg_k_slice(t, axis, 0, H, 1), cg_k_slice(t, axis, 2 * H, 3 * H, 1)};
+    return p[0] && p[1] && p[2] ? cg_k_concat((const cg_tensor *const *)p, 3, axis) : NULL;
+}
+
+static cg_tensor *torch_order(const rnn *r, cg_tensor *t, int axis) {
+    return r->kind == CG_GRU ? gru_reorder(t, axis, r->units) : t;
+}
+
+static int rnn_torch_export(cg_module *m, const char *prefix, cg_named_tensor *out, int max) {
+    rnn *r = (rnn *)m;
+    if (!out || max < 4) return 4;
+    int64_t GH = (int64_t)r->gates * r->units;
+    cg_tensor *bi, *bh;
+    if (!r->bias) {
+        bi = bh = cg_zeros(CG_FLOAT32, CG_SHAPE(GH));
+    } else if (r->kind == CG_GRU) {
+        bi = torch_order(r, cg_k_select(r->bias, 0, 0), 0);
+        bh = torch_order(r, cg_k_select(r->bias, 0, 1), 0);
+    } else {
+        bi = r->bias;
+        bh = cg_zeros(CG_FLOAT32, CG_SHAPE(GH));
+    }
+    out[0] = (cg_named_tensor){cg__torch_name(prefix, "weight_ih_l0"), cg_k_contiguous(torch_order(r, cg_k_transpose(r->kernel, 0, 1), 0))};
+    out[1] = (cg_named_tensor){cg__torch_name(prefix, "weight_hh_l0"), cg_k_contiguous(torch_order(r, cg_k_transpose(r->recurrent, 0, 1), 0))};
+    out[2] = (cg_named_tensor){cg__torch_name(prefix, "bias_ih_l0"), bi};
+    out[3] = (cg_named_tensor){cg__torch_name(prefix, "bias_hh_l0"), bh};
+    for (int i = 0; i < 4; i++)
+        if (!out[i].tensor || !out[i].name) return -1;
+    return 4;
+}
+
+static cg_status rnn_torch_import(cg_module *m, const cg_safetensors *f, const char *prefix, bool apply) {
+    rnn *r = (rnn *)m;
+    int64_t GH = (int64_t)r->gates * r->units;
+    cg_tensor *wi = cg__torch_tensor(f, prefix, "weight_ih_l0", CG_SHAPE(GH, r->in));
+    cg_tensor *wh = wi ? cg__torch_tensor(f, prefix, "weight_hh_l0", CG_SHAPE(GH, r->units)) : NULL;
+    cg_tensor *bi = wh ? cg__torch_tensor(f, prefix, "bias_ih_l0", CG_SHAPE(GH)) : NULL;
+    cg_tensor *bh = bi ? cg__torch_tensor(f, prefix, "bias_hh_l0", CG_SHAPE(GH)) : NULL;
+    if (!bh) return cg_last_status();
+    if (!r->bias && (cg_k_has_nonfinite(bi) || cg_item(cg_k_reduce(CG_MAX, cg_k_unary(CG_ABS, cg_k_binary(CG_ADD, bi, bh)), NULL, 0, false)) != 0))
+        return cg_set_error(CG_ERR_VALUE, "cg_module_load_torch: %s has no bias but the file's biases are not zero", m->name);
+    if (!apply) return CG_OK;
+    bool ok = cg_k_copy_(r->kernel, cg_k_transpose(torch_order(r, wi, 0), 0, 1)) &&
+              cg_k_copy_(r->recurrent, cg_k_transpose(torch_order(r, wh, 0), 0, 1));
+    if (ok && r->bias) {
+        if (r->kind == CG_GRU)
+            ok = cg_k_copy_(cg_k_select(r->bias, 0, 0), torch_order(r, bi, 0)) &&
+                 cg_k_copy_(cg_k_select(r->bias, 0, 1), torch_order(r, bh, 0));
+        else
+            ok = cg_k_copy_(r->bias, cg_k_binary(CG_ADD, bi, bh)) != NULL;
+    }
+    return ok ? CG_OK : cg_last_status();
+}
+
+static const cg_module_type simple_rnn_type = {"SimpleRNN", rnn_forward, rnn_forward_masked, rnn_shape, NULL,
+                                               rnn_torch_export, rnn_torch_import};
+static const cg_module_type lstm_type = {"LSTM", rnn_forward, rnn_forward_masked, rnn_shape, NULL, rnn_torch_export,
+                                         rnn_torch_import};
+static const cg_module_type gru_type = {"GRU", rnn_forward, rnn_forward_masked, rnn_shape, NULL, rnn_torch_export,
+                                        rnn_torch_import};
+
+/* ------------------------------------------------------------ construction */
+
+static cg_module *rnn_new(cg_rnn_kind kind, int in, int units, const cg_rnn_opts *opts) {
+    static const cg_module_type *types[] = {&simple_rnn_type, &lstm_type, &gru_type};
+    static const char *ctor[] = {"cg_simple_rnn_new", "cg_lstm_new", "cg_gru_new"};
+    cg_rnn_opts o = opts ? *opts : (cg_rnn_opts){0};
+    if (in <= 0 || units <= 0 || !(o.dropout >= 0 && o.dropout < 1) || !(o.recurrent_dropout >= 0 && o.recurrent_dropout < 1)) {
+        cg_set_error(CG_ERR_VALUE, "%s: in = %d, units = %d must be > 0 and dropout %g, recurrent_dropout %g in [0, 1)",
+                     ctor[kind], in, units, o.dropout, o.recurrent_dropout);
+        return NULL;
+    }
+    o.activation = cg__act_or(o.activation, CG_ACT_TANH);
+    o.recurrent_activation = cg__act_or(o.recurrent_activation, CG_ACT_SIGMOID);
+    rnn *r = cg__layer_alloc(sizeof *r, types[kind], o.name);
+    if (!r) return NULL;
+    o.name = NULL;
+    r->kind = kind;
+    r->in = in;
+    r->units = units;
+    r->gates = kind == CG_LSTM ? 4 : kind == CG_GRU ? 3 : 1;
+    r->o = o;
+    int64_t GH = (int64_t)r->gates * units;
+    double lim = 1.0 / sqrt((double)units);
+    cg_init ki = o.torch_init ? cg_init_uniform(lim) : cg__init_or(o.kernel_init, cg_init_glorot_uniform());
+    cg_init ri = o.torch_init ? cg_init_uniform(lim) : cg__init_or(o.recurrent_init, cg_init_orthogonal(1.0));
+    cg_init bi = o.torch_init ? cg_init_uniform(lim) : cg__init_or(o.bias_init, cg_init_zeros());
+    r->kernel = cg_module_add_param(&r->base, "kernel", CG_SHAPE(in, GH), ki, o.rng);
+    r->recurrent = r->kernel ? cg_module_add_param(&r->base, "recurrent_kernel", CG_SHAPE(units, GH), ri, o.rng) : NULL;
+    bool ok = r->recurrent != NULL;
+    if (ok && !o.no_bias) {
+        r->bias = kind == CG_GRU ? cg_module_add_param(&r->base, "bias", CG_SHAPE(2, GH), bi, o.rng)
+                                 : cg_module_add_param(&r->base, "bias", CG_SHAPE(GH), bi, o.rng);
+        ok = r->bias != NULL;
+        if (ok && o.torch_init && kind != CG_GRU) {
+            /* PyTorch has two bias vectors; ours is their sum: add the second draw */
+            cg_scope *s = cg_scope_begin();
+            cg_tensor *b2 = cg_uniform(o.rng, CG_FLOAT32, -lim, lim, CG_SHAPE(GH));
+            ok = b2 && cg_k_axpy_(r->bias, 1.0, b2);
+            cg_scope_end(s);
+        }
+        if (ok && kind == CG_LSTM && !o.torch_init && !o.no_unit_forget_bias)
+            ok = cg_k_fill_(cg_k_slice(r->bias, 0, units, 2 * units, 1), 1.0) != NULL;
+    }
+    if (!ok) {
+        cg_module_free(&r->base);
+        return NULL;
+    }
+    return &r->base;
+}
+
+cg_module *cg_simple_rnn_new(int in, int units, const cg_rnn_opts *o) { return rnn_new(CG_SIMPLE_RNN, in, units, o); }
+cg_module *cg_lstm_new(int in, int units, const cg_rnn_opts *o) { return rnn_new(CG_LSTM, in, units, o); }
+cg_module *cg_gru_new(int in, int units, const cg_rnn_opts *o) { return rnn_new(CG_GRU, in, units, o); }
+
+/* ----------------------------------------------------------- Bidirectional */
+
+/* Rename a layer and its parameters ("lstm.kernel" -> "forward_lstm.kernel"). */
+static cg_status rename_layer(cg_module *m, const char *name) {
+    snprintf(m->name, sizeof m->name, "%.63s", name);
+    for (int i = 0; i < m->n_params; i++) {
+        const char *old = cg_name(m->params[i]);
+        const char *dot = old ? strrchr(old, '.') : NULL;
+        char full[160];
+        snprintf(full, sizeof full, "%s%s", name, dot ? dot : "");
+        cg_status st = cg_set_name(m->params[i], full);
+        if (st != CG_OK) return st;
+    }
+    return CG_OK;
+}
+
+static cg_tensor *bidi_forward_masked(cg_module *m, cg_tensor *x, const cg_tensor *mask, const cg_tensor **mask_out) {
+    cg_module *f = m->children[0], *b = m->children[1];
+    const cg_tensor *mf, *mb;
+    cg_tensor *yf = cg_module_forward_masked(f, x, mask, &mf);
+    cg_tensor *yb = cg_module_forward_masked(b, x, mask, &mb);
+    bool seq = ((rnn *)f)->o.return_sequences;
+    if (seq && yb) yb = cg_flip(yb, (int[]){1}, 1); /* align the backward outputs with time */
+    *mask_out = mf;
+    cg_tensor *parts[2] = {yf, yb};
+    return yf && yb ? cg_concat(parts, 2, -1) : NULL;
+}
+
+static cg_tensor *bidi_forward(cg_module *m, cg_tensor *x) {
+    const cg_tensor *mo;
+    return bidi_forward_masked(m, x, NULL, &mo);
+}
+
+static bool bidi_shape(const cg_module *m, const int64_t *in, int nin, int64_t *out, int *nout) {
+    const cg_module *f = m->children[0];
+    if (!rnn_shape(f, in, nin, out, nout)) return false;
+    out[*nout - 1] *= 2;
+    return true;
+}
+
+static const cg_module_type bidi_type = {"Bidirectional", bidi_forward, bidi_forward_masked, bidi_shape, NULL, NULL, NULL};
+
+cg_module *cg_bidirectional_new(cg_module *layer, const char *name) {
+    if (!is_rnn(layer)) {
+        cg_module_free(layer);
+        cg_set_error(CG_ERR_VALUE, "cg_bidirectional_new: the layer must be a SimpleRNN, LSTM or GRU");
+        return NULL;
+    }
+    rnn *r = (rnn *)layer;
+    cg_rnn_opts o = r->o;
+    o.go_backwards = !o.go_backwards;
+    cg_module *twin = rnn_new(r->kind, r->in, r->units, &o);
+    cg_module *m = twin ? cg__layer_alloc(sizeof(cg_module), &bidi_type, name) : NULL;
+    if (!m) {
+        cg_module_free(layer);
+        cg_module_free(twin);
+        return NULL;
+    }
+    char fname[80], bname[80];
+    snprintf(fname, sizeof fname, "forward_%s", layer->name);
+    snprintf(bname, sizeof bname, "backward_%s", layer->name);
+    cg_module_add_child(m, layer);
+    cg_module_add_child(m, twin);
+    if (rename_layer(layer, fname) != CG_OK || rename_layer(twin, bname) != CG_OK) {
+        cg_module_free(m);
+        return NULL;
+    }
+    return m;
+}
