@@ -319,14 +319,21 @@ static cg_status load_params(cg_module *m, const cg_safetensors *f, const char *
     return CG_OK;
 }
 
-cg_status cg_module_load(cg_module *m, const char *path) {
-    if (!m || !path) return cg_set_error(CG_ERR_NULL, "cg_module_load: NULL argument");
-    cg_safetensors *f = cg_safetensors_open(path);
-    if (!f) return cg_last_status();
+cg_status cg_module_load_from(cg_module *m, const cg_safetensors *f, const char *path) {
+    if (!m || !f) return cg_set_error(CG_ERR_NULL, "cg_module_load: NULL argument");
+    if (!path) path = "the file";
     cg_scope *s = cg_scope_begin();
     cg_status st = load_params(m, f, path, false);
     if (st == CG_OK) st = load_params(m, f, path, true);
     cg_scope_end(s);
+    return st;
+}
+
+cg_status cg_module_load(cg_module *m, const char *path) {
+    if (!m || !path) return cg_set_error(CG_ERR_NULL, "cg_module_load: NULL argument");
+    cg_safetensors *f = cg_safetensors_open(path);
+    if (!f) return cg_last_status();
+    cg_status st = cg_module_load_from(m, f, path);
     cg_safetensors_close(f);
     return st;
 }

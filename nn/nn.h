@@ -185,6 +185,9 @@ cg_status cg_summary(const cg_module *m, const int64_t *input_shape, int ndim, F
  * so a bad file leaves the model unchanged. */
 cg_status cg_module_save(const cg_module *m, const char *path);
 cg_status cg_module_load(cg_module *m, const char *path);
+/* Load from an open file (a checkpoint holding more than the model); path
+ * is only used in messages. */
+cg_status cg_module_load_from(cg_module *m, const cg_safetensors *f, const char *path);
 /* The same with PyTorch's names and layouts (Linear, Embedding, RNN, LSTM,
  * GRU: "weight_ih_l0", ...), prefix prepended to each name ("" or "rnn."). */
 cg_status cg_module_save_torch(cg_module *m, const char *path, const char *prefix);

@@ -2,7 +2,6 @@
  * thread settings. */
 #include "tensor_internal.h"
 
-#include <blis.h>
 #include <omp.h>
 #include <stdlib.h>
 
@@ -106,8 +105,7 @@ void cg__iter_run(const cg_iter *it, cg_row_fn fn, void *ctx) {
 
 /* ---------------------------------------------------------------- threads */
 
-static int g_threads; /* 0 = not yet decided */
-static int g_blis_threads;
+static int g_threads; /* 0 = not yet decided; BLIS gets its count per call */
 
 static int default_threads(void) {
     const char *e = getenv("OMP_NUM_THREADS");
@@ -123,8 +121,6 @@ void cg_set_num_threads(int n) {
     }
     g_threads = n;
     omp_set_num_threads(n);
-    bli_thread_set_num_threads(n);
-    g_blis_threads = n;
 }
 
 int cg_get_num_threads(void) {
@@ -137,12 +133,4 @@ int cg__threads_for(int64_t n) {
     int t = cg_get_num_threads();
     int64_t most = n / (CG_GRAIN / 2);
     return (int)(most < t ? most : t);
-}
-
-void cg__blis_init(void) {
-    int t = cg_get_num_threads();
-    if (g_blis_threads != t) {
-        bli_thread_set_num_threads(t);
-        g_blis_threads = t;
-    }
 }

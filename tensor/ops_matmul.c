@@ -32,17 +32,25 @@ static bool blis_ok(int64_t m, int64_t n, int64_t *rs, int64_t *cs) {
     return (*cs == 1 && *rs >= n) || (*rs == 1 && *cs >= m);
 }
 
+/* Below this many flops a GEMM runs on the calling thread: waking BLIS'
+ * threads costs more than it saves (and spins on a busy machine). */
+#define GEMM_THREADED_FLOPS 4.0e6
+
 static void gemm_raw(cg_dtype dt, int64_t M, int64_t N, int64_t K, double alpha, mat A, mat B, double beta,
                      char *C, int64_t rsc, int64_t csc) {
+    rntm_t rntm;
+    bli_rntm_init(&rntm);
+    double flops = 2.0 * (double)M * (double)N * (double)K;
+    bli_rntm_set_num_threads(flops < GEMM_THREADED_FLOPS ? 1 : cg_get_num_threads(), &rntm);
     if (dt == CG_FLOAT32) {
         float al = (float)alpha, be = (float)beta;
-        bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, (dim_t)M, (dim_t)N, (dim_t)K, &al, (float *)A.p,
-                  (inc_t)A.rs, (inc_t)A.cs, (float *)B.p, (inc_t)B.rs, (inc_t)B.cs, &be, (float *)C,
-                  (inc_t)rsc, (inc_t)csc);
+        bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, (dim_t)M, (dim_t)N, (dim_t)K, &al, (float *)A.p,
+                     (inc_t)A.rs, (inc_t)A.cs, (float *)B.p, (inc_t)B.rs, (inc_t)B.cs, &be, (float *)C, (inc_t)rsc,
+                     (inc_t)csc, NULL, &rntm);
     } else {
-        bli_dgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, (dim_t)M, (dim_t)N, (dim_t)K, &alpha, (double *)A.p,
-                  (inc_t)A.rs, (inc_t)A.cs, (double *)B.p, (inc_t)B.rs, (inc_t)B.cs, &beta, (double *)C,
-                  (inc_t)rsc, (inc_t)csc);
+        bli_dgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, (dim_t)M, (dim_t)N, (dim_t)K, &alpha, (double *)A.p,
+                     (inc_t)A.rs, (inc_t)A.cs, (double *)B.p, (inc_t)B.rs, (inc_t)B.cs, &beta, (double *)C, (inc_t)rsc,
+                     (inc_t)csc, NULL, &rntm);
     }
 }
 
@@ -83,7 +91,6 @@ static bool gemm2d(const cg_tensor *a, const cg_tensor *b, double alpha, double 
     }
     mat A, B;
     if (!blis_operand(a, &A) || !blis_operand(b, &B)) return false;
-    cg__blis_init();
     gemm_raw(a->dtype, M, N, K, alpha, A, B, beta, cg_data(out), rsc, csc);
     return true;
 }
@@ -204,7 +211,8 @@ cg_tensor *cg_k_gemm_(cg_tensor *out, const cg_tensor *a, const cg_tensor *b, do
     } else {
         cg_tensor *tmp = cg_k_matmul(a, b);
         if (!tmp) return NULL;
-        if (beta != 1 && !cg_k_scalar_(CG_MUL, out, beta)) return NULL;
+        /* beta = 0 overwrites out (NaN included), as BLIS does */
+        if (beta == 0 ? !cg_k_fill_(out, 0) : beta != 1 && !cg_k_scalar_(CG_MUL, out, beta)) return NULL;
         if (!cg_k_axpy_(out, alpha, tmp)) return NULL;
     }
     out->storage->version++;

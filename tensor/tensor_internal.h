@@ -30,8 +30,6 @@ int cg__axis(const char *op, int axis, int ndim);
 void *cg__null_input(const char *op);
 /* Threads the kernels may use for `n` elements of work (1 below the grain). */
 int cg__threads_for(int64_t n);
-/* Make sure BLIS got its thread count (called before each GEMM). */
-void cg__blis_init(void);
 
 #define CG_CHECK_NULL1(op, a)                                                                      \
     do {                                                                                           \
