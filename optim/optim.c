@@ -140,7 +140,38 @@ static inline void adadelta_elem(const coef *c, double g, double *p, double *s) 
         else UPDATE_LOOP(double, elem);                                                            \
     }
 DEFINE_UPDATE(sgd_elem)
-DEFINE_UPDATE(adam_elem)
+
+/* The common Adam case (float32, no weight decay, no amsgrad) as one loop
+ * the compiler vectorizes: the same double arithmetic as adam_elem in the
+ * same order, so the results are identical, several times faster. */
+static void adam_f32_plain(const coef *c, int64_t n, float *restrict P, const float *restrict G, float *restrict M,
+                           float *restrict V) {
+    const cg_adam_opts *o = &c->o->o.adam;
+    const double b1 = 1 - o->beta1, b2 = o->beta2, nb2 = 1 - o->beta2, a = c->a, b = c->b, eps = o->eps;
+    const bool hat = o->eps_hat;
+#pragma omp parallel for schedule(static) if (n >= 8 * OPTIM_GRAIN)
+    for (int64_t k = 0; k < n; k += OPTIM_GRAIN) {
+        int64_t e = k + OPTIM_GRAIN < n ? k + OPTIM_GRAIN : n;
+#pragma omp simd
+        for (int64_t i = k; i < e; i++) {
+            double g = G[i], m = M[i], v = b2 * (double)V[i] + nb2 * g * g;
+            m += (g - m) * b1;
+            M[i] = (float)m;
+            V[i] = (float)v;
+            P[i] = (float)((double)P[i] - a * m / (hat ? sqrt(v) + eps : sqrt(v) / b + eps));
+        }
+    }
+}
+
+static void adam_elem_update(const coef *c, int64_t n, bool f32, void *pd, const void *gd, void *const *sd) {
+    const cg_adam_opts *o = &c->o->o.adam;
+    if (f32 && c->o->kind == K_ADAM && o->weight_decay == 0 && !o->amsgrad) {
+        adam_f32_plain(c, n, pd, gd, sd[0], sd[1]);
+        return;
+    }
+    if (f32) UPDATE_LOOP(float, adam_elem);
+    else UPDATE_LOOP(double, adam_elem);
+}
 DEFINE_UPDATE(rmsprop_elem)
 DEFINE_UPDATE(adagrad_elem)
 DEFINE_UPDATE(adadelta_elem)

@@ -1,0 +1,160 @@
+/* cgrad-bench: the PyTorch peer's workloads (../shared/peers/torch_bench.py)
+ * with the same models, shapes, batch, optimizer (Adam, lr 1e-3, PyTorch
+ * form) and losses, printing the same line per workload:
+ *   <name> <seconds per epoch> s/epoch <samples per second> samples/s <peak RSS MiB> MiB
+ * plus, for the IMDB models, inference throughput and the GFLOP/s the
+ * recurrent GEMMs achieve in training.
+ * Usage: cgrad-bench [--threads N] [--steps-scale F] [WORKLOAD ...] */
+#include <cgrad/cgrad.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+typedef struct {
+    const char *name;
+    cg_rnn_kind cell;
+    int hidden, vocab, emb, inp, layers;
+    int64_t n, T;
+    bool bce;
+    int steps;
+} workload;
+
+static const workload WORKLOADS[] = {
+    {"imdb_simple_rnn", CG_SIMPLE_RNN, 32, 10000, 128, 0, 1, 25000, 40, true, 200},
+    {"imdb_lstm", CG_LSTM, 128, 20000, 128, 0, 1, 25000, 80, true, 100},
+    {"mulprob_gru", CG_GRU, 30, 0, 0, 2, 2, 800, 100, false, 25},
+    {"mulprob_lstm", CG_LSTM, 30, 0, 0, 2, 2, 800, 100, false, 25},
+    {"deaths_lstm", CG_LSTM, 100, 0, 0, 1, 1, 65, 7, false, 300},
+};
+#define N_WORKLOADS (int)(sizeof WORKLOADS / sizeof WORKLOADS[0])
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static double peak_rss_mib(void) {
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return (double)u.ru_maxrss / 1024.0;
+}
+
+static cg_module *rnn_layer(cg_rnn_kind k, int in, int h, bool seq) {
+    cg_rnn_opts o = {.return_sequences = seq, .torch_init = true};
+    return k == CG_LSTM ? cg_lstm_new(in, h, &o) : k == CG_GRU ? cg_gru_new(in, h, &o) : cg_simple_rnn_new(in, h, &o);
+}
+
+static cg_module *build(const workload *w) {
+    cg_module *m = cg_sequential_new(NULL);
+    int in = w->inp;
+    if (w->vocab) {
+        cg_embedding_opts eo = {.init = cg_init_normal(1.0)}; /* torch's nn.Embedding */
+        cg_sequential_add(m, cg_embedding_new_ex(w->vocab, w->emb, &eo));
+        in = w->emb;
+    }
+    for (int l = 0; l < w->layers; l++) cg_sequential_add(m, rnn_layer(w->cell, l ? w->hidden : in, w->hidden, l + 1 < w->layers));
+    cg_dense_opts d = {.torch_init = true};
+    return cg_sequential_add(m, cg_dense_new_ex(w->hidden, 1, &d));
+}
+
+/* Synthetic inputs of the peer's shapes (values differ; timing does not). */
+static void make_data(const workload *w, cg_tensor **x, cg_tensor **y) {
+    cg_rng r = cg_rng_seeded(0);
+    *x = w->vocab ? cg_randint(&r, CG_INT64, 1, w->vocab, CG_SHAPE(w->n, w->T)) : cg_rand(&r, CG_FLOAT32, CG_SHAPE(w->n, w->T, w->inp));
+    *y = w->bce ? cg_bernoulli(&r, CG_FLOAT32, 0.5, CG_SHAPE(w->n)) : cg_rand(&r, CG_FLOAT32, CG_SHAPE(w->n));
+}
+
+static bool step(cg_module *m, cg_optim *opt, const workload *w, cg_tensor *x, cg_tensor *y, int64_t i, int64_t B) {
+    int64_t nb = (w->n + B - 1) / B, b = i % nb;
+    int64_t lo = b * B, hi = lo + B < w->n ? lo + B : w->n;
+    cg_scope *s = cg_scope_begin();
+    cg_optim_zero_grad(opt);
+    cg_tensor *xb = cg_slice(x, 0, lo, hi, 1), *yb = cg_slice(y, 0, lo, hi, 1);
+    cg_tensor *out = cg_reshape(cg_module_forward(m, xb), CG_SHAPE(-1));
+    cg_tensor *loss = w->bce ? cg_bce_with_logits(out, yb) : cg_mse(out, yb);
+    bool ok = loss && cg_backward(loss) == CG_OK && cg_optim_step(opt) == CG_OK;
+    cg_scope_end(s);
+    if (!ok) fprintf(stderr, "%s: %s\n", w->name, cg_last_error());
+    return ok;
+}
+
+/* GEMM flops of one training sample: forward (input projection and
+ * recurrent product for every step) times 3 for the backward's two GEMMs. */
+static double train_flops_per_sample(const workload *w) {
+    int G = w->cell == CG_LSTM ? 4 : w->cell == CG_GRU ? 3 : 1;
+    double f = 0;
+    for (int l = 0; l < w->layers; l++) {
+        int in = l ? w->hidden : (w->vocab ? w->emb : w->inp);
+        f += 2.0 * (double)w->T * G * w->hidden * (in + w->hidden);
+    }
+    return 3.0 * f;
+}
+
+static int run(const workload *w, double steps_scale) {
+    const int64_t B = 32;
+    cg_manual_seed(0);
+    cg_module *m = build(w);
+    cg_tensor *x, *y;
+    make_data(w, &x, &y);
+    cg_tensor *ps[32];
+    int np = cg_module_parameters(m, ps, 32);
+    cg_adam_opts ao = cg_adam_torch();
+    cg_optim *opt = m ? cg_adam_new(ps, np, &ao) : NULL;
+    if (!opt || !x || !y) {
+        fprintf(stderr, "%s: %s\n", w->name, cg_last_error());
+        return 1;
+    }
+    int steps = (int)(w->steps * steps_scale);
+    if (steps < 3) steps = 3;
+    for (int i = 0; i < 3; i++)
+        if (!step(m, opt, w, x, y, i, B)) return 1;
+    double t = now();
+    for (int i = 0; i < steps; i++)
+        if (!step(m, opt, w, x, y, i, B)) return 1;
+    double dt = now() - t;
+    int64_t nb = (w->n + B - 1) / B;
+    double per_epoch = dt / steps * (double)nb;
+    printf("%s %.3f s/epoch %.0f samples/s %.0f MiB\n", w->name, per_epoch, (double)w->n / per_epoch, peak_rss_mib());
+    if (w->vocab) {
+        double fl = train_flops_per_sample(w) * (double)B * steps / dt;
+        int64_t n_inf = 64 * B < w->n ? 64 * B : w->n;
+        cg_scope *s = cg_scope_begin();
+        double t1 = now();
+        cg_tensor *p = cg_predict(m, cg_slice(x, 0, 0, n_inf, 1), 256);
+        double dti = now() - t1;
+        cg_scope_end(s);
+        if (!p) {
+            fprintf(stderr, "%s: %s\n", w->name, cg_last_error());
+            return 1;
+        }
+        printf("%s_predict %.0f samples/s (batch 256)\n", w->name, (double)n_inf / dti);
+        printf("%s_train_gemm %.1f GFLOP/s\n", w->name, fl / 1e9);
+    }
+    fflush(stdout);
+    cg_optim_free(opt);
+    cg_module_free(m);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    double scale = 1.0;
+    const char *picked[N_WORKLOADS];
+    int np = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc) cg_set_num_threads(atoi(argv[++i]));
+        else if (!strcmp(argv[i], "--steps-scale") && i + 1 < argc) scale = atof(argv[++i]);
+        else if (np < N_WORKLOADS) picked[np++] = argv[i];
+    }
+    int rc = 0;
+    for (int k = 0; k < N_WORKLOADS; k++) {
+        bool want = np == 0;
+        for (int j = 0; j < np; j++) want |= !strcmp(picked[j], WORKLOADS[k].name);
+        if (want) rc |= run(&WORKLOADS[k], scale);
+    }
+    cg_cleanup();
+    return rc;
+}
