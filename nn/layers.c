@@ -69,6 +69,12 @@ static cg_tensor *dense_forward(cg_module *m, cg_tensor *x) {
     return cg_activate(cg_linear(x, d->kernel, d->bias), d->act);
 }
 
+/* Like Keras' Dense, which supports masking: the mask passes through. */
+static cg_tensor *dense_forward_masked(cg_module *m, cg_tensor *x, const cg_tensor *mask, const cg_tensor **mask_out) {
+    *mask_out = mask;
+    return dense_forward(m, x);
+}
+
 static bool dense_shape(const cg_module *m, const int64_t *in, int nin, int64_t *out, int *nout) {
     if (nin < 1) return false;
     memcpy(out, in, sizeof(int64_t) * (size_t)nin);
@@ -96,7 +102,7 @@ static cg_status dense_torch_import(cg_module *m, const cg_safetensors *f, const
     return CG_OK;
 }
 
-static const cg_module_type dense_type = {"Dense", dense_forward, NULL, dense_shape, NULL, dense_torch_export,
+static const cg_module_type dense_type = {"Dense", dense_forward, dense_forward_masked, dense_shape, NULL, dense_torch_export,
                                           dense_torch_import};
 
 cg_module *cg_dense_new_ex(int in, int units, const cg_dense_opts *o) {
@@ -260,7 +266,12 @@ static const cg_module_type flatten_type = {"Flatten", flatten_forward, NULL, fl
 cg_module *cg_flatten_new(const char *name) { return cg__layer_alloc(sizeof(simple_layer), &flatten_type, name); }
 
 static cg_tensor *activation_forward(cg_module *m, cg_tensor *x) { return cg_activate(x, ((simple_layer *)m)->act); }
-static const cg_module_type activation_type = {"Activation", activation_forward, NULL, same_shape, NULL, NULL, NULL};
+static cg_tensor *activation_forward_masked(cg_module *m, cg_tensor *x, const cg_tensor *mask, const cg_tensor **mask_out) {
+    *mask_out = mask;
+    return activation_forward(m, x);
+}
+static const cg_module_type activation_type = {"Activation", activation_forward, activation_forward_masked, same_shape,
+                                               NULL, NULL, NULL};
 cg_module *cg_activation_new(cg_activation act, const char *name) {
     simple_layer *l = cg__layer_alloc(sizeof *l, &activation_type, name);
     if (l) l->act = act;

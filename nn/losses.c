@@ -78,7 +78,10 @@ cg_tensor *cg_sparse_categorical_crossentropy(cg_tensor *p, const cg_tensor *ids
                          (long long)cg_data_i64(flat)[i], (long long)i, (long long)C);
             return NULL;
         }
-    cg_tensor *logp = cg_log(cg_clamp(p, EPS, 1 - EPS));
+    /* Keras: clip, log, then softmax cross-entropy on those logits, which
+     * normalizes: -log(p'[id] / sum p') with p' = clip(p, eps, 1 - eps).
+     * For rows that sum to 1 this is -log p'[id]. */
+    cg_tensor *logp = cg_log_softmax(cg_log(cg_clamp(p, EPS, 1 - EPS)), -1);
     cg_tensor *picked = cg_gather(logp, -1, cg_k_unsqueeze(ids, -1));
     return cg_neg(mean_all(picked));
 }

@@ -235,7 +235,6 @@ static void fmt_shape(const int64_t *s, int n, char *out, size_t cap) {
 static void summary_row(FILE *f, const cg_module *m, int64_t *shape, int *nd, bool *known) {
     char col1[128], col2[128], col3[32];
     snprintf(col1, sizeof col1, "%s (%s)", m->name, m->type->name);
-    col1[28] = '\0'; /* Keras cuts a long entry at its column */
     int64_t out[CG_MAX_DIMS];
     int nout = 0;
     if (*known && m->type->output_shape && m->type->output_shape(m, shape, *nd, out, &nout)) {
@@ -247,7 +246,16 @@ static void summary_row(FILE *f, const cg_module *m, int64_t *shape, int *nd, bo
         snprintf(col2, sizeof col2, "?");
     }
     snprintf(col3, sizeof col3, "%lld", (long long)cg_module_param_count(m, false));
-    fprintf(f, " %-28s%-26s%-10s\n%65s\n", col1, col2, col3, "");
+    /* Keras' print_row: columns end at 29, 55 and 65; each of the first two
+     * keeps two spaces before the next, and a longer name goes on to
+     * continuation lines 27 characters at a time. */
+    char line[256];
+    int k = snprintf(line, sizeof line, " %.27s  ", col1);
+    k += snprintf(line + k, sizeof line - (size_t)k, "%*s%.24s  ", k < 29 ? 29 - k : 0, "", col2);
+    snprintf(line + k, sizeof line - (size_t)k, "%*s%-10s", k < 55 ? 55 - k : 0, "", col3);
+    fprintf(f, "%s\n", line);
+    for (size_t i = 27; i < strlen(col1); i += 27) fprintf(f, " %-64.27s\n", col1 + i);
+    fprintf(f, "%65s\n", "");
 }
 
 cg_status cg_summary(const cg_module *m, const int64_t *input_shape, int ndim, FILE *f) {

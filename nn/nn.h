@@ -51,6 +51,12 @@
  *              Keras gate order z, r, h; PyTorch orders r, z, n — blocks are reordered
  *              kernel [F, 3H], recurrent_kernel [H, 3H], bias [2, 3H] (input, recurrent)
  * Keras' weight arrays are the same matrices in the same gate order.
+ * cg_module_save_torch / cg_module_load_torch use these mappings; a
+ * Bidirectional layer maps to one PyTorch module with bidirectional=True
+ * (the backward half's tensors are "weight_ih_l0_reverse", ...). Stacked
+ * PyTorch layers (num_layers=2: "weight_ih_l1") are not mapped: export each
+ * layer as its own module. Exporting an RNN/LSTM writes the one bias as
+ * bias_ih_l0 and zeros as bias_hh_l0 (the sum is what the layer uses).
  * Defaults are Keras': glorot-uniform kernels, orthogonal recurrent kernels,
  * zero biases, LSTM forget-gate bias 1; cg_rnn_opts.torch_init switches to
  * PyTorch's U(-1/sqrt(H), 1/sqrt(H)) for every weight and bias.
@@ -286,7 +292,9 @@ cg_tensor *cg_mae(cg_tensor *pred, cg_tensor *targets);
 cg_tensor *cg_huber(cg_tensor *pred, cg_tensor *targets, double delta);
 /* Probabilities [..., C] (normalized, clipped like Keras) and one-hot targets. */
 cg_tensor *cg_categorical_crossentropy(cg_tensor *probs, cg_tensor *onehot);
-/* Probabilities [..., C] and int64 class ids [...]. From logits: cg_cross_entropy. */
+/* Probabilities [..., C] and int64 class ids [...]: Keras' formula, which
+ * normalizes each row after clipping: -log(p'[id] / sum(p')), p' = clip(p, eps,
+ * 1 - eps). From logits: cg_cross_entropy. */
 cg_tensor *cg_sparse_categorical_crossentropy(cg_tensor *probs, const cg_tensor *ids);
 
 /* Metrics (no gradient): fractions in [0, 1]. */

@@ -159,7 +159,17 @@ static cg_tensor *torch_order(const rnn *r, cg_tensor *t, int axis) {
     return r->kind == CG_GRU ? gru_reorder(t, axis, r->units) : t;
 }
 
-static int rnn_torch_export(cg_module *m, const char *prefix, cg_named_tensor *out, int max) {
+/* PyTorch names one direction's tensors "weight_ih_l0" + sfx; sfx is
+ * "_reverse" for the backward half of a bidirectional module. */
+static const char *tname(const char *base, const char *sfx) {
+    static _Thread_local char buf[4][64];
+    static _Thread_local int next;
+    char *b = buf[next++ % 4];
+    snprintf(b, sizeof buf[0], "%s%s", base, sfx);
+    return b;
+}
+
+static int rnn_export_dir(cg_module *m, const char *prefix, const char *sfx, cg_named_tensor *out, int max) {
     rnn *r = (rnn *)m;
     if (!out || max < 4) return 4;
     int64_t GH = (int64_t)r->gates * r->units;
@@ -173,22 +183,22 @@ static int rnn_torch_export(cg_module *m, const char *prefix, cg_named_tensor *o
         bi = r->bias;
         bh = cg_zeros(CG_FLOAT32, CG_SHAPE(GH));
     }
-    out[0] = (cg_named_tensor){cg__torch_name(prefix, "weight_ih_l0"), cg_k_contiguous(torch_order(r, cg_k_transpose(r->kernel, 0, 1), 0))};
-    out[1] = (cg_named_tensor){cg__torch_name(prefix, "weight_hh_l0"), cg_k_contiguous(torch_order(r, cg_k_transpose(r->recurrent, 0, 1), 0))};
-    out[2] = (cg_named_tensor){cg__torch_name(prefix, "bias_ih_l0"), bi};
-    out[3] = (cg_named_tensor){cg__torch_name(prefix, "bias_hh_l0"), bh};
+    out[0] = (cg_named_tensor){cg__torch_name(prefix, tname("weight_ih_l0", sfx)), cg_k_contiguous(torch_order(r, cg_k_transpose(r->kernel, 0, 1), 0))};
+    out[1] = (cg_named_tensor){cg__torch_name(prefix, tname("weight_hh_l0", sfx)), cg_k_contiguous(torch_order(r, cg_k_transpose(r->recurrent, 0, 1), 0))};
+    out[2] = (cg_named_tensor){cg__torch_name(prefix, tname("bias_ih_l0", sfx)), bi};
+    out[3] = (cg_named_tensor){cg__torch_name(prefix, tname("bias_hh_l0", sfx)), bh};
     for (int i = 0; i < 4; i++)
         if (!out[i].tensor || !out[i].name) return -1;
     return 4;
 }
 
-static cg_status rnn_torch_import(cg_module *m, const cg_safetensors *f, const char *prefix, bool apply) {
+static cg_status rnn_import_dir(cg_module *m, const cg_safetensors *f, const char *prefix, const char *sfx, bool apply) {
     rnn *r = (rnn *)m;
     int64_t GH = (int64_t)r->gates * r->units;
-    cg_tensor *wi = cg__torch_tensor(f, prefix, "weight_ih_l0", CG_SHAPE(GH, r->in));
-    cg_tensor *wh = wi ? cg__torch_tensor(f, prefix, "weight_hh_l0", CG_SHAPE(GH, r->units)) : NULL;
-    cg_tensor *bi = wh ? cg__torch_tensor(f, prefix, "bias_ih_l0", CG_SHAPE(GH)) : NULL;
-    cg_tensor *bh = bi ? cg__torch_tensor(f, prefix, "bias_hh_l0", CG_SHAPE(GH)) : NULL;
+    cg_tensor *wi = cg__torch_tensor(f, prefix, tname("weight_ih_l0", sfx), CG_SHAPE(GH, r->in));
+    cg_tensor *wh = wi ? cg__torch_tensor(f, prefix, tname("weight_hh_l0", sfx), CG_SHAPE(GH, r->units)) : NULL;
+    cg_tensor *bi = wh ? cg__torch_tensor(f, prefix, tname("bias_ih_l0", sfx), CG_SHAPE(GH)) : NULL;
+    cg_tensor *bh = bi ? cg__torch_tensor(f, prefix, tname("bias_hh_l0", sfx), CG_SHAPE(GH)) : NULL;
     if (!bh) return cg_last_status();
     if (!r->bias && (cg_k_has_nonfinite(bi) || cg_item(cg_k_reduce(CG_MAX, cg_k_unary(CG_ABS, cg_k_binary(CG_ADD, bi, bh)), NULL, 0, false)) != 0))
         return cg_set_error(CG_ERR_VALUE, "cg_module_load_torch: %s has no bias but the file's biases are not zero", m->name);
@@ -203,6 +213,13 @@ static cg_status rnn_torch_import(cg_module *m, const cg_safetensors *f, const c
             ok = cg_k_copy_(r->bias, cg_k_binary(CG_ADD, bi, bh)) != NULL;
     }
     return ok ? CG_OK : cg_last_status();
+}
+
+static int rnn_torch_export(cg_module *m, const char *prefix, cg_named_tensor *out, int max) {
+    return rnn_export_dir(m, prefix, "", out, max);
+}
+static cg_status rnn_torch_import(cg_module *m, const cg_safetensors *f, const char *prefix, bool apply) {
+    return rnn_import_dir(m, f, prefix, "", apply);
 }
 
 static const cg_module_type simple_rnn_type = {"SimpleRNN", rnn_forward, rnn_forward_masked, rnn_shape, NULL,
@@ -306,7 +323,21 @@ static bool bidi_shape(const cg_module *m, const int64_t *in, int nin, int64_t *
     return true;
 }
 
-static const cg_module_type bidi_type = {"Bidirectional", bidi_forward, bidi_forward_masked, bidi_shape, NULL, NULL, NULL};
+/* PyTorch's bidirectional=True module: the backward half's tensors carry
+ * the suffix "_reverse" ("weight_ih_l0_reverse"). */
+static int bidi_torch_export(cg_module *m, const char *prefix, cg_named_tensor *out, int max) {
+    if (!out || max < 8) return 8;
+    int a = rnn_export_dir(m->children[0], prefix, "", out, 4);
+    int b = a == 4 ? rnn_export_dir(m->children[1], prefix, "_reverse", out + 4, 4) : -1;
+    return b == 4 ? 8 : -1;
+}
+static cg_status bidi_torch_import(cg_module *m, const cg_safetensors *f, const char *prefix, bool apply) {
+    cg_status st = rnn_import_dir(m->children[0], f, prefix, "", apply);
+    return st == CG_OK ? rnn_import_dir(m->children[1], f, prefix, "_reverse", apply) : st;
+}
+
+static const cg_module_type bidi_type = {"Bidirectional", bidi_forward,      bidi_forward_masked, bidi_shape,
+                                         NULL,            bidi_torch_export, bidi_torch_import};
 
 cg_module *cg_bidirectional_new(cg_module *layer, const char *name) {
     if (!is_rnn(layer)) {
@@ -315,8 +346,12 @@ cg_module *cg_bidirectional_new(cg_module *layer, const char *name) {
         return NULL;
     }
     rnn *r = (rnn *)layer;
+    char fname[80], bname[80];
+    snprintf(fname, sizeof fname, "forward_%s", layer->name);
+    snprintf(bname, sizeof bname, "backward_%s", layer->name);
     cg_rnn_opts o = r->o;
     o.go_backwards = !o.go_backwards;
+    o.name = bname; /* named, so the twin takes no automatic name ("lstm_1") from the next layer */
     cg_module *twin = rnn_new(r->kind, r->in, r->units, &o);
     cg_module *m = twin ? cg__layer_alloc(sizeof(cg_module), &bidi_type, name) : NULL;
     if (!m) {
@@ -324,9 +359,6 @@ cg_module *cg_bidirectional_new(cg_module *layer, const char *name) {
         cg_module_free(twin);
         return NULL;
     }
-    char fname[80], bname[80];
-    snprintf(fname, sizeof fname, "forward_%s", layer->name);
-    snprintf(bname, sizeof bname, "backward_%s", layer->name);
     cg_module_add_child(m, layer);
     cg_module_add_child(m, twin);
     if (rename_layer(layer, fname) != CG_OK || rename_layer(twin, bname) != CG_OK) {
