@@ -51,8 +51,14 @@ bool cg_requires_grad(const cg_tensor *t);
 bool cg_is_leaf(const cg_tensor *t);
 /* The accumulated gradient (same shape as t), or NULL before any backward. */
 cg_tensor *cg_grad(const cg_tensor *t);
-/* Zero t's gradient in place (its buffer is kept, so no allocation). */
+/* Zero t's gradient in place (its buffer is kept, so no allocation). A
+ * row-sparse gradient (below) is cleared row by row. */
 void cg_zero_grad(cg_tensor *t);
+/* When only row scatters have written a leaf's gradient since it was last
+ * zeroed (an embedding lookup's backward), the dim-0 rows that may be
+ * nonzero, in first-touched order, and their count in *n; NULL when the
+ * gradient is dense or absent. Optimizers use it to skip untouched rows. */
+const int64_t *cg_grad_rows(const cg_tensor *t, int64_t *n);
 /* Drop t's gradient buffer (the next backward starts a new one). */
 void cg_clear_grad(cg_tensor *t);
 /* Ask a non-leaf to keep its gradient after backward (readable by cg_grad). */
@@ -281,8 +287,10 @@ typedef struct cg_gradcheck_opts {
 
 /* Compare the gradients backward gives for f at `inputs` (float64; those
  * requiring grad are checked) with float64 central differences of
- * sum(w * f(inputs)) for random weights w. Points where the one-sided
- * differences disagree (a kink, like relu at 0) are skipped. Returns CG_OK,
+ * sum(w * f(inputs)) for random weights w. A point that fails is looked at
+ * again with a 10x smaller step: if its one-sided differences still disagree
+ * as much, it is a kink (like relu at 0) and is skipped; if the smaller step
+ * agrees with backward, the wider one had crossed a kink. Returns CG_OK,
  * or CG_ERR_NUMERIC with a message naming the input, the element and both
  * values. opts may be NULL. */
 cg_status cg_gradcheck(cg_gradcheck_fn f, void *user, cg_tensor *const *inputs, int n,

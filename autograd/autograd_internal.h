@@ -25,6 +25,12 @@ struct cg_autograd_meta {
     cg_tensor *next_pending; /* list of tensors with a pending gradient */
     cg_hook_entry *hooks;
     const char *name;
+    /* Row-sparse gradient of a leaf: the dim-0 rows of .grad that may be
+     * nonzero, while only row scatters (the embedding backward) wrote it. */
+    bool grad_dense;
+    int64_t n_rows;
+    int64_t *rows;
+    uint8_t *row_seen;
 };
 
 #define CG_VERSION_OUTPUTS (1u << 31)
@@ -51,6 +57,10 @@ struct cg_autograd_meta *cg__meta(cg_tensor *t);
 void *cg__ag_null(const char *op);
 /* Sum a gradient into t (the one helper every backward goes through). */
 cg_status cg__accumulate(cg_tensor *t, cg_tensor *g);
+
+/* Input i's gradient buffer for adding rows idx (dim 0) into it; for a leaf
+ * the rows are remembered so the gradient stays row-sparse. */
+cg_tensor *cg__grad_buffer_rows(cg_node *node, int i, const cg_tensor *idx);
 
 /* Input i's gradient buffer when writing into it in place is free (a leaf
  * accumulating straight into .grad, or a gradient already owned by this

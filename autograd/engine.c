@@ -73,10 +73,39 @@ bool cg_is_leaf(const cg_tensor *t) { return t && (!t->autograd || !t->autograd-
 cg_tensor *cg_grad(const cg_tensor *t) { return t && t->autograd ? t->autograd->grad : NULL; }
 
 void cg_zero_grad(cg_tensor *t) {
-    if (t && t->autograd && t->autograd->grad) cg_k_fill_(t->autograd->grad, 0);
+    struct cg_autograd_meta *m = t ? t->autograd : NULL;
+    if (!m || !m->grad) return;
+    cg_tensor *g = m->grad;
+    if (!m->grad_dense && m->rows && cg_is_contiguous(g)) {
+        /* only the rows the embedding backward touched can be nonzero */
+        size_t row = (size_t)(cg_numel(g) / g->shape[0]) * cg_dtype_size(g->dtype);
+        for (int64_t k = 0; k < m->n_rows; k++) {
+            memset((char *)cg_data(g) + (size_t)m->rows[k] * row, 0, row);
+            m->row_seen[m->rows[k]] = 0;
+        }
+        g->storage->version++;
+    } else {
+        cg_k_fill_(g, 0);
+        if (m->row_seen) memset(m->row_seen, 0, (size_t)g->shape[0]);
+    }
+    m->n_rows = 0;
+    m->grad_dense = false;
 }
+
 void cg_clear_grad(cg_tensor *t) {
-    if (t && t->autograd) t->autograd->grad = NULL;
+    if (t && t->autograd) {
+        t->autograd->grad = NULL;
+        t->autograd->n_rows = 0;
+        t->autograd->grad_dense = false;
+        if (t->autograd->row_seen) memset(t->autograd->row_seen, 0, (size_t)t->shape[0]);
+    }
+}
+
+const int64_t *cg_grad_rows(const cg_tensor *t, int64_t *n) {
+    const struct cg_autograd_meta *m = t ? t->autograd : NULL;
+    if (!m || !m->grad || m->grad_dense || !m->rows) return NULL;
+    if (n) *n = m->n_rows;
+    return m->rows;
 }
 
 cg_status cg_retain_grad(cg_tensor *t) {
@@ -171,6 +200,39 @@ static void mark_pending(struct cg_autograd_meta *m, cg_tensor *t) {
 
 static bool direct_leaf(const struct cg_autograd_meta *m) { return !m->node && !m->hooks; }
 
+/* The leaf's .grad, created as zeros in the leaf's own arena if missing. */
+static cg_tensor *leaf_grad_zeros(cg_tensor *t, struct cg_autograd_meta *m) {
+    if (!m->grad) {
+        cg_scope *old = cg_scope_redirect(t->scope);
+        m->grad = cg_zeros(t->dtype, t->shape, t->ndim);
+        cg_scope_redirect(old);
+    }
+    return m->grad;
+}
+
+cg_tensor *cg__grad_buffer_rows(cg_node *n, int i, const cg_tensor *idx) {
+    cg_tensor *t = n->in[i];
+    struct cg_autograd_meta *m = t->autograd;
+    if (!t_bw || !direct_leaf(m) || t->ndim < 1 || m->grad_dense) return cg_node_grad_buffer(n, i);
+    /* not dense: the gradient is absent or zero outside the rows listed */
+    if (!leaf_grad_zeros(t, m)) return NULL;
+    if (!m->rows) {
+        m->rows = cg_arena_alloc(t->scope, sizeof(int64_t) * (size_t)t->shape[0], false);
+        m->row_seen = cg_arena_alloc(t->scope, (size_t)t->shape[0], true);
+        if (!m->rows || !m->row_seen) return NULL;
+    }
+    const int64_t *ids = cg_data(idx);
+    int64_t k = cg_numel(idx), stride = idx->ndim ? idx->strides[0] : 0;
+    for (int64_t j = 0; j < k; j++) {
+        int64_t r = ids[j * stride];
+        if (r >= 0 && r < t->shape[0] && !m->row_seen[r]) {
+            m->row_seen[r] = 1;
+            m->rows[m->n_rows++] = r;
+        }
+    }
+    return m->grad;
+}
+
 cg_tensor *cg_node_grad_buffer(cg_node *n, int i) {
     if (!t_bw || i < 0 || i >= n->n_in) {
         cg_set_error(CG_ERR_STATE, "cg_node_grad_buffer: only valid inside a backward callback");
@@ -179,12 +241,8 @@ cg_tensor *cg_node_grad_buffer(cg_node *n, int i) {
     cg_tensor *t = n->in[i];
     struct cg_autograd_meta *m = t->autograd;
     if (direct_leaf(m)) {
-        if (!m->grad) {
-            cg_scope *old = cg_scope_redirect(t->scope);
-            m->grad = cg_zeros(t->dtype, t->shape, t->ndim);
-            cg_scope_redirect(old);
-        }
-        return m->grad;
+        m->grad_dense = true;
+        return leaf_grad_zeros(t, m);
     }
     if (!m->pending) {
         m->pending = cg_zeros(t->dtype, t->shape, t->ndim);
@@ -219,6 +277,7 @@ cg_status cg__accumulate(cg_tensor *t, cg_tensor *g) {
         g = r;
     }
     if (direct_leaf(m)) {
+        m->grad_dense = true;
         if (!m->grad) {
             cg_scope *old = cg_scope_redirect(t->scope);
             m->grad = cg_clone(g);
@@ -360,6 +419,7 @@ static cg_tensor *run_hooks(cg_tensor *t, cg_tensor *g) {
 
 static cg_status add_to_grad(cg_tensor *t, cg_tensor *g) {
     struct cg_autograd_meta *m = t->autograd;
+    m->grad_dense = true;
     if (!m->grad) {
         cg_scope *old = cg_scope_redirect(t->scope);
         m->grad = cg_clone(g);
@@ -507,6 +567,15 @@ cg_status cg_backward_ex(cg_tensor *t, const cg_tensor *grad_output, bool retain
         for (int j = 0; j < n->n_out && !has; j++) has = n->out[j]->autograd->pending != NULL;
         if (has) st = run_node(n, retain_graph);
     }
+    /* A gradient is still waiting for an op that is not on this thread's tape:
+     * it was recorded while an arena was entered (cg_scope_leave unlinks those
+     * nodes) or in a scope that has ended. Never return partial gradients. */
+    if (st == CG_OK && bw.open > 0)
+        st = cg_set_error(CG_ERR_STATE,
+                          "cg_backward: %lld gradient(s) cannot reach the ops that made them: those ops were recorded "
+                          "inside an arena that was left (cg_scope_leave) or a scope that has ended; record the "
+                          "graph in the scope where backward runs, or compute such tensors under CG_NO_GRAD",
+                          (long long)bw.open);
     st = finish(&bw, st);
     t_bw = NULL;
     return st;

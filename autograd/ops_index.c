@@ -16,8 +16,10 @@ static int fwd_index_select(cg_node *n, cg_tensor *const *in, int k, cg_tensor *
 }
 static cg_status bwd_index_select(cg_node *n, cg_tensor *const *g, const bool *ng, cg_tensor **gin) {
     (void)ng, (void)gin;
-    cg_tensor *buf = cg_node_grad_buffer(n, 0);
-    return OK_OR(buf ? cg_k_index_add_(buf, AXIS(n), cg_node_input(n, 1), g[0]) : NULL);
+    cg_tensor *idx = cg_node_input(n, 1);
+    cg_tensor *buf = AXIS(n) == 0 || AXIS(n) == -cg_node_input(n, 0)->ndim ? cg__grad_buffer_rows(n, 0, idx)
+                                                                          : cg_node_grad_buffer(n, 0);
+    return OK_OR(buf ? cg_k_index_add_(buf, AXIS(n), idx, g[0]) : NULL);
 }
 cg_tensor *cg_index_select(cg_tensor *x, int axis, const cg_tensor *idx) {
     return cg__apply2(&cg__op_index_select, x, (cg_tensor *)idx, &(axis_params){axis});
@@ -61,8 +63,15 @@ static int fwd_scatter_add(cg_node *n, cg_tensor *const *in, int k, cg_tensor **
 }
 static cg_status bwd_scatter_add(cg_node *n, cg_tensor *const *g, const bool *ng, cg_tensor **gin) {
     gin[0] = g[0];
-    if (ng[2] && !(gin[2] = cg_k_gather(g[0], AXIS(n), cg_node_input(n, 1)))) return cg_last_status();
-    return CG_OK;
+    if (!ng[2]) return CG_OK;
+    cg_tensor *idx = cg_node_input(n, 1), *src = cg_node_input(n, 2);
+    cg_tensor *gs = cg_k_gather(g[0], AXIS(n), idx);
+    if (gs && !cg_same_shape(gs, src)) { /* src may be larger than idx: the rest of it is unused */
+        cg_tensor *z = cg_zeros(src->dtype, src->shape, src->ndim), *r = z;
+        for (int d = 0; r && d < idx->ndim; d++) r = cg_k_slice(r, d, 0, idx->shape[d], 1);
+        gs = r && cg_k_copy_(r, gs) ? z : NULL;
+    }
+    return OK_OR(gin[2] = gs);
 }
 cg_tensor *cg_scatter_add(cg_tensor *x, int axis, const cg_tensor *idx, cg_tensor *src) {
     cg_tensor *in[3] = {x, (cg_tensor *)idx, src};

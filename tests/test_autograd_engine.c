@@ -1,0 +1,498 @@
+/* The tape and backward follow PyTorch's semantics: accumulation, zero_grad,
+ * retain_graph, no-grad mode, detach, hooks, retain_grad, anomaly mode,
+ * in-place checks, DOT export, deep graphs, custom ops, error handling and
+ * an allocation-free training step. */
+#include "testlib.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+static cg_tensor *leaf64(const double *v, int64_t n) {
+    return cg_requires_grad_(cg_from_data(CG_FLOAT64, CG_SHAPE(n), v), true);
+}
+static cg_tensor *sum_all(cg_tensor *x) { return cg_sum(x, NULL, 0, false); }
+
+/* The DOT text of t's graph (free() it). */
+static char *dot_of(const cg_tensor *t) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    ck_assert_int_eq(cg_write_dot(t, f), CG_OK);
+    fclose(f);
+    return buf;
+}
+
+/* ------------------------------------------------- accumulation, retain */
+
+START_TEST(gradients_accumulate_until_zero_grad) {
+    cg_tensor *w = leaf64((const double[]){1, -2, 3}, 3);
+    for (int k = 1; k <= 2; k++) { /* two graphs, two backwards: 2w, then 4w */
+        ck_assert_int_eq(cg_backward(sum_all(cg_mul(w, w))), CG_OK);
+        ck_assert_tensor_near(cg_grad(w), ((const double[]){2.0 * k, -4.0 * k, 6.0 * k}), 3, 0);
+    }
+    cg_tensor *buf = cg_grad(w);
+    cg_zero_grad(w);
+    ck_assert_ptr_eq(cg_grad(w), buf); /* cleared in place */
+    ck_assert_tensor_near(cg_grad(w), ((const double[]){0, 0, 0}), 3, 0);
+    ck_assert_int_eq(cg_backward(sum_all(cg_mul_scalar(w, 5))), CG_OK);
+    ck_assert_ptr_eq(cg_grad(w), buf);
+    ck_assert_tensor_near(cg_grad(w), ((const double[]){5, 5, 5}), 3, 0);
+    cg_clear_grad(w);
+    ck_assert_ptr_null(cg_grad(w));
+}
+END_TEST
+
+START_TEST(second_backward_needs_retain_graph) {
+    cg_tensor *w = leaf64((const double[]){1, 2}, 2);
+    cg_tensor *loss = sum_all(cg_mul(w, w));
+    ck_assert_int_eq(cg_backward(loss), CG_OK);
+    ck_assert_int_eq(cg_backward(loss), CG_ERR_STATE);
+    ck_assert_error(CG_ERR_STATE, "retain_graph");
+    ck_assert_tensor_near(cg_grad(w), ((const double[]){2, 4}), 2, 0); /* untouched by the failed call */
+
+    cg_zero_grad(w);
+    loss = sum_all(cg_mul(w, w));
+    ck_assert_int_eq(cg_backward_ex(loss, NULL, true), CG_OK);
+    ck_assert_int_eq(cg_backward(loss), CG_OK); /* the graph was kept once; now it is freed */
+    ck_assert_tensor_near(cg_grad(w), ((const double[]){4, 8}), 2, 0);
+    ck_assert_int_eq(cg_backward(loss), CG_ERR_STATE);
+    ck_assert_error(CG_ERR_STATE, "freed");
+}
+END_TEST
+
+/* --------------------------------------------------------- no_grad, detach */
+
+START_TEST(no_grad_records_nothing) {
+    cg_tensor *w = leaf64((const double[]){1, 2}, 2), *y = NULL;
+    ck_assert(cg_grad_enabled());
+    CG_NO_GRAD {
+        ck_assert(!cg_grad_enabled());
+        y = cg_mul(w, cg_exp(w));
+    }
+    ck_assert(cg_grad_enabled());
+    ck_assert_ptr_nonnull(y);
+    ck_assert(!cg_requires_grad(y));
+    ck_assert(cg_is_leaf(y));
+    ck_assert_int_eq(cg_backward(sum_all(y)), CG_ERR_STATE);
+    ck_assert_error(CG_ERR_STATE, "does not require grad");
+    ck_assert(cg_set_grad_enabled(false));
+    ck_assert(!cg_set_grad_enabled(true));
+}
+END_TEST
+
+START_TEST(detach_cuts_the_graph) {
+    cg_tensor *w = leaf64((const double[]){1, 2, 3}, 3);
+    cg_tensor *y = cg_mul(w, w);
+    cg_tensor *d = cg_detach(y);
+    ck_assert(!cg_requires_grad(d));
+    ck_assert(cg_is_leaf(d));
+    ck_assert_ptr_eq(cg_data(d), cg_data(y)); /* same storage */
+    /* d(sum(d * w))/dw = d = w^2, not 3 w^2 */
+    ck_assert_int_eq(cg_backward(sum_all(cg_mul(d, w))), CG_OK);
+    ck_assert_tensor_near(cg_grad(w), ((const double[]){1, 4, 9}), 3, 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ hooks */
+
+typedef struct {
+    int calls;
+    double seen[8];
+    double scale; /* != 0: return scale * grad */
+} hook_log;
+
+static cg_tensor *record_hook(cg_tensor *g, void *user) {
+    hook_log *h = user;
+    h->calls++;
+    ck_assert_int_eq(cg_copy_out(cg_to_dtype(g, CG_FLOAT64), h->seen, sizeof h->seen), CG_OK);
+    return h->scale != 0 ? cg_k_scalar(CG_MUL, g, h->scale) : NULL;
+}
+
+START_TEST(leaf_hook_sees_the_total_gradient_once) {
+    cg_tensor *w = leaf64((const double[]){1, 2, 3}, 3);
+    hook_log h = {0};
+    ck_assert_int_eq(cg_register_hook(w, record_hook, &h), CG_OK);
+    /* w is used three times: d/dw sum(w*w + 3w) = 2w + 3 */
+    ck_assert_int_eq(cg_backward(sum_all(cg_add(cg_mul(w, w), cg_mul_scalar(w, 3)))), CG_OK);
+    ck_assert_int_eq(h.calls, 1);
+    const double want[] = {5, 7, 9};
+    for (int i = 0; i < 3; i++) ck_assert_double_eq(h.seen[i], want[i]);
+    ck_assert_tensor_near(cg_grad(w), want, 3, 0);
+}
+END_TEST
+
+START_TEST(hooks_replace_gradients_in_order) {
+    cg_tensor *w = leaf64((const double[]){1, 2, 3}, 3);
+    hook_log first = {.scale = 10}, second = {0};
+    cg_register_hook(w, record_hook, &first);
+    cg_register_hook(w, record_hook, &second);
+    ck_assert_int_eq(cg_backward(sum_all(cg_mul_scalar(w, 2))), CG_OK);
+    ck_assert_double_eq(first.seen[0], 2);
+    ck_assert_double_eq(second.seen[0], 20); /* the second hook sees the replacement */
+    ck_assert_tensor_near(cg_grad(w), ((const double[]){20, 20, 20}), 3, 0);
+    ck_assert_int_eq(cg_backward(sum_all(cg_mul_scalar(w, 2))), CG_OK);
+    ck_assert_int_eq(first.calls, 2);
+    ck_assert_tensor_near(cg_grad(w), ((const double[]){40, 40, 40}), 3, 0);
+    /* a hook on a tensor that gets no gradient is refused */
+    ck_assert_int_eq(cg_register_hook(cg_zeros(CG_FLOAT64, CG_SHAPE(2)), record_hook, &first), CG_ERR_STATE);
+    cg_clear_error();
+}
+END_TEST
+
+START_TEST(non_leaf_hook_and_retain_grad) {
+    cg_tensor *w = leaf64((const double[]){1, -1, 2}, 3);
+    cg_tensor *h = cg_mul_scalar(w, 3); /* h = 3w, loss = sum(h^2): dL/dh = 2h = 6w */
+    cg_tensor *k = cg_mul_scalar(w, 1);
+    hook_log log = {.scale = 2};
+    ck_assert_int_eq(cg_register_hook(h, record_hook, &log), CG_OK);
+    ck_assert_int_eq(cg_retain_grad(h), CG_OK);
+    ck_assert_int_eq(cg_backward(sum_all(cg_add(cg_square(h), k))), CG_OK);
+    ck_assert_int_eq(log.calls, 1);
+    ck_assert_double_eq(log.seen[1], -6);
+    /* the retained gradient is the one after the hooks; w gets 3 * 2 * 6w + 1 */
+    ck_assert_tensor_near(cg_grad(h), ((const double[]){12, -12, 24}), 3, 0);
+    ck_assert_tensor_near(cg_grad(w), ((const double[]){37, -35, 73}), 3, 0);
+    ck_assert_ptr_null(cg_grad(k)); /* non-leaf gradients are not kept by default */
+    ck_assert_int_eq(cg_retain_grad(cg_zeros(CG_FLOAT64, CG_SHAPE(1))), CG_ERR_STATE);
+    cg_clear_error();
+}
+END_TEST
+
+/* ------------------------------------------- gradients meeting in a tensor */
+
+/* A non-leaf h used by ops that hand back gradients (mul, matmul, add twice),
+ * ops that add into a shared buffer in place (slice, chunk, index_select,
+ * gather) and a leaf used both directly and through h. */
+static cg_tensor *f_shared(cg_tensor *const *x, int n, void *u) {
+    (void)n, (void)u;
+    cg_tensor *h = cg_tanh(x[0]), *half[2]; /* [4, 3] */
+    cg_tensor *rows = cg_from_data(CG_INT64, CG_SHAPE(2), (const int64_t[]){1, 1});
+    cg_tensor *cols = cg_from_data(CG_INT64, CG_SHAPE(4, 2), (const int64_t[]){0, 2, 2, 2, 1, 0, 1, 1});
+    if (cg_chunk(h, 2, 0, half) != 2) return NULL;
+    cg_tensor *terms[] = {
+        sum_all(cg_square(cg_slice(h, 0, 1, 4, 2))),    sum_all(cg_mul(cg_index_select(h, 0, rows), half[1])),
+        sum_all(cg_tanh(cg_matmul(h, x[1]))),            sum_all(cg_mul(half[0], half[1])),
+        sum_all(cg_mul(cg_add(h, h), x[0])),             sum_all(cg_square(cg_gather(h, 1, cols))),
+        sum_all(cg_sigmoid(cg_matmul(x[0], x[1]))),
+    };
+    return cg_stack(terms, 7, 0);
+}
+
+static cg_tensor *noop_hook(cg_tensor *g, void *user) {
+    ++*(int *)user;
+    (void)g;
+    return NULL;
+}
+
+START_TEST(gradients_meeting_in_shared_tensors) {
+    cg_rng rng = cg_rng_seeded(8);
+    cg_tensor *x[2] = {cg_requires_grad_(cg_randn(&rng, CG_FLOAT64, CG_SHAPE(4, 3)), true),
+                       cg_requires_grad_(cg_randn(&rng, CG_FLOAT64, CG_SHAPE(3, 2)), true)};
+    cg_gradcheck_opts o = {0, 1e-7, 1e-6, 0, 9};
+    ck_assert_msg(cg_gradcheck(f_shared, NULL, x, 2, &o) == CG_OK, "%s", cg_last_error());
+    /* a hook makes a leaf collect its gradient before .grad: same answer */
+    int calls = 0;
+    cg_register_hook(x[0], noop_hook, &calls);
+    cg_register_hook(x[1], noop_hook, &calls);
+    ck_assert_msg(cg_gradcheck(f_shared, NULL, x, 2, &o) == CG_OK, "%s", cg_last_error());
+    ck_assert_int_eq(calls, 2);
+    /* and twice through a retained graph gives twice the gradient */
+    cg_clear_grad(x[0]);
+    cg_tensor *loss = sum_all(f_shared(x, 2, NULL));
+    ck_assert_int_eq(cg_backward_ex(loss, NULL, true), CG_OK);
+    cg_tensor *once = cg_clone(cg_grad(x[0]));
+    ck_assert_int_eq(cg_backward(loss), CG_OK);
+    ck_assert_tensor_near(cg_grad(x[0]), cg_data_f64(cg_k_scalar(CG_MUL, once, 2)), 12, 1e-14);
+}
+END_TEST
+
+/* ------------------------------------------------------------ anomaly mode */
+
+START_TEST(anomaly_mode_names_the_op) {
+    cg_set_anomaly_mode(true);
+    ck_assert(cg_anomaly_mode());
+    cg_tensor *neg = leaf64((const double[]){2, -1}, 2);
+    ck_assert_ptr_null(cg_log(neg));
+    ck_assert_error(CG_ERR_NUMERIC, "forward of 'log'");
+
+    cg_tensor *x = leaf64((const double[]){0, 4}, 2);
+    cg_tensor *loss = sum_all(cg_sqrt(x)); /* finite forward, 1/(2 sqrt(0)) = inf backward */
+    ck_assert_ptr_nonnull(loss);
+    ck_assert_int_eq(cg_backward(loss), CG_ERR_NUMERIC);
+    ck_assert_error(CG_ERR_NUMERIC, "backward of 'sqrt'");
+
+    cg_set_anomaly_mode(false); /* without it, inf flows through like in PyTorch */
+    ck_assert_ptr_nonnull(cg_log(neg));
+    ck_assert_int_eq(cg_backward(sum_all(cg_sqrt(x))), CG_OK);
+    ck_assert(isinf(cg_get(cg_grad(x), (const int64_t[]){0})));
+    ck_assert_double_eq_tol(cg_get(cg_grad(x), (const int64_t[]){1}), 0.25, 1e-15);
+}
+END_TEST
+
+/* ------------------------------------------------------- in-place checks */
+
+START_TEST(in_place_changes_are_caught_at_backward) {
+    cg_tensor *w = leaf64((const double[]){1, 2, 3}, 3);
+    cg_tensor *a = cg_from_data(CG_FLOAT64, CG_SHAPE(3), (const double[]){4, 5, 6});
+    cg_tensor *loss = sum_all(cg_mul(a, w)); /* mul saves a for w's gradient */
+    cg_k_fill_(a, 0);
+    ck_assert_int_eq(cg_backward(loss), CG_ERR_STATE);
+    ck_assert_error(CG_ERR_STATE, "input 0 of 'mul' (shape [3]) was modified in place");
+
+    cg_tensor *y = cg_exp(w); /* exp's backward reuses its output */
+    loss = sum_all(y);
+    cg_k_scalar_(CG_MUL, y, 2.0);
+    ck_assert_int_eq(cg_backward(loss), CG_ERR_STATE);
+    ck_assert_error(CG_ERR_STATE, "output of 'exp'");
+
+    /* add reads neither input in its backward: changing one is harmless */
+    loss = sum_all(cg_add(a, w));
+    cg_k_fill_(a, 1);
+    cg_clear_grad(w);
+    ck_assert_int_eq(cg_backward(loss), CG_OK);
+    ck_assert_tensor_near(cg_grad(w), ((const double[]){1, 1, 1}), 3, 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------------- DOT */
+
+START_TEST(dot_export_shows_ops_shapes_and_names) {
+    cg_tensor *w = cg_requires_grad_(cg_randn(NULL, CG_FLOAT32, CG_SHAPE(3, 4)), true);
+    cg_tensor *x = cg_randn(NULL, CG_FLOAT32, CG_SHAPE(2, 3));
+    ck_assert_int_eq(cg_set_name(w, "dense.kernel"), CG_OK);
+    ck_assert_int_eq(cg_set_name(x, "batch"), CG_OK);
+    ck_assert_str_eq(cg_name(w), "dense.kernel");
+    cg_tensor *loss = cg_mean(cg_tanh(cg_matmul(x, w)), NULL, 0, false);
+    char *dot = dot_of(loss);
+    const char *want[] = {"digraph", "label=\"matmul\\n[2,4]\"", "label=\"tanh\\n[2,4]\"", "label=\"mean\\n[]\"",
+                          "dense.kernel\\n[3,4]\\nrequires_grad", "batch\\n[2,3]\\nfloat32", "->"};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        ck_assert_msg(strstr(dot, want[i]), "DOT lacks %s:\n%s", want[i], dot);
+    free(dot);
+}
+END_TEST
+
+/* ------------------------------------------------------------- deep graphs */
+
+/* 100,000 ops: y = ((x + 0.5) * c) repeated; dy/dx = c^50000. */
+static void *long_chain(void *arg) {
+    double *out = arg;
+    cg_scope *s = cg_scope_begin();
+    cg_tensor *x = leaf64((const double[]){0.5}, 1), *y = x;
+    const double c = 1.00001;
+    for (int i = 0; i < 50000; i++) y = cg_mul_scalar(cg_add_scalar(y, 0.5), c);
+    out[0] = cg_backward(y) == CG_OK ? cg_item(cg_grad(x)) : NAN;
+    out[1] = pow(c, 50000);
+    cg_scope_end(s);
+    cg_cleanup();
+    return NULL;
+}
+
+/* On a thread with a 256 KiB stack: a recursive backward would overflow it. */
+START_TEST(a_100k_op_chain_backpropagates_without_recursion) {
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    pthread_t th;
+    double r[2] = {0, 0};
+    ck_assert_int_eq(pthread_create(&th, &attr, long_chain, r), 0);
+    pthread_join(th, NULL);
+    pthread_attr_destroy(&attr);
+    ck_assert_msg(fabs(r[0] - r[1]) <= 1e-9 * r[1], "gradient %.15g, expected %.15g", r[0], r[1]);
+}
+END_TEST
+
+/* Ops recorded while an arena is entered leave the tape at cg_scope_leave: a
+ * backward that needs them is an error, not a silently missing gradient. */
+START_TEST(graph_recorded_in_a_left_arena_is_an_error) {
+    cg_scope *arena = cg_arena_new();
+    cg_scope_enter(arena);
+    cg_tensor *w = leaf64((const double[]){1, 2}, 2);
+    cg_tensor *v = cg_mul_scalar(w, 2);
+    cg_scope_leave(arena);
+    ck_assert_int_eq(cg_backward(sum_all(cg_mul(v, v))), CG_ERR_STATE);
+    ck_assert_error(CG_ERR_STATE, "recorded inside an arena that was left");
+    /* leaves and no-grad results made in an arena are fine */
+    cg_clear_grad(w);
+    ck_assert_int_eq(cg_backward(sum_all(cg_mul(w, w))), CG_OK);
+    ck_assert_tensor_near(cg_grad(w), ((const double[]){2, 4}), 2, 0);
+    cg_arena_free(arena);
+}
+END_TEST
+
+/* ------------------------------------------------------------- custom ops */
+
+/* The path of examples/custom_op.c (register, use in an expression, DOT,
+ * gradcheck) with another op: softplus(x) = max(x, 0) + log(1 + exp(-|x|)),
+ * whose derivative sigmoid(x) is computed in the forward and saved. */
+static int softplus_fwd(cg_node *node, cg_tensor *const *in, int n, cg_tensor **out) {
+    (void)n;
+    cg_tensor *e = cg_k_unary_(CG_EXP, cg_k_unary_(CG_NEG, cg_k_unary(CG_ABS, in[0])));
+    cg_tensor *y = cg_k_unary_(CG_LOG, cg_k_scalar_(CG_ADD, e, 1.0));
+    y = cg_k_binary_(CG_ADD, y, cg_k_unary(CG_RELU, in[0]));
+    cg_node_save(node, cg_k_unary(CG_SIGMOID, in[0]));
+    return (out[0] = y) ? 1 : -1;
+}
+static cg_status softplus_bwd(cg_node *node, cg_tensor *const *g, const bool *ng, cg_tensor **gin) {
+    (void)ng;
+    return (gin[0] = cg_k_binary(CG_MUL, g[0], cg_node_saved(node, 0))) ? CG_OK : cg_last_status();
+}
+static const cg_op softplus_def = {"test_softplus", 1, 1, 0, softplus_fwd, softplus_bwd, 0};
+
+static const cg_op *softplus_op(void) {
+    const cg_op *op = cg_op_find(softplus_def.name);
+    return op ? op : cg_op_register(&softplus_def);
+}
+static cg_tensor *softplus(cg_tensor *x) { return cg_op_apply(softplus_op(), &x, 1, NULL); }
+static cg_tensor *f_softplus_expr(cg_tensor *const *x, int n, void *u) {
+    (void)n, (void)u;
+    return cg_mul(softplus(cg_matmul(x[0], x[1])), x[0]);
+}
+
+START_TEST(custom_op_records_and_gradchecks) {
+    int before = cg_op_count();
+    const cg_op *op = softplus_op();
+    ck_assert_ptr_nonnull(op);
+    ck_assert_int_eq(cg_op_count(), before + 1);
+    ck_assert_ptr_eq(cg_op_find("test_softplus"), op);
+    ck_assert_ptr_eq(cg_op_at(before), op);
+    /* names are unique */
+    ck_assert_ptr_null(cg_op_register(&softplus_def));
+    ck_assert_error(CG_ERR_VALUE, "'test_softplus' already exists");
+    ck_assert_ptr_null(cg_op_register(&(cg_op){"exp", 1, 1, 0, softplus_fwd, softplus_bwd, 0}));
+    ck_assert_error(CG_ERR_VALUE, "already exists");
+    ck_assert_int_eq(cg_op_count(), before + 1);
+
+    cg_tensor *x = leaf64((const double[]){-30, -1, 0, 2, 40}, 5);
+    cg_tensor *y = softplus(x);
+    ck_assert(cg_requires_grad(y) && !cg_is_leaf(y));
+    const double want[] = {9.357622968840175e-14, 0.31326168751822286, M_LN2, 2.1269280110429727, 40};
+    ck_assert_tensor_near(y, want, 5, 1e-15);
+    char *dot = dot_of(sum_all(y));
+    ck_assert_msg(strstr(dot, "label=\"test_softplus\\n[5]\""), "%s", dot);
+    free(dot);
+
+    cg_rng rng = cg_rng_seeded(3);
+    cg_tensor *in[2] = {cg_requires_grad_(cg_randn(&rng, CG_FLOAT64, CG_SHAPE(3, 3)), true),
+                        cg_requires_grad_(cg_randn(&rng, CG_FLOAT64, CG_SHAPE(3, 3)), true)};
+    cg_gradcheck_opts o = {0, 1e-7, 1e-6, 0, 1};
+    ck_assert_msg(cg_gradcheck(f_softplus_expr, NULL, in, 2, &o) == CG_OK, "%s", cg_last_error());
+}
+END_TEST
+
+static int copy_fwd(cg_node *node, cg_tensor *const *in, int n, cg_tensor **out) {
+    (void)node, (void)n;
+    return (out[0] = cg_clone(in[0])) ? 1 : -1;
+}
+
+START_TEST(missing_backward_is_an_error_naming_the_op) {
+    const cg_op *op = cg_op_register(&(cg_op){"test_no_backward", 1, 1, 0, copy_fwd, NULL, 0});
+    ck_assert_ptr_nonnull(op);
+    cg_tensor *w = leaf64((const double[]){1, 2}, 2);
+    cg_tensor *y = cg_op_apply(op, &w, 1, NULL);
+    ck_assert_ptr_nonnull(y); /* the forward works */
+    ck_assert_int_eq(cg_backward(sum_all(cg_mul(y, w))), CG_ERR_STATE);
+    ck_assert_error(CG_ERR_STATE, "op 'test_no_backward' has no backward");
+    CG_NO_GRAD { y = cg_op_apply(op, &w, 1, NULL); }
+    ck_assert(y && !cg_requires_grad(y));
+}
+END_TEST
+
+/* ------------------------------------------------------------- bad input */
+
+START_TEST(bad_input_gives_clear_errors) {
+    cg_tensor *w = cg_requires_grad_(cg_ones(CG_FLOAT32, CG_SHAPE(3)), true);
+    cg_tensor *y = cg_mul_scalar(w, 2);
+    ck_assert_int_eq(cg_backward(y), CG_ERR_SHAPE);
+    ck_assert_error(CG_ERR_SHAPE, "reduce it (cg_sum, cg_mean) or pass the gradient with cg_backward_with");
+    ck_assert_int_eq(cg_backward_with(y, cg_ones(CG_FLOAT32, CG_SHAPE(4))), CG_ERR_SHAPE);
+    ck_assert_error(CG_ERR_SHAPE, "grad_output is float32 [4] but the tensor is float32 [3]");
+    ck_assert_int_eq(cg_backward_with(y, cg_ones(CG_FLOAT64, CG_SHAPE(3))), CG_ERR_SHAPE);
+    ck_assert_error(CG_ERR_SHAPE, "grad_output is float64");
+    ck_assert_int_eq(cg_backward_with(y, cg_full(CG_FLOAT32, CG_SHAPE(3), 0.5)), CG_OK);
+    ck_assert_tensor_near(cg_grad(w), ((const double[]){1, 1, 1}), 3, 0);
+
+    ck_assert_ptr_null(cg_requires_grad_(cg_zeros(CG_INT64, CG_SHAPE(2)), true));
+    ck_assert_error(CG_ERR_DTYPE, "int64");
+    ck_assert_ptr_null(cg_requires_grad_(y, true));
+    ck_assert_error(CG_ERR_STATE, "not a leaf");
+}
+END_TEST
+
+START_TEST(null_propagates_and_the_first_error_is_kept) {
+    cg_tensor *x = cg_ones(CG_FLOAT32, CG_SHAPE(2, 3));
+    cg_tensor *w = cg_requires_grad_(cg_ones(CG_FLOAT32, CG_SHAPE(4, 5)), true);
+    cg_tensor *h = cg_tanh(cg_matmul(x, w));
+    cg_tensor *z = cg_add(cg_softmax(h, -1), w);
+    cg_tensor *parts[2];
+    int k = cg_chunk(z, 2, 0, parts);
+    cg_tensor *loss = cg_mean(cg_reshape(cg_concat((cg_tensor *[]){z, z}, 2, 0), CG_SHAPE(-1)), NULL, 0, false);
+    ck_assert_ptr_null(h);
+    ck_assert_ptr_null(z);
+    ck_assert_int_eq(k, -1);
+    ck_assert_ptr_null(loss);
+    ck_assert_int_eq(cg_backward(loss), CG_ERR_SHAPE);
+    ck_assert_error(CG_ERR_SHAPE, "cg_matmul: [2,3] @ [4,5]: inner sizes 3 != 4");
+    /* with no earlier error, a NULL input says so */
+    ck_assert_ptr_null(cg_exp(NULL));
+    ck_assert_error(CG_ERR_NULL, "exp");
+}
+END_TEST
+
+/* --------------------------------------------------- allocation-free loop */
+
+START_TEST(training_steps_allocate_nothing_after_the_first) {
+    cg_scope *params = cg_arena_new();
+    cg_scope_enter(params);
+    cg_rng rng = cg_rng_seeded(11);
+    cg_tensor *w = cg_requires_grad_(cg_randn(&rng, CG_FLOAT32, CG_SHAPE(16, 8)), true);
+    cg_scope_leave(params);
+    uint64_t after_first = 0;
+    double first = 0, last = 0;
+    for (int step = 0; step < 8; step++) {
+        cg_scope *s = cg_scope_begin();
+        cg_rng data = cg_rng_seeded(99); /* the same batch each step, so the loss must fall */
+        cg_tensor *x = cg_randn(&data, CG_FLOAT32, CG_SHAPE(32, 16));
+        cg_tensor *loss = cg_mean(cg_tanh(cg_matmul(x, w)), NULL, 0, false);
+        ck_assert_int_eq(cg_backward(loss), CG_OK);
+        ck_assert_ptr_nonnull(cg_k_axpy_(w, -0.5, cg_grad(w)));
+        cg_zero_grad(w);
+        last = cg_item(loss);
+        if (step == 0) first = last;
+        cg_scope_end(s);
+        if (step == 0) after_first = cg_heap_allocations();
+    }
+    ck_assert_uint_eq(cg_heap_allocations(), after_first);
+    ck_assert_msg(last < first - 0.01, "loss %g -> %g", first, last);
+    cg_arena_free(params);
+}
+END_TEST
+
+Suite *autograd_engine_suite(void) {
+    Suite *s = suite_create("autograd_engine");
+    TCase *tc = tcase_create("engine");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, gradients_accumulate_until_zero_grad);
+    tcase_add_test(tc, second_backward_needs_retain_graph);
+    tcase_add_test(tc, no_grad_records_nothing);
+    tcase_add_test(tc, detach_cuts_the_graph);
+    tcase_add_test(tc, leaf_hook_sees_the_total_gradient_once);
+    tcase_add_test(tc, hooks_replace_gradients_in_order);
+    tcase_add_test(tc, non_leaf_hook_and_retain_grad);
+    tcase_add_test(tc, gradients_meeting_in_shared_tensors);
+    tcase_add_test(tc, anomaly_mode_names_the_op);
+    tcase_add_test(tc, in_place_changes_are_caught_at_backward);
+    tcase_add_test(tc, dot_export_shows_ops_shapes_and_names);
+    tcase_add_test(tc, a_100k_op_chain_backpropagates_without_recursion);
+    tcase_add_test(tc, graph_recorded_in_a_left_arena_is_an_error);
+    tcase_add_test(tc, custom_op_records_and_gradchecks);
+    tcase_add_test(tc, missing_backward_is_an_error_naming_the_op);
+    tcase_add_test(tc, bad_input_gives_clear_errors);
+    tcase_add_test(tc, null_propagates_and_the_first_error_is_kept);
+    tcase_add_test(tc, training_steps_allocate_nothing_after_the_first);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) { return cgt_run(autograd_engine_suite()); }
