@@ -196,6 +196,12 @@ static coef make_coef(const cg_optim *o, int i, int64_t t) {
     return c;
 }
 
+/* The rows a lazy optimizer updates for p, or NULL for a dense update. */
+static const int64_t *lazy_rows(const cg_optim *o, const cg_tensor *p, int64_t *n) {
+    bool lazy = (o->kind == K_ADAM || o->kind == K_ADAMW) && o->o.adam.lazy;
+    return lazy && p->ndim >= 1 && p->shape[0] > 0 ? cg_grad_rows(p, n) : NULL;
+}
+
 /* ---------------------------------------------------------- validation */
 
 /* lo <= v <= hi (v < hi when hi_open); NaN fails. */
@@ -444,7 +450,22 @@ cg_status cg_optim_step(cg_optim *opt) {
         coef c = make_coef(opt, i, ++steps[i]);
         void *sd[OPTIM_SLOTS];
         for (int k = 0; k < OPTIM_SLOTS; k++) sd[k] = opt->state[i][k] ? cg_data(opt->state[i][k]) : NULL;
-        UPDATES[opt->kind](&c, cg_numel(p), p->dtype == CG_FLOAT32, cg_data(p), cg_data(g), sd);
+        int64_t nrows;
+        const int64_t *rows = lazy_rows(opt, p, &nrows);
+        if (rows) {
+            /* only the rows the gradient touched, each a contiguous slice */
+            int64_t len = cg_numel(p) / p->shape[0];
+            size_t es = cg_dtype_size(p->dtype);
+            for (int64_t r = 0; r < nrows; r++) {
+                size_t off = (size_t)(rows[r] * len) * es;
+                void *srow[OPTIM_SLOTS];
+                for (int k = 0; k < OPTIM_SLOTS; k++) srow[k] = sd[k] ? (char *)sd[k] + off : NULL;
+                UPDATES[opt->kind](&c, len, p->dtype == CG_FLOAT32, (char *)cg_data(p) + off,
+                                   (const char *)cg_data(g) + off, srow);
+            }
+        } else {
+            UPDATES[opt->kind](&c, cg_numel(p), p->dtype == CG_FLOAT32, cg_data(p), cg_data(g), sd);
+        }
         p->storage->version++;
     }
     return CG_OK;

@@ -103,6 +103,11 @@ typedef struct cg_adam_opts {
     double lr, beta1, beta2, eps, weight_decay;
     bool amsgrad;
     bool eps_hat; /* Keras form: eps added to sqrt(v), not sqrt(v_hat) */
+    /* With a row-sparse gradient (an embedding's; see cg_grad_rows), update
+     * only the rows it touched: untouched rows keep their moments and values
+     * (PyTorch's SparseAdam, TensorFlow's LazyAdam). Off by default: the
+     * dense update, which decays every row's moments each step. */
+    bool lazy;
 } cg_adam_opts;
 
 typedef struct cg_rmsprop_opts {
