@@ -4,7 +4,10 @@
  *   <name> <seconds per epoch> s/epoch <samples per second> samples/s <peak RSS MiB> MiB
  * plus, for the IMDB models, inference throughput and the GFLOP/s the
  * recurrent GEMMs achieve in training.
- * Usage: cgrad-bench [--threads N] [--steps-scale F] [WORKLOAD ...] */
+ * Usage: cgrad-bench [--threads N] [--steps-scale F] [--lazy] [WORKLOAD ...]
+ * --lazy runs Adam with its lazy option (only the embedding rows a batch
+ * touched are updated, as PyTorch's SparseAdam); a different optimizer from
+ * the peer's, so its lines are marked "_lazy". */
 #include <cgrad/cgrad.h>
 
 #include <stdio.h>
@@ -94,6 +97,8 @@ static double train_flops_per_sample(const workload *w) {
     return 3.0 * f;
 }
 
+static bool g_lazy;
+
 static int run(const workload *w, double steps_scale) {
     const int64_t B = 32;
     cg_manual_seed(0);
@@ -103,6 +108,7 @@ static int run(const workload *w, double steps_scale) {
     cg_tensor *ps[32];
     int np = cg_module_parameters(m, ps, 32);
     cg_adam_opts ao = cg_adam_torch();
+    ao.lazy = g_lazy;
     cg_optim *opt = m ? cg_adam_new(ps, np, &ao) : NULL;
     if (!opt || !x || !y) {
         fprintf(stderr, "%s: %s\n", w->name, cg_last_error());
@@ -118,7 +124,9 @@ static int run(const workload *w, double steps_scale) {
     double dt = now() - t;
     int64_t nb = (w->n + B - 1) / B;
     double per_epoch = dt / steps * (double)nb;
-    printf("%s %.3f s/epoch %.0f samples/s %.0f MiB\n", w->name, per_epoch, (double)w->n / per_epoch, peak_rss_mib());
+    const char *tag = g_lazy && w->vocab ? "_lazy" : "";
+    printf("%s%s %.3f s/epoch %.0f samples/s %.0f MiB\n", w->name, tag, per_epoch, (double)w->n / per_epoch,
+           peak_rss_mib());
     if (w->vocab) {
         double fl = train_flops_per_sample(w) * (double)B * steps / dt;
         int64_t n_inf = 64 * B < w->n ? 64 * B : w->n;
@@ -147,6 +155,7 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) cg_set_num_threads(atoi(argv[++i]));
         else if (!strcmp(argv[i], "--steps-scale") && i + 1 < argc) scale = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--lazy")) g_lazy = true;
         else if (np < N_WORKLOADS) picked[np++] = argv[i];
     }
     int rc = 0;
