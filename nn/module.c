@@ -302,27 +302,28 @@ cg_status cg_module_save(const cg_module *m, const char *path) {
     return st;
 }
 
-/* Check every parameter against the file, then (apply) copy them in. */
-static cg_status load_params(cg_module *m, const cg_safetensors *f, const char *path, bool apply) {
-    for (int i = 0; i < m->n_params; i++) {
-        cg_tensor *p = m->params[i];
-        const char *name = cg_name(p);
+/* Which file tensor each parameter takes: the one with its name when every
+ * name is present, else the file's first tensors in order (as Keras'
+ * load_weights does), so a model built again in the same process, whose
+ * automatic names count on ("dense_1"), still loads. Checks dtype and shape. */
+static cg_status match_params(cg_tensor **ps, int n, const cg_safetensors *f, const char *path, const char **names) {
+    bool by_name = true;
+    for (int i = 0; i < n && by_name; i++) by_name = cg_safetensors_info(f, cg_name(ps[i]), NULL, NULL, NULL);
+    if (!by_name && cg_safetensors_count(f) < n)
+        for (int i = 0; i < n; i++)
+            if (!cg_safetensors_info(f, cg_name(ps[i]), NULL, NULL, NULL))
+                return cg_set_error(CG_ERR_PARSE, "cg_module_load: %s has no tensor '%s'", path, cg_name(ps[i]));
+    for (int i = 0; i < n; i++) {
+        const char *name = by_name ? cg_name(ps[i]) : cg_safetensors_name(f, i);
         cg_dtype dt;
         int64_t shape[CG_MAX_DIMS];
         int nd;
-        if (!cg_safetensors_info(f, name, &dt, shape, &nd))
-            return cg_set_error(CG_ERR_PARSE, "cg_module_load: %s has no tensor '%s'", path, name);
-        if (dt != p->dtype || nd != p->ndim || memcmp(shape, p->shape, sizeof(int64_t) * (size_t)nd) != 0)
-            return cg_set_error(CG_ERR_SHAPE, "cg_module_load: '%s' in %s is %s %s, the model has %s %s", name, path,
-                                cg_dtype_name(dt), cg_dims_str(shape, nd), cg_dtype_name(p->dtype), cg_shape_str(p));
-        if (apply) {
-            cg_tensor *v = cg_safetensors_get(f, name);
-            if (!v || !cg_k_copy_(p, v)) return cg_last_status();
-        }
-    }
-    for (int i = 0; i < m->n_children; i++) {
-        cg_status st = load_params(m->children[i], f, path, apply);
-        if (st != CG_OK) return st;
+        cg_safetensors_info(f, name, &dt, shape, &nd);
+        if (dt != ps[i]->dtype || nd != ps[i]->ndim || memcmp(shape, ps[i]->shape, sizeof(int64_t) * (size_t)nd) != 0)
+            return cg_set_error(CG_ERR_SHAPE, "cg_module_load: '%s' in %s is %s %s, but %s is %s %s%s", name, path,
+                                cg_dtype_name(dt), cg_dims_str(shape, nd), cg_name(ps[i]), cg_dtype_name(ps[i]->dtype),
+                                cg_shape_str(ps[i]), by_name ? "" : " (matched by position: the names differ)");
+        names[i] = name;
     }
     return CG_OK;
 }
@@ -331,8 +332,18 @@ cg_status cg_module_load_from(cg_module *m, const cg_safetensors *f, const char 
     if (!m || !f) return cg_set_error(CG_ERR_NULL, "cg_module_load: NULL argument");
     if (!path) path = "the file";
     cg_scope *s = cg_scope_begin();
-    cg_status st = load_params(m, f, path, false);
-    if (st == CG_OK) st = load_params(m, f, path, true);
+    int n = cg_module_parameters(m, NULL, 0);
+    cg_tensor **ps = cg_scope_alloc(sizeof(cg_tensor *) * (size_t)(n ? n : 1), false);
+    const char **names = cg_scope_alloc(sizeof(char *) * (size_t)(n ? n : 1), false);
+    cg_status st = ps && names ? CG_OK : cg_last_status();
+    if (st == CG_OK) {
+        cg_module_parameters(m, ps, n);
+        st = match_params(ps, n, f, path, names); /* everything is checked before anything changes */
+    }
+    for (int i = 0; i < n && st == CG_OK; i++) {
+        cg_tensor *v = cg_safetensors_get(f, names[i]);
+        if (!v || !cg_k_copy_(ps[i], v)) st = cg_last_status();
+    }
     cg_scope_end(s);
     return st;
 }

@@ -186,9 +186,13 @@ void cg_module_zero_grad(cg_module *m);
  * input_shape excludes the batch (-1 = None). */
 cg_status cg_summary(const cg_module *m, const int64_t *input_shape, int ndim, FILE *f);
 
-/* Weights as safetensors under our names ("lstm.kernel"). Saving is atomic.
- * Loading checks every tensor (present, shape, dtype) before changing any,
- * so a bad file leaves the model unchanged. */
+/* Weights as safetensors under our names ("lstm.kernel"), in parameter
+ * order. Saving is atomic. Loading takes each parameter by name when all
+ * names are in the file, else by position (the file's first tensors in
+ * order, like Keras' load_weights) so a model built again in the same
+ * process, whose automatic names count on ("dense_1"), loads too. Every
+ * tensor is checked (present, shape, dtype) before any changes, so a bad
+ * file leaves the model unchanged. */
 cg_status cg_module_save(const cg_module *m, const char *path);
 cg_status cg_module_load(cg_module *m, const char *path);
 /* Load from an open file (a checkpoint holding more than the model); path
