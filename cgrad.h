@@ -10,5 +10,8 @@
 #include "tensor.h"
 #include "autograd.h"
 #include "nn.h"
+#include "optim.h"
+#include "datasets.h"
+#include "train.h"
 
 #endif

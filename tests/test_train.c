@@ -1,0 +1,332 @@
+/* fit / evaluate / predict, the progress line, history, callbacks,
+ * checkpoints and resuming. */
+#include "testlib.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* y = 2x - 1 + small noise, x in [-1, 1]: [n, 1] each. */
+static void line_data(int64_t n, cg_tensor **x, cg_tensor **y) {
+    cg_rng r = cg_rng_seeded(11);
+    *x = cg_uniform(&r, CG_FLOAT32, -1, 1, CG_SHAPE(n, 1));
+    cg_tensor *noise = cg_normal(&r, CG_FLOAT32, 0, 0.01, CG_SHAPE(n, 1));
+    *y = cg_k_binary(CG_ADD, cg_k_scalar(CG_SUB, cg_k_scalar(CG_MUL, *x, 2.0), 1.0), noise);
+}
+
+typedef struct {
+    cg_module *model;
+    cg_optim *opt;
+    cg_tensor *params[4];
+    int np;
+} setup;
+
+static setup make(double lr, uint64_t seed) {
+    setup s;
+    cg_rng r = cg_rng_seeded(seed);
+    cg_dense_opts o = {.rng = &r};
+    s.model = cg_dense_new_ex(1, 1, &o);
+    s.np = cg_module_parameters(s.model, s.params, 4);
+    cg_sgd_opts so = cg_sgd_torch();
+    so.lr = lr;
+    s.opt = cg_sgd_new(s.params, s.np, &so);
+    ck_assert_ptr_nonnull(s.opt);
+    return s;
+}
+
+static void drop(setup *s) {
+    cg_optim_free(s->opt);
+    cg_module_free(s->model);
+}
+
+/* Run fit with output captured into buf. */
+static cg_history *fit_captured(setup *s, cg_tensor *x, cg_tensor *y, cg_fit_opts o, char *buf, size_t n) {
+    FILE *f = fmemopen(buf, n, "w");
+    o.out = f;
+    cg_history *h = cg_fit(s->model, s->opt, CG_LOSS_MSE, CG_METRIC_NONE, x, y, &o);
+    fclose(f);
+    return h;
+}
+
+START_TEST(fit_learns_and_prints_keras_lines) {
+    cg_scope *sc = cg_scope_begin();
+    cg_tensor *x, *y;
+    line_data(256, &x, &y);
+    setup s = make(0.3, 1);
+    cg_fit_opts o = cg_fit_defaults();
+    o.epochs = 20;
+    o.validation_split = 0.25;
+    char out[16384] = {0};
+    cg_history *h = fit_captured(&s, x, y, o, out, sizeof out);
+    ck_assert_ptr_nonnull(h);
+    ck_assert_int_eq(h->status, CG_OK);
+    ck_assert_int_eq(h->epochs, 20);
+    ck_assert_int_eq(h->n_keys, 2);
+    ck_assert_str_eq(h->keys[0], "loss");
+    ck_assert_str_eq(h->keys[1], "val_loss");
+    ck_assert_double_lt(cg_history_last(h, "loss"), 1e-3);
+    ck_assert_double_lt(cg_history_last(h, "loss"), cg_history_get(h, "loss", 0) / 100);
+    /* not a terminal: "Epoch k/20" and one final line per epoch */
+    ck_assert_ptr_nonnull(strstr(out, "Epoch 1/20\n6/6 [==============================] - "));
+    ck_assert_ptr_nonnull(strstr(out, "Epoch 20/20\n"));
+    ck_assert_ptr_nonnull(strstr(out, "/step - loss: "));
+    ck_assert_ptr_nonnull(strstr(out, " - val_loss: "));
+    ck_assert_ptr_null(strstr(out, "ETA"));
+    int lines = 0;
+    for (char *p = out; *p; p++) lines += *p == '\n';
+    ck_assert_int_eq(lines, 40);
+    /* the validation set is the last quarter, before shuffling */
+    cg_eval_result r = cg_evaluate(s.model, CG_LOSS_MSE, CG_METRIC_NONE, cg_k_slice(x, 0, 192, 256, 1),
+                                   cg_k_slice(y, 0, 192, 256, 1), 32);
+    ck_assert_int_eq(r.status, CG_OK);
+    ck_assert_double_eq_tol(r.loss, cg_history_last(h, "val_loss"), 1e-9);
+    cg_history_free(h);
+    drop(&s);
+    cg_scope_end(sc);
+}
+END_TEST
+
+START_TEST(verbose_modes) {
+    cg_scope *sc = cg_scope_begin();
+    cg_tensor *x, *y;
+    line_data(64, &x, &y);
+    setup s = make(0.1, 2);
+    cg_fit_opts o = cg_fit_defaults();
+    o.epochs = 2;
+    char out[4096] = {0};
+    o.verbose = 0;
+    cg_history_free(fit_captured(&s, x, y, o, out, sizeof out));
+    ck_assert_str_eq(out, "");
+    o.verbose = 2;
+    cg_history_free(fit_captured(&s, x, y, o, out, sizeof out));
+    ck_assert_ptr_nonnull(strstr(out, "Epoch 2/2\n2/2 - "));
+    ck_assert_ptr_nonnull(strstr(out, "s/epoch - "));
+    drop(&s);
+    cg_scope_end(sc);
+}
+END_TEST
+
+START_TEST(history_csv_and_plot) {
+    cg_scope *sc = cg_scope_begin();
+    cg_tensor *x, *y;
+    line_data(64, &x, &y);
+    setup s = make(0.1, 3);
+    cg_fit_opts o = cg_fit_defaults();
+    o.epochs = 3;
+    o.verbose = 0;
+    o.validation_split = 0.5;
+    cg_history *h = cg_fit(s.model, s.opt, CG_LOSS_MSE, CG_METRIC_NONE, x, y, &o);
+    char dir[] = "/tmp/cgrad_train_XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char csv[256], png[256], pcsv[256];
+    snprintf(csv, sizeof csv, "%s/history.csv", dir);
+    snprintf(png, sizeof png, "%s/loss.png", dir);
+    snprintf(pcsv, sizeof pcsv, "%s/loss.csv", dir);
+    ck_assert_int_eq(cg_history_write_csv(h, csv), CG_OK);
+    FILE *f = fopen(csv, "r");
+    char line[256];
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+    ck_assert_str_eq(line, "epoch,loss,val_loss\n");
+    int rows = 0;
+    while (fgets(line, sizeof line, f)) {
+        int e;
+        double l, v;
+        ck_assert_int_eq(sscanf(line, "%d,%lf,%lf", &e, &l, &v), 3);
+        ck_assert_int_eq(e, ++rows);
+        ck_assert_double_eq_tol(l, cg_history_get(h, "loss", e - 1), 1e-6);
+    }
+    fclose(f);
+    ck_assert_int_eq(rows, 3);
+    cg_status st = cg_history_plot(h, png, "loss");
+    ck_assert_int_eq(access(pcsv, R_OK), 0); /* the data always */
+    if (system("command -v gnuplot >/dev/null 2>&1") == 0) {
+        ck_assert_int_eq(st, CG_OK);
+        unsigned char sig[8] = {0};
+        f = fopen(png, "rb");
+        ck_assert_ptr_nonnull(f);
+        ck_assert_int_eq(fread(sig, 1, 8, f), 8);
+        fclose(f);
+        ck_assert_int_eq(memcmp(sig, "\x89PNG\r\n\x1a\n", 8), 0);
+    } else {
+        ck_assert_int_eq(st, CG_ERR_IO);
+    }
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    cg_history_free(h);
+    drop(&s);
+    cg_scope_end(sc);
+}
+END_TEST
+
+START_TEST(predict_matches_forward) {
+    cg_scope *sc = cg_scope_begin();
+    cg_tensor *x, *y;
+    line_data(70, &x, &y);
+    setup s = make(0.1, 4);
+    cg_tensor *p = cg_predict(s.model, x, 16);
+    ck_assert_shape(p, 70, 1);
+    cg_tensor *f = cg_module_forward(s.model, x);
+    cg_tensor *d = cg_k_reduce(CG_MAX, cg_k_unary(CG_ABS, cg_k_binary(CG_SUB, p, f)), NULL, 0, false);
+    ck_assert_double_eq(cg_item(d), 0);
+    ck_assert(!cg_requires_grad(p));
+    drop(&s);
+    cg_scope_end(sc);
+}
+END_TEST
+
+START_TEST(early_stopping_restores_best) {
+    cg_scope *sc = cg_scope_begin();
+    cg_tensor *x, *y;
+    line_data(64, &x, &y);
+    setup s = make(5.0, 5); /* too large: the loss diverges after the first epochs */
+    cg_callback cb = {.kind = CG_CALLBACK_EARLY_STOPPING, .monitor = "loss", .patience = 2, .restore_best_weights = true};
+    cg_fit_opts o = cg_fit_defaults();
+    o.epochs = 30;
+    o.verbose = 0;
+    o.callbacks = &cb;
+    o.n_callbacks = 1;
+    cg_history *h = cg_fit(s.model, s.opt, CG_LOSS_MSE, CG_METRIC_NONE, x, y, &o);
+    ck_assert_ptr_nonnull(h);
+    ck_assert_int_lt(h->epochs, 30);
+    int best = 0;
+    for (int e = 1; e < h->epochs; e++)
+        if (cg_history_get(h, "loss", e) < cg_history_get(h, "loss", best)) best = e;
+    ck_assert_int_eq(h->epochs, best + 1 + cb.patience + 1);
+    /* the restored weights are the best epoch's: their loss is no worse
+     * than the last epoch's */
+    cg_eval_result r = cg_evaluate(s.model, CG_LOSS_MSE, CG_METRIC_NONE, x, y, 64);
+    ck_assert_double_lt(r.loss, cg_history_last(h, "loss"));
+    cg_history_free(h);
+    drop(&s);
+    cg_scope_end(sc);
+}
+END_TEST
+
+START_TEST(nan_loss_stops_with_error) {
+    cg_scope *sc = cg_scope_begin();
+    cg_tensor *x, *y;
+    line_data(64, &x, &y);
+    cg_set(y, (int64_t[]){40, 0}, NAN);
+    setup s = make(0.1, 6);
+    cg_fit_opts o = cg_fit_defaults();
+    o.epochs = 3;
+    o.verbose = 0;
+    o.shuffle = false;
+    cg_history *h = cg_fit(s.model, s.opt, CG_LOSS_MSE, CG_METRIC_NONE, x, y, &o);
+    ck_assert_ptr_nonnull(h);
+    ck_assert_int_eq(h->status, CG_ERR_NUMERIC);
+    ck_assert_int_eq(h->epochs, 0);
+    ck_assert_ptr_nonnull(strstr(cg_last_error(), "epoch 1, batch 2"));
+    cg_clear_error();
+    cg_history_free(h);
+    drop(&s);
+    cg_scope_end(sc);
+}
+END_TEST
+
+START_TEST(bad_arguments) {
+    cg_scope *sc = cg_scope_begin();
+    cg_tensor *x, *y;
+    line_data(10, &x, &y);
+    setup s = make(0.1, 7);
+    cg_fit_opts o = cg_fit_defaults();
+    ck_assert_ptr_null(cg_fit(s.model, s.opt, CG_LOSS_MSE, CG_METRIC_NONE, x, cg_k_slice(y, 0, 0, 5, 1), &o));
+    ck_assert_error(CG_ERR_SHAPE, "same, non-zero number of samples");
+    o.batch_size = 0;
+    ck_assert_ptr_null(cg_fit(s.model, s.opt, CG_LOSS_MSE, CG_METRIC_NONE, x, y, &o));
+    ck_assert_error(CG_ERR_VALUE, "batch_size 0");
+    ck_assert_ptr_null(cg_fit(NULL, s.opt, CG_LOSS_MSE, CG_METRIC_NONE, x, y, NULL));
+    ck_assert_error(CG_ERR_NULL, "required");
+    cg_eval_result r = cg_evaluate(s.model, CG_LOSS_MSE, CG_METRIC_NONE, x, NULL, 4);
+    ck_assert_int_eq(r.status, CG_ERR_SHAPE);
+    cg_clear_error();
+    drop(&s);
+    cg_scope_end(sc);
+}
+END_TEST
+
+/* Train `epochs` epochs of a dropout model from `start`, checkpointing each
+ * epoch into path; returns the final weights. */
+static void train_dropout(int start, int epochs, const char *path, bool resume, float *w_out) {
+    cg_manual_seed(99);
+    cg_rng r = cg_rng_seeded(5);
+    cg_module *m = cg_sequential_new(NULL);
+    cg_dense_opts d1 = {.activation = CG_ACT_TANH, .rng = &r}, d2 = {.rng = &r};
+    cg_sequential_add(m, cg_dense_new_ex(1, 8, &d1));
+    cg_sequential_add(m, cg_dropout_new(0.2, NULL, NULL));
+    cg_sequential_add(m, cg_dense_new_ex(8, 1, &d2));
+    cg_tensor *ps[8];
+    int np = cg_module_parameters(m, ps, 8);
+    cg_adam_opts ao = cg_adam_keras();
+    cg_optim *opt = cg_adam_new(ps, np, &ao);
+    int epoch = 0;
+    if (resume) {
+        ck_assert_int_eq(cg_checkpoint_load(path, m, opt, &epoch, NULL), CG_OK);
+        ck_assert_int_eq(epoch, start);
+    }
+    cg_tensor *x, *y;
+    line_data(96, &x, &y);
+    cg_callback cb = {.kind = CG_CALLBACK_CHECKPOINT, .path = path};
+    cg_fit_opts o = cg_fit_defaults();
+    o.epochs = epochs;
+    o.initial_epoch = start;
+    o.verbose = 0;
+    o.seed = 17;
+    o.callbacks = &cb;
+    o.n_callbacks = 1;
+    cg_history *h = cg_fit(m, opt, CG_LOSS_MSE, CG_METRIC_NONE, x, y, &o);
+    ck_assert_ptr_nonnull(h);
+    ck_assert_int_eq(h->status, CG_OK);
+    cg_history_free(h);
+    int k = 0;
+    for (int i = 0; i < np; i++) {
+        memcpy(w_out + k, cg_data_f32(ps[i]), sizeof(float) * (size_t)cg_numel(ps[i]));
+        k += (int)cg_numel(ps[i]);
+    }
+    cg_optim_free(opt);
+    cg_module_free(m);
+}
+
+START_TEST(checkpoint_resume_is_bitwise_equal) {
+    cg_scope *sc = cg_scope_begin();
+    char path[] = "/tmp/cgrad_ckpt_XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    float straight[64], resumed[64];
+    train_dropout(0, 6, path, false, straight); /* 6 epochs in one go */
+    train_dropout(0, 3, path, false, resumed);  /* 3 epochs, checkpoint ... */
+    train_dropout(3, 6, path, true, resumed);   /* ... resumed to 6 */
+    ck_assert_int_eq(memcmp(straight, resumed, sizeof(float) * 25), 0);
+    /* a damaged checkpoint is refused and changes nothing */
+    FILE *f = fopen(path, "r+b");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+    long len = ftell(f);
+    fclose(f);
+    ck_assert_int_eq(truncate(path, len - 5), 0);
+    cg_module *m = cg_dense_new(1, 8, CG_ACT_TANH, NULL);
+    ck_assert_int_ne(cg_checkpoint_load(path, m, NULL, NULL, NULL), CG_OK);
+    cg_clear_error();
+    cg_module_free(m);
+    unlink(path);
+    cg_scope_end(sc);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("train");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, fit_learns_and_prints_keras_lines);
+    tcase_add_test(tc, verbose_modes);
+    tcase_add_test(tc, history_csv_and_plot);
+    tcase_add_test(tc, predict_matches_forward);
+    tcase_add_test(tc, early_stopping_restores_best);
+    tcase_add_test(tc, nan_loss_stops_with_error);
+    tcase_add_test(tc, bad_arguments);
+    tcase_add_test(tc, checkpoint_resume_is_bitwise_equal);
+    suite_add_tcase(s, tc);
+    return cgt_run(s);
+}

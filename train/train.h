@@ -1,0 +1,166 @@
+/*
+ * cgrad/train.h — fit / evaluate / predict with Keras' progress line, a
+ * History of per-epoch metrics (CSV, PNG plots through gnuplot), callbacks
+ * (early stopping, model checkpoint, CSV logger) and crash-safe checkpoints.
+ *
+ *     cg_fit_opts o = cg_fit_defaults();          // Keras: batch 32, verbose 1, shuffle
+ *     o.epochs = 3;
+ *     o.validation_split = 0.2;                   // the last 20% of x, before shuffling
+ *     cg_history *h = cg_fit(model, opt, CG_LOSS_BCE_WITH_LOGITS, CG_METRIC_ACCURACY,
+ *                            x_train, y_train, &o);
+ *     //  Epoch 1/3
+ *     //  625/625 [==============================] - 12s 19ms/step - loss: 0.4292 - accuracy: 0.7968 - val_loss: 0.3567 - val_accuracy: 0.8427
+ *     cg_history_write_csv(h, "out/history.csv");
+ *     cg_history_plot(h, "out/loss.png", "IMDB LSTM");   // needs gnuplot
+ *     cg_eval_result r = cg_evaluate(model, CG_LOSS_BCE_WITH_LOGITS, CG_METRIC_ACCURACY,
+ *                                    x_test, y_test, 32);
+ *     cg_history_free(h);
+ *
+ * fit trains in a scope per batch, so a step allocates nothing after the
+ * first. The model is put in training mode for fit and in eval mode for
+ * evaluate and predict (which also turn recording off).
+ *
+ * The progress line is redrawn in place on a terminal; when the output is not
+ * a terminal only the final line of each epoch is printed. verbose 0 prints
+ * nothing, 2 prints one line per epoch (Keras).
+ */
+#ifndef CGRAD_TRAIN_H
+#define CGRAD_TRAIN_H
+
+#include "datasets.h"
+#include "nn.h"
+#include "optim.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------ losses, metrics */
+
+typedef enum cg_loss {
+    CG_LOSS_MSE = 0,
+    CG_LOSS_MAE,
+    CG_LOSS_HUBER,                    /* delta 1 */
+    CG_LOSS_BINARY_CROSSENTROPY,      /* on probabilities (Keras clipping) */
+    CG_LOSS_BCE_WITH_LOGITS,          /* on logits */
+    CG_LOSS_CATEGORICAL_CROSSENTROPY, /* probabilities, one-hot targets */
+    CG_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, /* probabilities, int64 ids */
+    CG_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY_LOGITS /* logits, int64 ids */
+} cg_loss;
+
+/* CG_METRIC_ACCURACY means what Keras' "accuracy" means for the loss:
+ * binary accuracy for binary losses (threshold 0.5 on probabilities, 0 on
+ * logits), sparse categorical accuracy for sparse losses. */
+typedef enum cg_metric { CG_METRIC_NONE = 0, CG_METRIC_ACCURACY } cg_metric;
+
+const char *cg_loss_name(cg_loss loss);
+/* The loss of a batch (0-d, differentiable). */
+cg_tensor *cg_loss_apply(cg_loss loss, cg_tensor *pred, cg_tensor *target);
+/* The metric of a batch (NaN if the metric does not apply to the loss). */
+double cg_metric_apply(cg_metric metric, cg_loss loss, const cg_tensor *pred, const cg_tensor *target);
+
+/* --------------------------------------------------------------- history */
+
+#define CG_HISTORY_MAX_KEYS 8
+
+typedef struct cg_history {
+    int n_keys;                             /* "loss", "accuracy", "val_loss", ... */
+    char keys[CG_HISTORY_MAX_KEYS][32];
+    int epochs;                             /* rows filled */
+    int cap;
+    double *values;                         /* [cap][n_keys] */
+    double *seconds;                        /* wall time per epoch */
+    cg_status status;                       /* CG_OK, or why fit stopped early (a NaN loss) */
+} cg_history;
+
+/* Value of `key` after epoch (0-based); NaN if absent. */
+double cg_history_get(const cg_history *h, const char *key, int epoch);
+/* Last value of `key`; NaN if absent. */
+double cg_history_last(const cg_history *h, const char *key);
+/* epoch,key1,key2,... one row per epoch (atomic replace). */
+cg_status cg_history_write_csv(const cg_history *h, const char *path);
+/* PNG of loss and val_loss (and accuracy, when present) per epoch through
+ * gnuplot (pngcairo); writes the CSV next to it in any case. CG_ERR_IO when
+ * gnuplot is not installed (the CSV is still written). */
+cg_status cg_history_plot(const cg_history *h, const char *png_path, const char *title);
+void cg_history_free(cg_history *h);
+
+/* Lines plot of n series of len values each (x = 0..len-1), written as
+ * <png_path without .png>.csv always and as a PNG when gnuplot exists. */
+cg_status cg_plot_lines(const char *png_path, const char *title, const char *const *names, const double *const *ys,
+                        int n, int64_t len);
+
+/* ------------------------------------------------------------- callbacks */
+
+typedef enum cg_callback_kind {
+    CG_CALLBACK_EARLY_STOPPING, /* stop after `patience` epochs without improvement */
+    CG_CALLBACK_CHECKPOINT,     /* save model + optimizer (+ epoch, rng) to path */
+    CG_CALLBACK_CSV_LOGGER,     /* rewrite path with the history after each epoch */
+    CG_CALLBACK_CUSTOM          /* fn(epoch, history, user); return true to stop */
+} cg_callback_kind;
+
+typedef struct cg_callback {
+    cg_callback_kind kind;
+    const char *monitor;       /* default "val_loss" (or "loss" without validation) */
+    bool mode_max;             /* a larger monitored value is better */
+    double min_delta;          /* early stopping: smaller changes are no improvement */
+    int patience;              /* early stopping */
+    bool restore_best_weights; /* early stopping: put the best epoch's weights back */
+    bool save_best_only;       /* checkpoint: only when the monitor improves */
+    const char *path;          /* checkpoint / CSV logger */
+    bool (*fn)(int epoch, const cg_history *h, void *user);
+    void *user;
+} cg_callback;
+
+/* ------------------------------------------------------------------- fit */
+
+typedef struct cg_fit_opts {
+    int epochs;              /* default 1 */
+    int64_t batch_size;      /* default 32 */
+    double validation_split; /* last fraction of x/y, before shuffling */
+    cg_tensor *x_val, *y_val; /* or explicit validation data */
+    bool shuffle;            /* default true */
+    int verbose;             /* 0, 1 (default), 2 */
+    uint64_t seed;           /* shuffling */
+    int initial_epoch;       /* resume: epochs before this one are skipped */
+    const cg_callback *callbacks;
+    int n_callbacks;
+    double clip_norm;        /* > 0: clip the global gradient norm each step */
+    FILE *out;               /* progress output; NULL: stdout */
+} cg_fit_opts;
+
+cg_fit_opts cg_fit_defaults(void);
+
+/* Train model on x -> y (dim 0 = samples). Returns the history (caller
+ * frees), or NULL with an error for bad arguments. A NaN/Inf loss stops
+ * training: the history holds the finished epochs and its status is
+ * CG_ERR_NUMERIC, with cg_last_error() naming the epoch and batch. */
+cg_history *cg_fit(cg_module *model, cg_optim *opt, cg_loss loss, cg_metric metric, cg_tensor *x, cg_tensor *y,
+                   const cg_fit_opts *o);
+
+typedef struct cg_eval_result {
+    double loss, metric; /* metric NaN when none */
+    cg_status status;
+} cg_eval_result;
+
+/* Mean loss and metric over x in batches (eval mode, no recording). */
+cg_eval_result cg_evaluate(cg_module *model, cg_loss loss, cg_metric metric, cg_tensor *x, cg_tensor *y,
+                           int64_t batch_size);
+/* The model's outputs for every sample of x, in batches (eval mode, no
+ * recording). A new tensor in the current scope. */
+cg_tensor *cg_predict(cg_module *model, cg_tensor *x, int64_t batch_size);
+
+/* ----------------------------------------------------------- checkpoints */
+
+/* Model parameters, optimizer state (opt may be NULL), the epoch and the
+ * random generator in one safetensors file, written atomically (a crash
+ * leaves the previous checkpoint intact). */
+cg_status cg_checkpoint_save(const char *path, const cg_module *model, cg_optim *opt, int epoch, const cg_rng *rng);
+/* Restore what cg_checkpoint_save wrote; epoch/rng may be NULL. Checks
+ * everything before changing anything. */
+cg_status cg_checkpoint_load(const char *path, cg_module *model, cg_optim *opt, int *epoch, cg_rng *rng);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CGRAD_TRAIN_H */
