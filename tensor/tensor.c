@@ -204,11 +204,20 @@ cg_tensor *cg_ones_like(const cg_tensor *t) {
     return cg_ones(t->dtype, t->shape, t->ndim);
 }
 
+/* double -> int64 without undefined behaviour: truncates toward zero,
+ * saturates out of range, NaN becomes 0. */
+static int64_t to_i64(double v) {
+    if (isnan(v)) return 0;
+    if (v >= 9223372036854775807.0) return INT64_MAX;
+    if (v <= -9223372036854775808.0) return INT64_MIN;
+    return (int64_t)v;
+}
+
 static void store(void *p, cg_dtype dt, int64_t i, double v) {
     switch (dt) {
     case CG_FLOAT32: ((float *)p)[i] = (float)v; break;
     case CG_FLOAT64: ((double *)p)[i] = v; break;
-    case CG_INT64: ((int64_t *)p)[i] = (int64_t)v; break;
+    case CG_INT64: ((int64_t *)p)[i] = to_i64(v); break;
     }
 }
 
@@ -355,8 +364,7 @@ static void cast_row(int64_t n, char **p, const int64_t *s, void *vctx) {
             store(dst, c->to, 0, (double)*(const int64_t *)src);
         } else if (c->to == CG_INT64) {
             double v = load(src, c->from);
-            *(int64_t *)dst = (c->from == CG_INT64) ? *(const int64_t *)src
-                              : (isfinite(v) && fabs(v) < 9.2e18) ? (int64_t)v : 0;
+            *(int64_t *)dst = c->from == CG_INT64 ? *(const int64_t *)src : to_i64(v);
         } else {
             store(dst, c->to, 0, load(src, c->from));
         }

@@ -214,8 +214,8 @@ cg_tensor *cg_arange(cg_dtype dt, double start, double stop, double step);
 /* n evenly spaced values from a to b inclusive. */
 cg_tensor *cg_linspace(cg_dtype dt, double a, double b, int64_t n);
 cg_tensor *cg_eye(cg_dtype dt, int64_t n);
-/* Convert to another dtype (float -> int64 truncates toward zero). Always a
- * new contiguous tensor. */
+/* Convert to another dtype (float -> int64 truncates toward zero, saturates
+ * out of range, NaN -> 0). Always a new contiguous tensor. */
 cg_tensor *cg_to_dtype(const cg_tensor *t, cg_dtype dt);
 /* A contiguous copy (always copies). */
 cg_tensor *cg_clone(const cg_tensor *t);
