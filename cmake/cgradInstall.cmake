@@ -21,5 +21,8 @@ install(FILES ${CMAKE_BINARY_DIR}/cgradConfig.cmake ${CMAKE_BINARY_DIR}/cgradCon
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/cgrad)
 
 set(CGRAD_PC_LIBS_PRIVATE "-lblis -lgomp ${CGRAD_PC_EXTRA_LIBS} -lm")
+# prefix relative to the .pc file, so `cmake --install --prefix X` works too
+file(RELATIVE_PATH CGRAD_PC_RELATIVE_PREFIX ${CMAKE_INSTALL_FULL_LIBDIR}/pkgconfig ${CMAKE_INSTALL_PREFIX})
+string(REGEX REPLACE "/$" "" CGRAD_PC_RELATIVE_PREFIX "${CGRAD_PC_RELATIVE_PREFIX}")
 configure_file(${CMAKE_CURRENT_LIST_DIR}/cgrad.pc.in ${CMAKE_BINARY_DIR}/cgrad.pc @ONLY)
 install(FILES ${CMAKE_BINARY_DIR}/cgrad.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -156,7 +156,7 @@ cg_status cg_broadcast_shape(const int64_t *a, int na, const int64_t *b, int nb,
 }
 
 /* May we write into t elementwise? (no two indices share one element) */
-static bool writable(const char *op, const cg_tensor *t) {
+bool cg__writable(const char *op, const cg_tensor *t) {
     for (int d = 0; d < t->ndim; d++)
         if (t->strides[d] == 0 && t->shape[d] > 1) {
             cg_set_error(CG_ERR_VALUE,
@@ -182,6 +182,13 @@ static void run3(cg_tensor *out, const cg_tensor *a, const cg_tensor *b, cg_row_
     cg__iter_run(&it, fn, ctx);
 }
 
+/* NULL input to the op called `name`: "cg_exp: input is NULL". */
+static void *null_op(const char *name) {
+    char fn[32];
+    snprintf(fn, sizeof fn, "cg_%s", name);
+    return cg__null_input(fn);
+}
+
 /* ------------------------------------------------------------------ unary */
 
 static cg_row_fn unary_fn(const char *name, cg_unop op, const cg_tensor *x) {
@@ -197,7 +204,7 @@ static cg_row_fn unary_fn(const char *name, cg_unop op, const cg_tensor *x) {
 }
 
 cg_tensor *cg_k_unary(cg_unop op, const cg_tensor *x) {
-    CG_CHECK_NULL1(cg_unop_name(op), x);
+    if (!x) return null_op(cg_unop_name(op));
     cg_row_fn fn = unary_fn("cg_k_unary", op, x);
     if (!fn) return NULL;
     cg_tensor *o = cg__new(x->dtype, x->shape, x->ndim);
@@ -207,9 +214,9 @@ cg_tensor *cg_k_unary(cg_unop op, const cg_tensor *x) {
 }
 
 cg_tensor *cg_k_unary_(cg_unop op, cg_tensor *x) {
-    CG_CHECK_NULL1(cg_unop_name(op), x);
+    if (!x) return null_op(cg_unop_name(op));
     cg_row_fn fn = unary_fn("cg_k_unary_", op, x);
-    if (!fn || !writable("cg_k_unary_", x)) return NULL;
+    if (!fn || !cg__writable("cg_k_unary_", x)) return NULL;
     run2(x, x, fn, NULL);
     x->storage->version++;
     return x;
@@ -236,7 +243,7 @@ static cg_row_fn binary_fn(cg_binop op, const cg_tensor *a, const cg_tensor *b) 
 }
 
 cg_tensor *cg_k_binary(cg_binop op, const cg_tensor *a, const cg_tensor *b) {
-    CG_CHECK_NULL2(cg_binop_name(op), a, b);
+    if (!a || !b) return null_op(cg_binop_name(op));
     cg_row_fn fn = binary_fn(op, a, b);
     if (!fn) return NULL;
     int64_t shape[CG_MAX_DIMS];
@@ -262,9 +269,9 @@ static bool broadcasts_to(const cg_tensor *b, const cg_tensor *a) {
 }
 
 cg_tensor *cg_k_binary_(cg_binop op, cg_tensor *a, const cg_tensor *b) {
-    CG_CHECK_NULL2(cg_binop_name(op), a, b);
+    if (!a || !b) return null_op(cg_binop_name(op));
     cg_row_fn fn = binary_fn(op, a, b);
-    if (!fn || !writable("cg_k_binary_", a)) return NULL;
+    if (!fn || !cg__writable("cg_k_binary_", a)) return NULL;
     if (!broadcasts_to(b, a)) {
         cg_set_error(CG_ERR_SHAPE, "cg_%s_: shape %s does not broadcast to %s (in-place result shape)",
                      binop_names[op], cg_shape_str(b), cg_shape_str(a));
@@ -276,19 +283,19 @@ cg_tensor *cg_k_binary_(cg_binop op, cg_tensor *a, const cg_tensor *b) {
 }
 
 cg_tensor *cg_k_scalar(cg_binop op, const cg_tensor *x, double s) {
-    CG_CHECK_NULL1(cg_binop_name(op), x);
+    if (!x) return null_op(cg_binop_name(op));
     cg_tensor *c = cg_scalar(x->dtype, s);
     return c ? cg_k_binary(op, x, c) : NULL;
 }
 
 cg_tensor *cg_k_scalar_(cg_binop op, cg_tensor *x, double s) {
-    CG_CHECK_NULL1(cg_binop_name(op), x);
+    if (!x) return null_op(cg_binop_name(op));
     cg_tensor *c = cg_scalar(x->dtype, s);
     return c ? cg_k_binary_(op, x, c) : NULL;
 }
 
 cg_tensor *cg_k_rscalar(cg_binop op, double s, const cg_tensor *x) {
-    CG_CHECK_NULL1(cg_binop_name(op), x);
+    if (!x) return null_op(cg_binop_name(op));
     cg_tensor *c = cg_scalar(x->dtype, s);
     return c ? cg_k_binary(op, c, x) : NULL;
 }
@@ -425,7 +432,7 @@ cg_tensor *cg_k_copy_(cg_tensor *dst, const cg_tensor *src) {
                      cg_shape_str(src), cg_shape_str(dst));
         return NULL;
     }
-    if (!writable("cg_copy_", dst)) return NULL;
+    if (!cg__writable("cg_copy_", dst)) return NULL;
     size_t es = cg_dtype_size(dst->dtype);
     run2(dst, src, copy_row, &es);
     dst->storage->version++;
@@ -460,7 +467,7 @@ static void fill_row(int64_t n, char **p, const int64_t *s, void *vctx) {
 
 cg_tensor *cg_k_fill_(cg_tensor *t, double value) {
     CG_CHECK_NULL1("cg_fill_", t);
-    if (!writable("cg_fill_", t)) return NULL;
+    if (!cg__writable("cg_fill_", t)) return NULL;
     if (t->dtype == CG_INT64 && !(fabs(value) < 9.2e18)) {
         cg_set_error(CG_ERR_VALUE, "cg_fill_: %g does not fit int64", value);
         return NULL;
@@ -523,7 +530,7 @@ cg_tensor *cg_k_axpy_(cg_tensor *y, double alpha, const cg_tensor *x) {
                      cg_shape_str(y));
         return NULL;
     }
-    if (!writable("cg_axpy_", y)) return NULL;
+    if (!cg__writable("cg_axpy_", y)) return NULL;
     axpy_ctx c = {y->dtype, alpha};
     run2(y, x, axpy_row, &c);
     y->storage->version++;

@@ -186,7 +186,8 @@ cg_tensor *cg_k_index_select(const cg_tensor *x, int axis, const cg_tensor *idx)
 cg_tensor *cg_k_index_add_(cg_tensor *dst, int axis, const cg_tensor *idx, const cg_tensor *src) {
     if (!dst || !idx || !src) return cg__null_input("cg_index_add_");
     int a = cg__axis("cg_index_add_", axis, dst->ndim);
-    if (a < 0 || !check_index("cg_index_add_", idx, dst->shape[a], true)) return NULL;
+    if (a < 0 || !check_index("cg_index_add_", idx, dst->shape[a], true) || !cg__writable("cg_index_add_", dst))
+        return NULL;
     int64_t n = cg_numel(idx);
     bool ok = src->ndim == dst->ndim && src->dtype == dst->dtype && src->shape[a] == n;
     for (int d = 0; ok && d < dst->ndim; d++)
@@ -219,6 +220,11 @@ cg_tensor *cg_k_index_add_(cg_tensor *dst, int axis, const cg_tensor *idx, const
 /* ------------------------------------------------------ gather / scatter */
 
 static bool check_gather(const char *op, const cg_tensor *x, int a, const cg_tensor *idx, const cg_tensor *src) {
+    if (src && (src->ndim != x->ndim || src->dtype != x->dtype)) {
+        cg_set_error(CG_ERR_SHAPE, "%s: source %s %s must match destination %s %s in rank and dtype", op,
+                     cg_dtype_name(src->dtype), cg_shape_str(src), cg_dtype_name(x->dtype), cg_shape_str(x));
+        return false;
+    }
     if (idx->ndim != x->ndim) {
         cg_set_error(CG_ERR_SHAPE, "%s: index %s must have the rank of %s", op, cg_shape_str(idx), cg_shape_str(x));
         return false;
@@ -234,11 +240,6 @@ static bool check_gather(const char *op, const cg_tensor *x, int a, const cg_ten
                          cg_shape_str(idx), d);
             return false;
         }
-    }
-    if (src && (src->ndim != x->ndim || src->dtype != x->dtype)) {
-        cg_set_error(CG_ERR_SHAPE, "%s: source %s %s must match destination %s %s in rank and dtype", op,
-                     cg_dtype_name(src->dtype), cg_shape_str(src), cg_dtype_name(x->dtype), cg_shape_str(x));
-        return false;
     }
     return check_index(op, idx, x->shape[a], false);
 }
@@ -294,7 +295,7 @@ cg_tensor *cg_k_gather(const cg_tensor *x, int axis, const cg_tensor *idx) {
 cg_tensor *cg_k_scatter_add_(cg_tensor *dst, int axis, const cg_tensor *idx, const cg_tensor *src) {
     if (!dst || !idx || !src) return cg__null_input("cg_scatter_add_");
     int a = cg__axis("cg_scatter_add_", axis, dst->ndim);
-    if (a < 0 || !check_gather("cg_scatter_add_", dst, a, idx, src)) return NULL;
+    if (a < 0 || !check_gather("cg_scatter_add_", dst, a, idx, src) || !cg__writable("cg_scatter_add_", dst)) return NULL;
     g_scatter_dt = dst->dtype;
     walk_gather(dst, a, idx, (cg_tensor *)src, scatter_body, dst);
     dst->storage->version++;

@@ -95,6 +95,29 @@ static bool gemm2d(const cg_tensor *a, const cg_tensor *b, double alpha, double 
     return true;
 }
 
+/* Reshape the struct t (a copy) into a 2-D [rows, cols] view with these strides. */
+static void as_2d(cg_tensor *t, int64_t rows, int64_t cols, int64_t rs, int64_t cs) {
+    t->ndim = 2;
+    t->shape[0] = rows, t->shape[1] = cols;
+    t->strides[0] = rs, t->strides[1] = cs;
+}
+
+/* Do A's batch and row dims read as one dim of rows (stride *rs)? Then a
+ * batch times a single matrix is one GEMM, not one small GEMM per item. */
+static bool rows_fold(const cg_tensor *A, int64_t *rs) {
+    bool seen = false;
+    int64_t next = 0; /* the stride the next outer dim of size > 1 must have */
+    *rs = 1;
+    for (int d = A->ndim - 2; d >= 0; d--) {
+        if (A->shape[d] == 1) continue;
+        if (seen && A->strides[d] != next) return false;
+        if (!seen) *rs = A->strides[d];
+        seen = true;
+        next = A->strides[d] * A->shape[d];
+    }
+    return true;
+}
+
 cg_tensor *cg_k_matmul(const cg_tensor *a, const cg_tensor *b) {
     CG_CHECK_NULL2("cg_matmul", a, b);
     if (!check_float_pair("cg_matmul", a, b)) return NULL;
@@ -133,15 +156,20 @@ cg_tensor *cg_k_matmul(const cg_tensor *a, const cg_tensor *b) {
     if (!out) return NULL;
     int64_t nb = 1;
     for (int i = 0; i < bnd; i++) nb *= bshape[i];
+    int64_t rs;
     if (bnd == 0) {
         if (!gemm2d(A, B, 1.0, 0.0, out)) return NULL;
+    } else if (nb > 0 && B->ndim == 2 && rows_fold(A, &rs)) {
+        cg_tensor a2 = *A, o2 = *out;
+        as_2d(&a2, nb * M, K, rs, A->strides[A->ndim - 1]);
+        as_2d(&o2, nb * M, N, N, 1);
+        if (!gemm2d(&a2, B, 1.0, 0.0, &o2)) return NULL;
     } else if (nb > 0) {
         /* views of one batch item each: batch strides 0 where broadcast */
         cg_tensor a2 = *A, b2 = *B, o2 = *out;
-        a2.ndim = b2.ndim = o2.ndim = 2;
-        a2.shape[0] = M, a2.shape[1] = K, a2.strides[0] = A->strides[A->ndim - 2], a2.strides[1] = A->strides[A->ndim - 1];
-        b2.shape[0] = K, b2.shape[1] = N, b2.strides[0] = B->strides[B->ndim - 2], b2.strides[1] = B->strides[B->ndim - 1];
-        o2.shape[0] = M, o2.shape[1] = N, o2.strides[0] = N, o2.strides[1] = 1;
+        as_2d(&a2, M, K, A->strides[A->ndim - 2], A->strides[A->ndim - 1]);
+        as_2d(&b2, K, N, B->strides[B->ndim - 2], B->strides[B->ndim - 1]);
+        as_2d(&o2, M, N, N, 1);
         for (int64_t i = 0; i < nb; i++) {
             int64_t rem = i, offa = A->offset, offb = B->offset;
             for (int d = bnd - 1; d >= 0; d--) {

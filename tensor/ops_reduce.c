@@ -279,7 +279,14 @@ static void out_shape(const cg_tensor *x, const bool *red, bool keepdim, int64_t
     *nd = n;
 }
 
-static cg_tensor *logsumexp(const cg_tensor *x, const int *axes, int naxes, bool keepdim) {
+static cg_tensor *logsumexp(const cg_tensor *x, const bool *red, const int *axes, int naxes, bool keepdim) {
+    int64_t shape[CG_MAX_DIMS];
+    int nd;
+    out_shape(x, red, keepdim, shape, &nd);
+    int64_t n = 1;
+    for (int d = 0; d < x->ndim; d++)
+        if (red[d]) n *= x->shape[d];
+    if (n == 0) return cg_full(x->dtype, shape, nd, -INFINITY); /* log(0), like torch.logsumexp */
     cg_tensor *m = cg_k_reduce(CG_MAX, x, axes, naxes, true);
     if (!m) return NULL;
     /* an all -inf (or +inf) slice must not turn into inf - inf = NaN */
@@ -290,23 +297,17 @@ static cg_tensor *logsumexp(const cg_tensor *x, const int *axes, int naxes, bool
     cg_tensor *e = ms ? cg_k_unary_(CG_EXP, cg_k_binary(CG_SUB, x, ms)) : NULL;
     cg_tensor *s = e ? cg_k_reduce(CG_SUM, e, axes, naxes, true) : NULL;
     cg_tensor *r = s ? cg_k_binary_(CG_ADD, cg_k_unary_(CG_LOG, s), ms) : NULL;
-    if (!r || keepdim) return r;
-    bool red[CG_MAX_DIMS];
-    parse_axes("cg_logsumexp", x, axes, naxes, red);
-    int64_t shape[CG_MAX_DIMS];
-    int nd;
-    out_shape(x, red, false, shape, &nd);
-    return cg_k_reshape(r, shape, nd);
+    return r && !keepdim ? cg_k_reshape(r, shape, nd) : r;
 }
 
 cg_tensor *cg_k_reduce(cg_redop op, const cg_tensor *x, const int *axes, int naxes, bool keepdim) {
-    CG_CHECK_NULL1(cg_redop_name(op), x);
+    char opname[32];
+    snprintf(opname, sizeof opname, "cg_%s", cg_redop_name(op));
+    CG_CHECK_NULL1(opname, x);
     if ((unsigned)op >= CG_REDOP_COUNT) {
         cg_set_error(CG_ERR_VALUE, "cg_k_reduce: unknown reduction %d", (int)op);
         return NULL;
     }
-    char opname[32];
-    snprintf(opname, sizeof opname, "cg_%s", red_names[op]);
     bool red[CG_MAX_DIMS];
     if (!parse_axes(opname, x, axes, naxes, red)) return NULL;
     if (x->dtype == CG_INT64 && (op == CG_MEAN || op == CG_LOGSUMEXP)) {
@@ -314,7 +315,7 @@ cg_tensor *cg_k_reduce(cg_redop op, const cg_tensor *x, const int *axes, int nax
                      cg_shape_str(x));
         return NULL;
     }
-    if (op == CG_LOGSUMEXP) return logsumexp(x, axes, naxes, keepdim);
+    if (op == CG_LOGSUMEXP) return logsumexp(x, red, axes, naxes, keepdim);
     int64_t shape[CG_MAX_DIMS];
     int nd;
     out_shape(x, red, keepdim, shape, &nd);
@@ -397,6 +398,10 @@ cg_tensor *cg_k_argmin(const cg_tensor *x, int axis, bool keepdim) {
 
 cg_tensor *cg_k_sum_to(const cg_tensor *g, const int64_t *shape, int ndim) {
     CG_CHECK_NULL1("cg_sum_to", g);
+    if (ndim < 0 || (ndim > 0 && !shape)) {
+        cg_set_error(CG_ERR_SHAPE, "cg_sum_to: bad target shape (NULL or rank %d)", ndim);
+        return NULL;
+    }
     if (ndim > g->ndim) {
         cg_set_error(CG_ERR_SHAPE, "cg_sum_to: cannot reduce %s to %s", cg_shape_str(g), cg_dims_str(shape, ndim));
         return NULL;

@@ -61,11 +61,13 @@ static int per_block(cg_dtype dt, dist k) {
     return dt == CG_FLOAT32 ? 4 : 2;
 }
 
-static void fill_block(const dspec *d, cg_dtype dt, const uint32_t o[4], double v[4]) {
+/* Fill v (and iv, exact, for integers: a double cannot hold every int64). */
+static void fill_block(const dspec *d, cg_dtype dt, const uint32_t o[4], double v[4], int64_t iv[2]) {
     if (d->kind == D_INT) {
         for (int j = 0; j < 2; j++) {
             uint64_t x = ((uint64_t)o[2 * j] << 32) | o[2 * j + 1];
-            v[j] = (double)(d->lo + (int64_t)(x % d->range));
+            iv[j] = (int64_t)((uint64_t)d->lo + x % d->range); /* unsigned: no overflow */
+            v[j] = (double)iv[j];
         }
         return;
     }
@@ -107,15 +109,16 @@ static cg_tensor *generate(const char *op, cg_rng *r, cg_dtype dt, const int64_t
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (int64_t b = 0; b < nblocks; b++) {
         uint32_t o[4];
-        double v[4];
+        double v[4] = {0};
+        int64_t iv[2] = {0};
         philox(r->seed, start + (uint64_t)b, o);
-        fill_block(d, dt, o, v);
+        fill_block(d, dt, o, v, iv);
         for (int j = 0; j < m && b * m + j < n; j++) {
             int64_t i = b * m + j;
             switch (dt) {
             case CG_FLOAT32: ((float *)base)[i] = (float)v[j]; break;
             case CG_FLOAT64: ((double *)base)[i] = v[j]; break;
-            case CG_INT64: ((int64_t *)base)[i] = (int64_t)v[j]; break;
+            case CG_INT64: ((int64_t *)base)[i] = d->kind == D_INT ? iv[j] : (int64_t)v[j]; break;
             }
         }
     }
@@ -164,7 +167,7 @@ cg_tensor *cg_randint(cg_rng *r, cg_dtype dt, int64_t low, int64_t high, const i
         cg_set_error(CG_ERR_VALUE, "cg_randint: empty range [%lld, %lld)", (long long)low, (long long)high);
         return NULL;
     }
-    dspec d = {D_INT, 0, 0, low, (uint64_t)(high - low)};
+    dspec d = {D_INT, 0, 0, low, (uint64_t)high - (uint64_t)low};
     return generate("cg_randint", r, dt, shape, ndim, &d);
 }
 

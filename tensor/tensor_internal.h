@@ -28,6 +28,9 @@ int cg__axis(const char *op, int axis, int ndim);
 /* Error for a NULL input (only sets a message if none is pending from an
  * earlier failed op, so the first cause is kept). */
 void *cg__null_input(const char *op);
+/* False (with an error naming op) when t is an expanded view whose
+ * elements alias, so writing into it in place would be wrong. */
+bool cg__writable(const char *op, const cg_tensor *t);
 /* Threads the kernels may use for `n` elements of work (1 below the grain). */
 int cg__threads_for(int64_t n);
 

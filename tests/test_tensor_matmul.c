@@ -1,0 +1,229 @@
+/* tensor/ GEMM: cg_k_matmul (2-D, batched with broadcast batch dims, 1-D
+ * promotion, strided views), cg_k_addmm, cg_k_gemm_ — against a naive
+ * double-precision product. */
+#include "test_tensor_helpers.h"
+
+/* Naive a @ b for 2-D a, b of any strides; want has M*N entries. */
+static void ref_mm(const cg_tensor *a, const cg_tensor *b, double *want) {
+    int64_t M = a->shape[0], K = a->shape[1], N = b->shape[1];
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) {
+            double s = 0;
+            for (int64_t k = 0; k < K; k++) s += cg_get(a, IDX(i, k)) * cg_get(b, IDX(k, j));
+            want[i * N + j] = s;
+        }
+}
+
+/* c (2-D) equals the naive product of a and b. */
+static void check_mm(const cg_tensor *c, const cg_tensor *a, const cg_tensor *b, double tol) {
+    ck_assert_ptr_nonnull(c);
+    ck_assert_shape(c, a->shape[0], b->shape[1]);
+    double want[4096];
+    ck_assert_int_le(a->shape[0] * b->shape[1], 4096);
+    ref_mm(a, b, want);
+    ck_assert_tensor_near(c, want, cg_numel(c), tol);
+}
+
+static cg_tensor *rnd(cg_dtype dt, uint64_t seed, const int64_t *shape, int ndim) {
+    cg_rng r = cg_rng_seeded(seed);
+    return cg_uniform(&r, dt, -1, 1, shape, ndim);
+}
+
+START_TEST(matmul_2d) {
+    cg_tensor *a = mk(CG_FLOAT32, VALS(1, 2, 3, 4, 5, 6), CG_SHAPE(2, 3));
+    cg_tensor *b = mk(CG_FLOAT32, VALS(7, 8, 9, 10, 11, 12), CG_SHAPE(3, 2));
+    ck_assert_vals(cg_k_matmul(a, b), 0, 58, 64, 139, 154);
+    for (int d = 0; d < 2; d++) {
+        cg_dtype dt = d ? CG_FLOAT64 : CG_FLOAT32;
+        double tol = d ? 1e-12 : 1e-5;
+        cg_tensor *x = rnd(dt, 1, CG_SHAPE(17, 33)), *w = rnd(dt, 2, CG_SHAPE(33, 9));
+        check_mm(cg_k_matmul(x, w), x, w, tol);
+        ck_assert_int_eq(cg_k_matmul(x, w)->dtype, dt);
+    }
+}
+END_TEST
+
+START_TEST(matmul_strided_views) {
+    cg_tensor *x = rnd(CG_FLOAT32, 3, CG_SHAPE(20, 12)), *w = rnd(CG_FLOAT32, 4, CG_SHAPE(7, 12));
+    cg_tensor *wt = cg_k_transpose(w, 0, 1); /* [12,7], column-major */
+    check_mm(cg_k_matmul(x, wt), x, wt, 1e-5);
+    cg_tensor *xt = cg_k_transpose(rnd(CG_FLOAT32, 5, CG_SHAPE(12, 20)), 0, 1);
+    check_mm(cg_k_matmul(xt, wt), xt, wt, 1e-5);
+    /* a row-sliced and a column-sliced (gappy leading dimension) operand */
+    cg_tensor *big = rnd(CG_FLOAT32, 6, CG_SHAPE(30, 40));
+    cg_tensor *sub = cg_k_slice(cg_k_slice(big, 0, 5, 25, 1), 1, 3, 15, 1); /* [20,12] */
+    check_mm(cg_k_matmul(sub, wt), sub, wt, 1e-5);
+    /* layouts BLIS cannot read as they are: step slices, flips, broadcasts */
+    cg_tensor *step = cg_k_slice(cg_k_slice(big, 0, 0, 40, 2), 1, 0, 24, 2); /* [15,12] strides [80,2] */
+    check_mm(cg_k_matmul(step, wt), step, wt, 1e-5);
+    cg_tensor *flip = cg_k_flip(x, CG_AXES(0, 1));
+    check_mm(cg_k_matmul(flip, wt), flip, wt, 1e-5);
+    cg_tensor *ex = cg_k_expand(mk(CG_FLOAT32, VALS(1, 2, 3), CG_SHAPE(3, 1)), CG_SHAPE(3, 12));
+    check_mm(cg_k_matmul(ex, wt), ex, wt, 1e-5);
+    /* the inputs are left untouched */
+    ck_assert(same_bits(wt, cg_k_transpose(rnd(CG_FLOAT32, 4, CG_SHAPE(7, 12)), 0, 1)));
+}
+END_TEST
+
+START_TEST(matmul_vectors) {
+    cg_tensor *m = mk(CG_FLOAT64, VALS(1, 2, 3, 4, 5, 6), CG_SHAPE(2, 3));
+    cg_tensor *v3 = mk(CG_FLOAT64, VALS(1, 0, -1), CG_SHAPE(3));
+    cg_tensor *v2 = mk(CG_FLOAT64, VALS(2, -1), CG_SHAPE(2));
+    cg_tensor *mv = cg_k_matmul(m, v3);
+    ck_assert_shape(mv, 2);
+    ck_assert_vals(mv, 0, -2, -2);
+    cg_tensor *vm = cg_k_matmul(v2, m);
+    ck_assert_shape(vm, 3);
+    ck_assert_vals(vm, 0, -2, -1, 0);
+    cg_tensor *dot = cg_k_matmul(v3, cg_k_flip(v3, CG_AXES(0)));
+    ck_assert_int_eq(dot->ndim, 0);
+    ck_assert_double_eq(cg_item(dot), -2);
+    /* a vector against a batch: [3] @ [2,3,2] -> [2,2], [2,2,3] @ [3] -> [2,2] */
+    cg_tensor *bat = cg_k_reshape(cg_arange(CG_FLOAT64, 0, 12, 1), CG_SHAPE(2, 3, 2));
+    cg_tensor *r1 = cg_k_matmul(v3, bat);
+    ck_assert_shape(r1, 2, 2);
+    ck_assert_vals(r1, 0, -4, -4, -4, -4);
+    cg_tensor *r2 = cg_k_matmul(cg_k_transpose(bat, 1, 2), v3);
+    ck_assert_shape(r2, 2, 2);
+    ck_assert_vals(r2, 0, -4, -4, -4, -4);
+    ck_assert_fails(cg_k_matmul(v3, v2), CG_ERR_SHAPE, "cg_matmul: [3] @ [2]: inner sizes 3 != 2");
+}
+END_TEST
+
+START_TEST(matmul_batched) {
+    /* [2,1,4,3] @ [3,3,5] -> [2,3,4,5] with broadcast batch dims */
+    cg_tensor *a = rnd(CG_FLOAT64, 7, CG_SHAPE(2, 1, 4, 3));
+    cg_tensor *b = rnd(CG_FLOAT64, 8, CG_SHAPE(3, 3, 5));
+    cg_tensor *c = cg_k_matmul(a, b);
+    ck_assert_shape(c, 2, 3, 4, 5);
+    for (int64_t i = 0; i < 2; i++)
+        for (int64_t j = 0; j < 3; j++) {
+            cg_tensor *ai = cg_k_select(cg_k_select(a, 0, i), 0, 0), *bj = cg_k_select(b, 0, j);
+            check_mm(cg_k_select(cg_k_select(c, 0, i), 0, j), ai, bj, 1e-12);
+        }
+    /* a 2-D operand against a batch, and a batch of transposed views */
+    cg_tensor *w = rnd(CG_FLOAT32, 9, CG_SHAPE(6, 4));
+    cg_tensor *xs = cg_k_transpose(rnd(CG_FLOAT32, 10, CG_SHAPE(3, 4, 5)), 1, 2); /* [3,5,4] */
+    cg_tensor *y = cg_k_matmul(xs, cg_k_transpose(w, 0, 1));
+    ck_assert_shape(y, 3, 5, 6);
+    for (int64_t i = 0; i < 3; i++) check_mm(cg_k_select(y, 0, i), cg_k_select(xs, 0, i), cg_k_transpose(w, 0, 1), 1e-5);
+    /* expanded batch dims (stride 0) */
+    cg_tensor *e = cg_k_expand(w, CG_SHAPE(2, 6, 4));
+    cg_tensor *ye = cg_k_matmul(e, cg_k_transpose(cg_k_select(xs, 0, 0), 0, 1));
+    ck_assert_shape(ye, 2, 6, 5);
+    ck_assert(same_bits(cg_k_select(ye, 0, 0), cg_k_select(ye, 0, 1)));
+    /* a batch times one matrix: one GEMM over all rows when the layout allows
+     * (contiguous; one row per item with gaps between items; a vector b) */
+    cg_tensor *x3 = rnd(CG_FLOAT32, 16, CG_SHAPE(4, 3, 6)), *w2 = rnd(CG_FLOAT32, 17, CG_SHAPE(6, 5));
+    cg_tensor *rows = cg_k_slice(x3, 1, 2, 3, 1); /* [4,1,6], row stride 18 */
+    cg_tensor *v = cg_k_select(w2, 1, 3);
+    cg_tensor *y3 = cg_k_matmul(x3, w2), *yr = cg_k_matmul(rows, w2), *yv = cg_k_matmul(x3, v);
+    ck_assert_shape(yr, 4, 1, 5);
+    ck_assert_shape(yv, 4, 3);
+    for (int64_t i = 0; i < 4; i++) {
+        check_mm(cg_k_select(y3, 0, i), cg_k_select(x3, 0, i), w2, 1e-5);
+        check_mm(cg_k_select(yr, 0, i), cg_k_select(rows, 0, i), w2, 1e-5);
+        check_mm(cg_k_unsqueeze(cg_k_select(yv, 0, i), 1), cg_k_select(x3, 0, i), cg_k_unsqueeze(v, 1), 1e-5);
+    }
+    /* empty batch, empty rows, K = 0 */
+    ck_assert_shape(cg_k_matmul(cg_zeros(CG_FLOAT32, CG_SHAPE(0, 2, 3)), cg_zeros(CG_FLOAT32, CG_SHAPE(3, 4))), 0, 2, 4);
+    ck_assert_shape(cg_k_matmul(cg_zeros(CG_FLOAT32, CG_SHAPE(0, 3)), cg_ones(CG_FLOAT32, CG_SHAPE(3, 4))), 0, 4);
+    ck_assert_vals(cg_k_matmul(cg_ones(CG_FLOAT32, CG_SHAPE(2, 0)), cg_ones(CG_FLOAT32, CG_SHAPE(0, 2))), 0, 0, 0, 0, 0);
+    ck_assert_fails(cg_k_matmul(cg_zeros(CG_FLOAT32, CG_SHAPE(2, 4, 3)), cg_zeros(CG_FLOAT32, CG_SHAPE(3, 3, 5))),
+                    CG_ERR_SHAPE, "cg_matmul: [2,4,3] @ [3,3,5]: batch dims do not broadcast");
+}
+END_TEST
+
+START_TEST(addmm) {
+    cg_tensor *a = rnd(CG_FLOAT32, 11, CG_SHAPE(5, 7)), *b = rnd(CG_FLOAT32, 12, CG_SHAPE(7, 3));
+    double ab[15];
+    ref_mm(a, b, ab);
+    cg_tensor *bias = mk(CG_FLOAT32, VALS(1, -2, 0.5), CG_SHAPE(3));
+    cg_tensor *r = cg_k_addmm(bias, a, b, 1, 1);
+    double want[15];
+    for (int i = 0; i < 15; i++) want[i] = ab[i] + cg_get(bias, IDX(i % 3));
+    ck_assert_tensor_near(r, want, 15, 1e-5);
+    /* full [M,N] c given as a transposed view, with beta and alpha */
+    cg_tensor *c = cg_k_transpose(rnd(CG_FLOAT32, 13, CG_SHAPE(3, 5)), 0, 1);
+    r = cg_k_addmm(c, a, cg_k_contiguous(b), 0.5, -2);
+    for (int i = 0; i < 15; i++) want[i] = 0.5 * cg_get(c, IDX(i / 3, i % 3)) - 2 * ab[i];
+    ck_assert_tensor_near(r, want, 15, 1e-5);
+    /* beta = 0 ignores c, even a NaN c */
+    r = cg_k_addmm(cg_full(CG_FLOAT32, CG_SHAPE(1), NAN), a, b, 0, 1);
+    ck_assert_tensor_near(r, ab, 15, 1e-5);
+    ck_assert_fails(cg_k_addmm(cg_zeros(CG_FLOAT32, CG_SHAPE(5)), a, b, 1, 1), CG_ERR_SHAPE,
+                    "cg_addmm: bias [5] does not broadcast to the product's shape [5,3]");
+    ck_assert_fails(cg_k_addmm(cg_zeros(CG_FLOAT64, CG_SHAPE(3)), a, b, 1, 1), CG_ERR_DTYPE,
+                    "cg_addmm: bias is float64");
+    ck_assert_fails(cg_k_addmm(bias, b, a, 1, 1), CG_ERR_SHAPE, "cg_addmm: [7,3] @ [5,7]: inner sizes 3 != 5");
+    ck_assert_fails(cg_k_addmm(bias, cg_k_reshape(a, CG_SHAPE(35)), b, 1, 1), CG_ERR_SHAPE, "must be 2-D");
+    ck_assert_fails(cg_k_addmm(NULL, a, b, 1, 1), CG_ERR_NULL, "cg_addmm");
+}
+END_TEST
+
+START_TEST(gemm_into_views) {
+    cg_tensor *a = rnd(CG_FLOAT64, 14, CG_SHAPE(4, 6)), *b = rnd(CG_FLOAT64, 15, CG_SHAPE(6, 3));
+    double ab[12];
+    ref_mm(a, b, ab);
+    /* out = a column block of a wider matrix: row stride 8, not 3 */
+    cg_tensor *buf = cg_full(CG_FLOAT64, CG_SHAPE(4, 8), 1);
+    cg_tensor *out = cg_k_slice(buf, 1, 2, 5, 1);
+    ck_assert_ptr_eq(cg_k_gemm_(out, a, b, 2, 3), out);
+    double want[12];
+    for (int i = 0; i < 12; i++) want[i] = 3 + 2 * ab[i];
+    ck_assert_tensor_near(out, want, 12, 1e-12);
+    /* the columns around the block are untouched */
+    ck_assert_vals(cg_k_slice(cg_k_select(buf, 0, 0), 0, 0, 2, 1), 0, 1, 1);
+    ck_assert_vals(cg_k_slice(cg_k_select(buf, 0, 3), 0, 5, 8, 1), 0, 1, 1, 1);
+    /* a transposed destination, and one BLIS cannot take (flipped) */
+    cg_tensor *outt = cg_k_transpose(cg_zeros(CG_FLOAT64, CG_SHAPE(3, 4)), 0, 1);
+    cg_k_gemm_(outt, a, b, 1, 0);
+    ck_assert_tensor_near(outt, ab, 12, 1e-12);
+    cg_tensor *outf = cg_k_flip(cg_ones(CG_FLOAT64, CG_SHAPE(4, 3)), CG_AXES(0));
+    cg_k_gemm_(outf, a, b, 1, 1);
+    for (int i = 0; i < 12; i++) want[i] = 1 + ab[i];
+    ck_assert_tensor_near(outf, want, 12, 1e-12);
+    /* beta = 0 overwrites whatever was there, K = 0 scales by beta */
+    cg_tensor *nan = cg_full(CG_FLOAT64, CG_SHAPE(4, 3), NAN);
+    ck_assert_tensor_near(cg_k_gemm_(nan, a, b, 1, 0), ab, 12, 1e-12);
+    cg_tensor *nanf = cg_k_flip(cg_full(CG_FLOAT64, CG_SHAPE(4, 3), NAN), CG_AXES(1));
+    ck_assert_tensor_near(cg_k_gemm_(nanf, a, b, 1, 0), ab, 12, 1e-12);
+    cg_tensor *k0 = cg_full(CG_FLOAT64, CG_SHAPE(2, 2), 3);
+    cg_k_gemm_(k0, cg_zeros(CG_FLOAT64, CG_SHAPE(2, 0)), cg_zeros(CG_FLOAT64, CG_SHAPE(0, 2)), 1, 0.5);
+    ck_assert_vals(k0, 0, 1.5, 1.5, 1.5, 1.5);
+    ck_assert_fails(cg_k_gemm_(cg_zeros(CG_FLOAT64, CG_SHAPE(4, 4)), a, b, 1, 0), CG_ERR_SHAPE,
+                    "cg_gemm_: destination float64 [4,4] does not fit [4,6] @ [6,3]");
+    ck_assert_fails(cg_k_gemm_(cg_zeros(CG_FLOAT32, CG_SHAPE(4, 3)), a, b, 1, 0), CG_ERR_SHAPE, "float32 [4,3]");
+    ck_assert_fails(cg_k_gemm_(cg_k_expand(cg_zeros(CG_FLOAT64, CG_SHAPE(1, 3)), CG_SHAPE(4, 3)), a, b, 1, 0),
+                    CG_ERR_VALUE, "expanded");
+}
+END_TEST
+
+START_TEST(bad_operands) {
+    cg_tensor *a = cg_zeros(CG_FLOAT32, CG_SHAPE(32, 128)), *b = cg_zeros(CG_FLOAT32, CG_SHAPE(64, 512));
+    ck_assert_fails(cg_k_matmul(a, b), CG_ERR_SHAPE, "cg_matmul: [32,128] @ [64,512]: inner sizes 128 != 64");
+    ck_assert_fails(cg_k_matmul(a, cg_zeros(CG_FLOAT64, CG_SHAPE(128, 2))), CG_ERR_DTYPE,
+                    "cg_matmul: needs two float tensors of one dtype, got float32 [32,128] and float64 [128,2]");
+    ck_assert_fails(cg_k_matmul(cg_zeros(CG_INT64, CG_SHAPE(2, 2)), cg_zeros(CG_INT64, CG_SHAPE(2, 2))), CG_ERR_DTYPE,
+                    "int64");
+    ck_assert_fails(cg_k_matmul(cg_scalar(CG_FLOAT32, 1), a), CG_ERR_SHAPE, "at least 1 dim");
+    ck_assert_fails(cg_k_matmul(a, NULL), CG_ERR_NULL, "cg_matmul");
+    ck_assert_fails(cg_k_gemm_(NULL, a, b, 1, 0), CG_ERR_NULL, "cg_gemm_");
+}
+END_TEST
+
+static Suite *suite(void) {
+    Suite *s = suite_create("tensor_matmul");
+    TCase *tc = tcase_create("matmul");
+    tcase_add_test(tc, matmul_2d);
+    tcase_add_test(tc, matmul_strided_views);
+    tcase_add_test(tc, matmul_vectors);
+    tcase_add_test(tc, matmul_batched);
+    tcase_add_test(tc, addmm);
+    tcase_add_test(tc, gemm_into_views);
+    tcase_add_test(tc, bad_operands);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) { return cgt_run(suite()); }
