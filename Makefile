@@ -11,7 +11,7 @@ DEPS := cmake gcc make pkg-config libblis-dev libblis4-openmp check \
 # Extra packages for the benchmarks (the PyTorch peer).
 BENCH_DEPS := python3-torch
 
-.PHONY: all deps build test demo bench install clean
+.PHONY: all deps build test test-sanitize demo bench install clean
 
 all: build
 
@@ -25,6 +25,15 @@ build: deps
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS); status=$$?; \
 	  echo "---- Check summaries ----"; \
+	  grep -h "^[0-9]*%: Checks:" Testing/Temporary/LastTest.log || true; \
+	  exit $$status
+
+# The whole suite built with -fsanitize=address,undefined (in build-sanitize/).
+test-sanitize: deps
+	@cmake -S . -B $(BUILD)-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCGRAD_SANITIZE=ON -DCGRAD_WERROR=ON $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD)-sanitize -j $(JOBS)
+	@cd $(BUILD)-sanitize && ctest --output-on-failure -j $(JOBS); status=$$?; \
+	  echo "---- Check summaries (sanitizers) ----"; \
 	  grep -h "^[0-9]*%: Checks:" Testing/Temporary/LastTest.log || true; \
 	  exit $$status
 
