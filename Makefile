@@ -11,7 +11,7 @@ DEPS := cmake gcc make pkg-config libblis-dev libblis4-openmp check \
 # Extra packages for the benchmarks (the PyTorch peer).
 BENCH_DEPS := python3-torch
 
-.PHONY: all deps build test test-sanitize demo bench install clean
+.PHONY: all deps build test test-sanitize test-valgrind demo bench install clean
 
 all: build
 
@@ -36,6 +36,15 @@ test-sanitize: deps
 	  echo "---- Check summaries (sanitizers) ----"; \
 	  grep -h "^[0-9]*%: Checks:" Testing/Temporary/LastTest.log || true; \
 	  exit $$status
+
+# The example smoke runs under valgrind's memcheck: any definite or indirect
+# leak or memory error fails (build-valgrind/, without -march=native since
+# valgrind does not decode AVX-512).
+test-valgrind: deps
+	@./scripts/install-deps.sh valgrind
+	@cmake -S . -B $(BUILD)-valgrind -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCGRAD_NATIVE=OFF -DCGRAD_VALGRIND=ON $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD)-valgrind -j $(JOBS)
+	@cd $(BUILD)-valgrind && ctest --output-on-failure -j $(JOBS) -L examples
 
 demo: build
 	@./scripts/demo.sh $(BUILD)

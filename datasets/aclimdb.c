@@ -182,6 +182,8 @@ cg_status cg_aclimdb_read(const char *path, cg_text_corpus **train, cg_text_corp
         s = read_archive(&c, root);
     else
         s = cg_set_error(CG_ERR_IO, OP ": %s: no train/ folder, aclImdb/ folder or aclImdb_v1.tar.gz", path);
+    if (s == CG_OK && c.n == 0)
+        s = cg_set_error(CG_ERR_PARSE, OP ": %s holds no reviews (no {train,test}/{pos,neg}/<id>_<rating>.txt)", root);
     if (s == CG_OK) {
         qsort(c.r, (size_t)c.n, sizeof *c.r, by_label_id);
         if (train && !(*train = make_corpus(&c, 0, root))) s = cg_last_status();

@@ -156,6 +156,23 @@ static cg_text_corpus *corpus_from(const char *tsv) {
     return c;
 }
 
+/* An empty file, or an archive with no review in it, is an error naming the
+ * path (it used to give two empty corpora). */
+START_TEST(test_aclimdb_without_reviews) {
+    char path[] = "/tmp/cgrad_empty_XXXXXX.tar.gz";
+    int fd = mkstemps(path, 7);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    cg_text_corpus *train = NULL, *test = NULL;
+    ck_assert_int_ne(cg_aclimdb_read(path, &train, &test), CG_OK);
+    ck_assert_ptr_null(train);
+    ck_assert_ptr_null(test);
+    ck_assert_ptr_nonnull(strstr(cg_last_error(), path));
+    cg_clear_error();
+    unlink(path);
+}
+END_TEST
+
 START_TEST(test_imdb_keras) {
     /* train counts: great 3, movie 2, good 1, bad 1, film 1 -> ranks 1..5, ids 4..8 */
     cg_text_corpus *train = corpus_from("good movie<br />great\t1\nbad movie\t0\ngreat great film\t1\n");
@@ -226,6 +243,7 @@ Suite *imdb_suite(void) {
     Suite *s = suite_create("datasets_imdb");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_aclimdb_folder_and_archive);
+    tcase_add_test(tc, test_aclimdb_without_reviews);
     tcase_add_test(tc, test_imdb_keras);
     suite_add_tcase(s, tc);
     return s;
