@@ -72,7 +72,10 @@ incdir=$(pkg-config --variable=includedir cgrad)
 cc -std=c11 -o "$work/pc-app" "$here/app.c" $flags || fail "building the pkg-config consumer failed"
 LD_LIBRARY_PATH=$libdir "$work/pc-app" >"$work/pc-app.out" || fail "the pkg-config consumer exited with $?"
 check_output pkg-config "$work/pc-app.out"
-LD_LIBRARY_PATH=$libdir ldd "$work/pc-app" | grep -q "$libdir/libcgrad.so" ||
+# (a here-string, not a pipe: grep -q would stop reading and, with pipefail,
+# ldd's SIGPIPE would fail the check at random)
+linked=$(LD_LIBRARY_PATH=$libdir ldd "$work/pc-app")
+grep -q "$libdir/libcgrad.so" <<<"$linked" ||
     fail "the pkg-config consumer is not linked to the installed libcgrad.so"
 
 echo "check_install: OK ($prefix: CMake and pkg-config consumers)"
