@@ -256,6 +256,19 @@ cg_tensor *cg_node_grad_buffer(cg_node *n, int i) {
     return m->pending;
 }
 
+/* Add g into t's .grad (allocated in t's own arena the first time). */
+static cg_status add_to_grad(cg_tensor *t, cg_tensor *g) {
+    struct cg_autograd_meta *m = t->autograd;
+    m->grad_dense = true;
+    if (!m->grad) {
+        cg_scope *old = cg_scope_redirect(t->scope);
+        m->grad = cg_clone(g);
+        cg_scope_redirect(old);
+        return m->grad ? CG_OK : cg_last_status();
+    }
+    return cg_k_binary_(CG_ADD, m->grad, g) ? CG_OK : cg_last_status();
+}
+
 cg_tensor *cg__grad_inplace_target(cg_node *n, int i) {
     struct cg_autograd_meta *m = n->in[i]->autograd;
     if (!t_bw || !m) return NULL;
@@ -276,16 +289,7 @@ cg_status cg__accumulate(cg_tensor *t, cg_tensor *g) {
                                 cg_shape_str(g), cg_shape_str(t));
         g = r;
     }
-    if (direct_leaf(m)) {
-        m->grad_dense = true;
-        if (!m->grad) {
-            cg_scope *old = cg_scope_redirect(t->scope);
-            m->grad = cg_clone(g);
-            cg_scope_redirect(old);
-            return m->grad ? CG_OK : cg_last_status();
-        }
-        return cg_k_binary_(CG_ADD, m->grad, g) ? CG_OK : cg_last_status();
-    }
+    if (direct_leaf(m)) return add_to_grad(t, g);
     if (!m->pending) {
         m->pending = g;
         m->pending_owned = false;
@@ -415,18 +419,6 @@ static cg_tensor *run_hooks(cg_tensor *t, cg_tensor *g) {
         }
     }
     return g;
-}
-
-static cg_status add_to_grad(cg_tensor *t, cg_tensor *g) {
-    struct cg_autograd_meta *m = t->autograd;
-    m->grad_dense = true;
-    if (!m->grad) {
-        cg_scope *old = cg_scope_redirect(t->scope);
-        m->grad = cg_clone(g);
-        cg_scope_redirect(old);
-        return m->grad ? CG_OK : cg_last_status();
-    }
-    return cg_k_binary_(CG_ADD, m->grad, g) ? CG_OK : cg_last_status();
 }
 
 static cg_status check_versions(const cg_node *n) {

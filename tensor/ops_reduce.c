@@ -82,43 +82,25 @@ static int64_t outer_offset(const rplan *p, int64_t o) {
         }                                                                                          \
     } while (0)
 
-typedef struct {
-    cg_redop op;
-    double sum;
-    double best;
-    int64_t isum;
-    bool nan;
-} racc;
-
-static double sum_row_f32(const float *x, int64_t n, int64_t s) {
-    if (s == 1) {
-        double a[8] = {0};
-        int64_t i = 0;
-        for (; i + 8 <= n; i += 8)
-            for (int k = 0; k < 8; k++) a[k] += x[i + k];
-        double t = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
-        for (; i < n; i++) t += x[i];
-        return t;
+/* Sum of n elements `s` apart, in double; unit stride uses 8 partial sums in
+ * a fixed order (vectorizable, and the same result whatever the thread count). */
+#define SUM_ROW(NAME, T)                                                                           \
+    static double NAME(const T *x, int64_t n, int64_t s) {                                        \
+        if (s == 1) {                                                                              \
+            double a[8] = {0};                                                                     \
+            int64_t i = 0;                                                                         \
+            for (; i + 8 <= n; i += 8)                                                             \
+                for (int k = 0; k < 8; k++) a[k] += x[i + k];                                      \
+            double t = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));         \
+            for (; i < n; i++) t += x[i];                                                          \
+            return t;                                                                              \
+        }                                                                                          \
+        double t = 0;                                                                              \
+        for (int64_t i = 0; i < n; i++) t += x[i * s];                                             \
+        return t;                                                                                  \
     }
-    double t = 0;
-    for (int64_t i = 0; i < n; i++) t += x[i * s];
-    return t;
-}
-
-static double sum_row_f64(const double *x, int64_t n, int64_t s) {
-    if (s == 1) {
-        double a[8] = {0};
-        int64_t i = 0;
-        for (; i + 8 <= n; i += 8)
-            for (int k = 0; k < 8; k++) a[k] += x[i + k];
-        double t = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
-        for (; i < n; i++) t += x[i];
-        return t;
-    }
-    double t = 0;
-    for (int64_t i = 0; i < n; i++) t += x[i * s];
-    return t;
-}
+SUM_ROW(sum_row_f32, float)
+SUM_ROW(sum_row_f64, double)
 
 static inline double elem(const char *base, cg_dtype dt, int64_t i) {
     switch (dt) {
