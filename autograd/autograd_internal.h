@@ -47,6 +47,7 @@ struct cg_node {
     bool *needs_grad;
     bool recording;
     bool freed;
+    int n_pending; /* outputs holding a gradient in the running backward */
     uint32_t mark;
     const void *params;
 };

@@ -195,7 +195,10 @@ cg_tensor *cg_node_saved(const cg_node *n, int i) { return i >= 0 && i < n->n_sa
 static void mark_pending(struct cg_autograd_meta *m, cg_tensor *t) {
     m->next_pending = t_bw->pending_list;
     t_bw->pending_list = t;
-    if (m->node) t_bw->open++;
+    if (m->node) {
+        t_bw->open++;
+        m->node->n_pending++; /* the tape walk reads this, not every output's metadata */
+    }
 }
 
 static bool direct_leaf(const struct cg_autograd_meta *m) { return !m->node && !m->hooks; }
@@ -452,6 +455,7 @@ static cg_status run_node(cg_node *n, bool retain) {
         gout[j] = m->pending;
         if (!m->pending) continue;
         m->pending = NULL;
+        n->n_pending--;
         t_bw->open--;
         if (m->hooks && !(gout[j] = run_hooks(o, gout[j]))) return cg_last_status();
         if (m->retain) {
@@ -517,6 +521,7 @@ static cg_status finish(bw_state *bw, cg_status st) {
         m->next_pending = NULL;
         cg_tensor *g = m->pending;
         m->pending = NULL;
+        if (m->node) m->node->n_pending = 0;
         if (st != CG_OK || !g || m->node) continue;
         g = run_hooks(t, g);
         st = g ? add_to_grad(t, g) : cg_last_status();
@@ -555,9 +560,7 @@ cg_status cg_backward_ex(cg_tensor *t, const cg_tensor *grad_output, bool retain
     t_bw = &bw;
     cg_status st = cg__accumulate(t, g);
     for (cg_node *n = t->autograd->node; st == CG_OK && n && bw.open > 0; n = n->prev) {
-        bool has = false;
-        for (int j = 0; j < n->n_out && !has; j++) has = n->out[j]->autograd->pending != NULL;
-        if (has) st = run_node(n, retain_graph);
+        if (n->n_pending > 0) st = run_node(n, retain_graph);
     }
     /* A gradient is still waiting for an op that is not on this thread's tape:
      * it was recorded while an arena was entered (cg_scope_leave unlinks those
