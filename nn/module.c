@@ -328,7 +328,8 @@ static cg_status match_params(cg_tensor **ps, int n, const cg_safetensors *f, co
     return CG_OK;
 }
 
-cg_status cg_module_load_from(cg_module *m, const cg_safetensors *f, const char *path) {
+/* Match (and with apply, copy in) every parameter of m from f. */
+static cg_status load_or_check(cg_module *m, const cg_safetensors *f, const char *path, bool apply) {
     if (!m || !f) return cg_set_error(CG_ERR_NULL, "cg_module_load: NULL argument");
     if (!path) path = "the file";
     cg_scope *s = cg_scope_begin();
@@ -340,12 +341,20 @@ cg_status cg_module_load_from(cg_module *m, const cg_safetensors *f, const char 
         cg_module_parameters(m, ps, n);
         st = match_params(ps, n, f, path, names); /* everything is checked before anything changes */
     }
-    for (int i = 0; i < n && st == CG_OK; i++) {
+    for (int i = 0; i < n && st == CG_OK && apply; i++) {
         cg_tensor *v = cg_safetensors_get(f, names[i]);
         if (!v || !cg_k_copy_(ps[i], v)) st = cg_last_status();
     }
     cg_scope_end(s);
     return st;
+}
+
+cg_status cg_module_load_from(cg_module *m, const cg_safetensors *f, const char *path) {
+    return load_or_check(m, f, path, true);
+}
+
+cg_status cg_module_check_file(cg_module *m, const cg_safetensors *f, const char *path) {
+    return load_or_check(m, f, path, false);
 }
 
 cg_status cg_module_load(cg_module *m, const char *path) {

@@ -198,6 +198,8 @@ cg_status cg_module_load(cg_module *m, const char *path);
 /* Load from an open file (a checkpoint holding more than the model); path
  * is only used in messages. */
 cg_status cg_module_load_from(cg_module *m, const cg_safetensors *f, const char *path);
+/* Would cg_module_load_from succeed? Checks every tensor, changes nothing. */
+cg_status cg_module_check_file(cg_module *m, const cg_safetensors *f, const char *path);
 /* The same with PyTorch's names and layouts (Linear, Embedding, RNN, LSTM,
  * GRU: "weight_ih_l0", ...), prefix prepended to each name ("" or "rnn."). */
 cg_status cg_module_save_torch(cg_module *m, const char *path, const char *prefix);

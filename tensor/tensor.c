@@ -329,11 +329,14 @@ cg_status cg_copy_out(const cg_tensor *t, void *dst, size_t nbytes) {
         if (need) memcpy(dst, cg_data(t), need);
         return CG_OK;
     }
-    cg_tensor *d = cg__new(t->dtype, t->shape, t->ndim);
-    if (!d) return cg_last_status();
-    d->storage->data = dst; /* borrow dst as storage */
-    if (!cg_k_copy_(d, t)) return cg_last_status();
-    return CG_OK;
+    /* a contiguous view over dst, on the stack: nothing is allocated */
+    cg_storage st = {dst, need, 0, NULL};
+    cg_tensor d = *t;
+    d.storage = &st;
+    d.offset = 0;
+    d.autograd = NULL;
+    cg__contig_strides(t->shape, t->ndim, d.strides);
+    return cg_k_copy_(&d, t) ? CG_OK : cg_last_status();
 }
 
 /* -------------------------------------------------------------- copies */

@@ -315,6 +315,34 @@ START_TEST(checkpoint_resume_is_bitwise_equal) {
 }
 END_TEST
 
+/* A checkpoint whose optimizer state fits but whose model tensors are
+ * missing is refused before the optimizer changes. */
+START_TEST(checkpoint_checks_model_before_optimizer) {
+    cg_scope *sc = cg_scope_begin();
+    setup s = make(0.1, 9);
+    cg_tensor *x, *y;
+    line_data(16, &x, &y);
+    cg_backward(cg_mse(cg_module_forward(s.model, x), y));
+    ck_assert_int_eq(cg_optim_step(s.opt), CG_OK);
+    char path[] = "/tmp/cgrad_ckpt2_XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    cg_named_tensor nt[16];
+    int n = cg_optim_state_tensors(s.opt, nt, 16);
+    const char *keys[] = {"format", "epoch", "rng_seed", "rng_counter"};
+    const char *vals[] = {"cgrad-checkpoint-1", "1", "1", "0"};
+    ck_assert_int_eq(cg_safetensors_save(path, nt, n, keys, vals, 4), CG_OK);
+    ck_assert_int_eq(cg_optim_set_lr(s.opt, 0, 0.5), CG_OK); /* the file says 0.1 */
+    ck_assert_int_ne(cg_checkpoint_load(path, s.model, s.opt, NULL, NULL), CG_OK);
+    ck_assert_ptr_nonnull(strstr(cg_last_error(), "cg_module_load"));
+    cg_clear_error();
+    ck_assert_double_eq(cg_optim_get_lr(s.opt, 0), 0.5);
+    unlink(path);
+    drop(&s);
+    cg_scope_end(sc);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("train");
     TCase *tc = tcase_create("core");
@@ -327,6 +355,7 @@ int main(void) {
     tcase_add_test(tc, nan_loss_stops_with_error);
     tcase_add_test(tc, bad_arguments);
     tcase_add_test(tc, checkpoint_resume_is_bitwise_equal);
+    tcase_add_test(tc, checkpoint_checks_model_before_optimizer);
     suite_add_tcase(s, tc);
     return cgt_run(s);
 }

@@ -171,7 +171,9 @@ cg_status cg_checkpoint_load(const char *path, cg_module *model, cg_optim *opt, 
     if (!fmt || strcmp(fmt, "cgrad-checkpoint-1") != 0 || !meta_u64(f, "epoch", &e) || !meta_u64(f, "rng_seed", &seed) ||
         !meta_u64(f, "rng_counter", &ctr))
         st = cg_set_error(CG_ERR_PARSE, "cg_checkpoint_load: %s is not a cgrad checkpoint (metadata missing)", path);
-    /* the optimizer checks its state fully before changing it; then the model */
+    /* check the model first: the optimizer then checks its own state fully
+     * before changing it, and the model's load can no longer fail on the file */
+    if (st == CG_OK) st = cg_module_check_file(model, f, path);
     if (st == CG_OK && opt) st = cg_optim_state_load_from(opt, f);
     if (st == CG_OK) st = cg_module_load_from(model, f, path);
     if (st == CG_OK) {
