@@ -51,147 +51,223 @@ const char *cg__optim_slot_name(const cg_optim *o, int k) { return KINDS[o->kind
 const char *cg_optim_name(const cg_optim *opt) { return opt ? KINDS[opt->kind].name : "NULL"; }
 
 /* -------------------------------------------- per-element update rules */
-/* Each rule updates one element: g the gradient, *p the parameter, s[] the
- * state slots (unused slots read as 0 and are not stored). `c` holds the
- * scalars that depend on the parameter's group and step. */
+/* Updates compute in the parameter's dtype, as PyTorch and Keras do: float
+ * arithmetic (sqrtf, fmaxf) for float32, double for float64. The scalars of
+ * an update depend on the parameter's group and step; make_coef computes
+ * them in double (pow, sqrt, 1 - beta, ...) and each update casts them once
+ * to its type. */
+
+/* X(T, name) for each scalar of an update. */
+#define COEF_SCALARS(X, T)                                                                         \
+    X(T, lr)                                                                                       \
+    X(T, a)      /* Adam: step size; Adagrad: decayed lr */                                        \
+    X(T, b)      /* Adam: sqrt(1 - beta2^t) */                                                     \
+    X(T, wd)     /* weight_decay */                                                                \
+    X(T, decay)  /* AdamW: 1 - lr * weight_decay */                                                \
+    X(T, mom)    /* SGD, RMSprop: momentum */                                                      \
+    X(T, damp)   /* SGD: 1 - dampening */                                                          \
+    X(T, nbeta1) /* Adam: 1 - beta1 */                                                             \
+    X(T, rho)    /* decay of the squared average: Adam's beta2, RMSprop's alpha, Adadelta's rho */ \
+    X(T, nrho)   /* 1 - rho */                                                                     \
+    X(T, eps)
+#define COEF_FIELD(T, name) T name;
+#define COEF_CAST(T, name) .name = (T)c->name,
 
 typedef struct coef {
     const cg_optim *o;
-    double lr;
-    double a, b; /* Adam: step size and sqrt(1 - beta2^t); Adagrad: a = decayed lr */
-    bool first;  /* the parameter's first update */
+    bool first; /* the parameter's first update */
+    COEF_SCALARS(COEF_FIELD, double)
 } coef;
 
-static inline void sgd_elem(const coef *c, double g, double *p, double *s) {
-    const cg_sgd_opts *o = &c->o->o.sgd;
-    if (o->weight_decay != 0) g += o->weight_decay * *p;
-    if (o->momentum != 0) {
-        s[0] = c->first ? g : o->momentum * s[0] + (1 - o->dampening) * g;
-        g = o->nesterov ? g + o->momentum * s[0] : s[0];
-    }
-    *p -= c->lr * g;
-}
-
-static inline void adam_elem(const coef *c, double g, double *p, double *s) {
-    const cg_adam_opts *o = &c->o->o.adam;
-    if (c->o->kind == K_ADAMW) *p *= 1 - c->lr * o->weight_decay;
-    else if (o->weight_decay != 0) g += o->weight_decay * *p;
-    s[0] += (g - s[0]) * (1 - o->beta1);
-    s[1] = o->beta2 * s[1] + (1 - o->beta2) * g * g;
-    double v = s[1];
-    if (o->amsgrad) v = s[2] = fmax(s[2], s[1]);
-    *p -= c->a * s[0] / (o->eps_hat ? sqrt(v) + o->eps : sqrt(v) / c->b + o->eps);
-}
-
-static inline void rmsprop_elem(const coef *c, double g, double *p, double *s) {
-    const cg_rmsprop_opts *o = &c->o->o.rms;
-    if (o->weight_decay != 0) g += o->weight_decay * *p;
-    s[0] = o->alpha * s[0] + (1 - o->alpha) * g * g;
-    double w = s[0];
-    if (o->centered) {
-        s[2] += (g - s[2]) * (1 - o->alpha);
-        w -= s[2] * s[2];
-    }
-    double d = o->eps_in_sqrt ? sqrt(w + o->eps) : sqrt(w) + o->eps;
-    if (o->momentum > 0) {
-        s[1] = o->momentum * s[1] + g / d;
-        *p -= c->lr * s[1];
-    } else {
-        *p -= c->lr * g / d;
-    }
-}
-
-static inline void adagrad_elem(const coef *c, double g, double *p, double *s) {
-    const cg_adagrad_opts *o = &c->o->o.adagrad;
-    if (o->weight_decay != 0) g += o->weight_decay * *p;
-    s[0] += g * g;
-    *p -= c->a * g / (sqrt(s[0]) + o->eps);
-}
-
-static inline void adadelta_elem(const coef *c, double g, double *p, double *s) {
-    const cg_adadelta_opts *o = &c->o->o.adadelta;
-    if (o->weight_decay != 0) g += o->weight_decay * *p;
-    s[0] = o->rho * s[0] + (1 - o->rho) * g * g;
-    double d = sqrt(s[1] + o->eps) / sqrt(s[0] + o->eps) * g;
-    s[1] = o->rho * s[1] + (1 - o->rho) * d * d;
-    *p -= c->lr * d;
-}
-
-/* The shared loop: one instance per rule and dtype, so each rule inlines. */
-#define UPDATE_LOOP(T, elem)                                                                       \
-    do {                                                                                           \
-        T *P = pd, *S0 = sd[0], *S1 = sd[1], *S2 = sd[2];                                          \
-        const T *G = gd;                                                                           \
+/* The shared loop: one instance per rule and type, so each rule inlines. */
+#define DEFINE_LOOP(T, F, rule)                                                                    \
+    static void rule##_loop_##F(const coef *cd, int64_t n, T *P, const T *G, void *const *sd) {    \
+        const coef_##F c = coef_##F##_of(cd);                                                      \
+        T *S0 = sd[0], *S1 = sd[1], *S2 = sd[2];                                                   \
         _Pragma("omp parallel for schedule(static) if (n >= OPTIM_GRAIN)")                         \
         for (int64_t i = 0; i < n; i++) {                                                          \
-            double s[OPTIM_SLOTS] = {S0 ? S0[i] : 0, S1 ? S1[i] : 0, S2 ? S2[i] : 0}, x = P[i];    \
-            elem(c, G[i], &x, s);                                                                  \
-            P[i] = (T)x;                                                                           \
-            if (S0) S0[i] = (T)s[0];                                                               \
-            if (S1) S1[i] = (T)s[1];                                                               \
-            if (S2) S2[i] = (T)s[2];                                                               \
+            T s[OPTIM_SLOTS] = {S0 ? S0[i] : 0, S1 ? S1[i] : 0, S2 ? S2[i] : 0}, x = P[i];         \
+            rule##_##F(&c, G[i], &x, s);                                                           \
+            P[i] = x;                                                                              \
+            if (S0) S0[i] = s[0];                                                                  \
+            if (S1) S1[i] = s[1];                                                                  \
+            if (S2) S2[i] = s[2];                                                                  \
         }                                                                                          \
-    } while (0)
-
-#define DEFINE_UPDATE(elem)                                                                        \
-    static void elem##_update(const coef *c, int64_t n, bool f32, void *pd, const void *gd,        \
-                              void *const *sd) {                                                   \
-        if (f32) UPDATE_LOOP(float, elem);                                                         \
-        else UPDATE_LOOP(double, elem);                                                            \
     }
-DEFINE_UPDATE(sgd_elem)
+
+/* For one type T (suffix F, square root SQRT, maximum FMAX): the scalars in
+ * T, and one function per rule updating one element: g the gradient, *p the
+ * parameter, s[] the state slots (unused slots read as 0 and are not
+ * stored). Options that only select a branch are read from c->o. */
+#define DEFINE_RULES(T, F, SQRT, FMAX)                                                             \
+    typedef struct coef_##F {                                                                      \
+        const cg_optim *o;                                                                         \
+        bool first;                                                                                \
+        COEF_SCALARS(COEF_FIELD, T)                                                                \
+    } coef_##F;                                                                                    \
+    static inline coef_##F coef_##F##_of(const coef *c) {                                          \
+        return (coef_##F){.o = c->o, .first = c->first, COEF_SCALARS(COEF_CAST, T)};               \
+    }                                                                                              \
+                                                                                                   \
+    static inline void sgd_##F(const coef_##F *c, T g, T *p, T *s) {                               \
+        const cg_sgd_opts *o = &c->o->o.sgd;                                                       \
+        if (o->weight_decay != 0) g += c->wd * *p;                                                 \
+        if (o->momentum != 0) {                                                                    \
+            s[0] = c->first ? g : c->mom * s[0] + c->damp * g;                                     \
+            g = o->nesterov ? g + c->mom * s[0] : s[0];                                            \
+        }                                                                                          \
+        *p -= c->lr * g;                                                                           \
+    }                                                                                              \
+                                                                                                   \
+    /* Adam after weight decay: the moments, then the step to subtract from p. */                  \
+    static inline void adam_moments_##F(const coef_##F *c, T g, T *m, T *v) {                      \
+        *m += (g - *m) * c->nbeta1;                                                                \
+        *v = c->rho * *v + c->nrho * g * g;                                                        \
+    }                                                                                              \
+    static inline T adam_delta_##F(const coef_##F *c, bool eps_hat, T m, T v) {                    \
+        return c->a * m / (eps_hat ? SQRT(v) + c->eps : SQRT(v) / c->b + c->eps);                  \
+    }                                                                                              \
+    static inline void adam_##F(const coef_##F *c, T g, T *p, T *s) {                              \
+        const cg_adam_opts *o = &c->o->o.adam;                                                     \
+        if (c->o->kind == K_ADAMW) *p *= c->decay;                                                 \
+        else if (o->weight_decay != 0) g += c->wd * *p;                                            \
+        adam_moments_##F(c, g, &s[0], &s[1]);                                                      \
+        T v = s[1];                                                                                \
+        if (o->amsgrad) v = s[2] = FMAX(s[2], s[1]);                                               \
+        *p -= adam_delta_##F(c, o->eps_hat, s[0], v);                                              \
+    }                                                                                              \
+                                                                                                   \
+    static inline void rmsprop_##F(const coef_##F *c, T g, T *p, T *s) {                           \
+        const cg_rmsprop_opts *o = &c->o->o.rms;                                                   \
+        if (o->weight_decay != 0) g += c->wd * *p;                                                 \
+        s[0] = c->rho * s[0] + c->nrho * g * g;                                                    \
+        T w = s[0];                                                                                \
+        if (o->centered) {                                                                         \
+            s[2] += (g - s[2]) * c->nrho;                                                          \
+            w -= s[2] * s[2];                                                                      \
+        }                                                                                          \
+        T d = o->eps_in_sqrt ? SQRT(w + c->eps) : SQRT(w) + c->eps;                                \
+        if (o->momentum > 0) {                                                                     \
+            s[1] = c->mom * s[1] + g / d;                                                          \
+            *p -= c->lr * s[1];                                                                    \
+        } else {                                                                                   \
+            *p -= c->lr * g / d;                                                                   \
+        }                                                                                          \
+    }                                                                                              \
+                                                                                                   \
+    static inline void adagrad_##F(const coef_##F *c, T g, T *p, T *s) {                           \
+        if (c->o->o.adagrad.weight_decay != 0) g += c->wd * *p;                                    \
+        s[0] += g * g;                                                                             \
+        *p -= c->a * g / (SQRT(s[0]) + c->eps);                                                    \
+    }                                                                                              \
+                                                                                                   \
+    static inline void adadelta_##F(const coef_##F *c, T g, T *p, T *s) {                          \
+        if (c->o->o.adadelta.weight_decay != 0) g += c->wd * *p;                                   \
+        s[0] = c->rho * s[0] + c->nrho * g * g;                                                    \
+        T d = SQRT(s[1] + c->eps) / SQRT(s[0] + c->eps) * g;                                       \
+        s[1] = c->rho * s[1] + c->nrho * d * d;                                                    \
+        *p -= c->lr * d;                                                                           \
+    }                                                                                              \
+                                                                                                   \
+    DEFINE_LOOP(T, F, sgd)                                                                         \
+    DEFINE_LOOP(T, F, adam)                                                                        \
+    DEFINE_LOOP(T, F, rmsprop)                                                                     \
+    DEFINE_LOOP(T, F, adagrad)                                                                     \
+    DEFINE_LOOP(T, F, adadelta)
+
+DEFINE_RULES(float, f32, sqrtf, fmaxf)
+DEFINE_RULES(double, f64, sqrt, fmax)
 
 /* The common Adam case (float32, no weight decay, no amsgrad) as one loop
- * the compiler vectorizes: the same double arithmetic as adam_elem in the
- * same order, so the results are identical, several times faster. */
-static void adam_f32_plain(const coef *c, int64_t n, float *restrict P, const float *restrict G, float *restrict M,
-                           float *restrict V) {
-    const cg_adam_opts *o = &c->o->o.adam;
-    const double b1 = 1 - o->beta1, b2 = o->beta2, nb2 = 1 - o->beta2, a = c->a, b = c->b, eps = o->eps;
-    const bool hat = o->eps_hat;
+ * the compiler vectorizes: adam_f32's arithmetic (the same inline functions
+ * in the same order), so the results are bitwise identical, several times
+ * faster. The eps_hat branch is loop-invariant: the compiler makes one
+ * vector loop per form. */
+static void adam_f32_chunk(const coef_f32 *c, bool eps_hat, int64_t k, int64_t e, float *restrict P,
+                                  const float *restrict G, float *restrict M, float *restrict V) {
+    const coef_f32 lc = *c; /* a local copy the stores cannot alias */
+#pragma omp simd
+    for (int64_t i = k; i < e; i++) {
+        float m = M[i], v = V[i];
+        adam_moments_f32(&lc, G[i], &m, &v);
+        M[i] = m;
+        V[i] = v;
+        P[i] -= adam_delta_f32(&lc, eps_hat, m, v);
+    }
+}
+
+static void adam_f32_plain(const coef *cd, int64_t n, float *restrict P, const float *restrict G,
+                           float *restrict M, float *restrict V) {
+    const coef_f32 c = coef_f32_of(cd);
+    const bool eps_hat = cd->o->o.adam.eps_hat;
 #pragma omp parallel for schedule(static) if (n >= 8 * OPTIM_GRAIN)
     for (int64_t k = 0; k < n; k += OPTIM_GRAIN) {
         int64_t e = k + OPTIM_GRAIN < n ? k + OPTIM_GRAIN : n;
-#pragma omp simd
-        for (int64_t i = k; i < e; i++) {
-            double g = G[i], m = M[i], v = b2 * (double)V[i] + nb2 * g * g;
-            m += (g - m) * b1;
-            M[i] = (float)m;
-            V[i] = (float)v;
-            P[i] = (float)((double)P[i] - a * m / (hat ? sqrt(v) + eps : sqrt(v) / b + eps));
-        }
+        adam_f32_chunk(&c, eps_hat, k, e, P, G, M, V);
     }
 }
 
-static void adam_elem_update(const coef *c, int64_t n, bool f32, void *pd, const void *gd, void *const *sd) {
-    const cg_adam_opts *o = &c->o->o.adam;
-    if (f32 && c->o->kind == K_ADAM && o->weight_decay == 0 && !o->amsgrad) {
-        adam_f32_plain(c, n, pd, gd, sd[0], sd[1]);
-        return;
+/* The update of n elements of one parameter, by dtype. */
+#define DEFINE_UPDATE(rule)                                                                        \
+    static void rule##_update(const coef *c, int64_t n, bool f32, void *pd, const void *gd,        \
+                              void *const *sd) {                                                   \
+        if (f32) rule##_loop_f32(c, n, pd, gd, sd);                                                \
+        else rule##_loop_f64(c, n, pd, gd, sd);                                                    \
     }
-    if (f32) UPDATE_LOOP(float, adam_elem);
-    else UPDATE_LOOP(double, adam_elem);
+DEFINE_UPDATE(sgd)
+DEFINE_UPDATE(rmsprop)
+DEFINE_UPDATE(adagrad)
+DEFINE_UPDATE(adadelta)
+
+static void adam_update(const coef *c, int64_t n, bool f32, void *pd, const void *gd, void *const *sd) {
+    const cg_adam_opts *o = &c->o->o.adam;
+    if (f32 && c->o->kind == K_ADAM && o->weight_decay == 0 && !o->amsgrad)
+        adam_f32_plain(c, n, pd, gd, sd[0], sd[1]);
+    else if (f32) adam_loop_f32(c, n, pd, gd, sd);
+    else adam_loop_f64(c, n, pd, gd, sd);
 }
-DEFINE_UPDATE(rmsprop_elem)
-DEFINE_UPDATE(adagrad_elem)
-DEFINE_UPDATE(adadelta_elem)
 
 typedef void (*update_fn)(const coef *, int64_t, bool, void *, const void *, void *const *);
 static const update_fn UPDATES[] = {
-    [K_SGD] = sgd_elem_update,         [K_ADAM] = adam_elem_update,
-    [K_ADAMW] = adam_elem_update,      [K_RMSPROP] = rmsprop_elem_update,
-    [K_ADAGRAD] = adagrad_elem_update, [K_ADADELTA] = adadelta_elem_update,
+    [K_SGD] = sgd_update,         [K_ADAM] = adam_update,       [K_ADAMW] = adam_update,
+    [K_RMSPROP] = rmsprop_update, [K_ADAGRAD] = adagrad_update, [K_ADADELTA] = adadelta_update,
 };
 
-/* The step-dependent scalars of parameter i at its step t (>= 1). */
+/* The step-dependent scalars of parameter i at its step t (>= 1), in double. */
 static coef make_coef(const cg_optim *o, int i, int64_t t) {
     coef c = {.o = o, .lr = cg_optim_get_lr(o, o->group_of[i]), .first = t == 1};
-    if (o->kind == K_ADAM || o->kind == K_ADAMW) {
-        double bc1 = 1 - pow(o->o.adam.beta1, (double)t), bc2 = 1 - pow(o->o.adam.beta2, (double)t);
+    switch (o->kind) {
+    case K_SGD: {
+        const cg_sgd_opts *s = &o->o.sgd;
+        c.wd = s->weight_decay, c.mom = s->momentum, c.damp = 1 - s->dampening;
+        break;
+    }
+    case K_ADAM:
+    case K_ADAMW: {
+        const cg_adam_opts *a = &o->o.adam;
+        double bc1 = 1 - pow(a->beta1, (double)t), bc2 = 1 - pow(a->beta2, (double)t);
         c.b = sqrt(bc2);
-        c.a = o->o.adam.eps_hat ? c.lr * c.b / bc1 : c.lr / bc1;
-    } else if (o->kind == K_ADAGRAD) {
-        c.a = c.lr / (1 + (double)(t - 1) * o->o.adagrad.lr_decay);
+        c.a = a->eps_hat ? c.lr * c.b / bc1 : c.lr / bc1;
+        c.wd = a->weight_decay, c.decay = 1 - c.lr * a->weight_decay;
+        c.nbeta1 = 1 - a->beta1, c.rho = a->beta2, c.nrho = 1 - a->beta2, c.eps = a->eps;
+        break;
+    }
+    case K_RMSPROP: {
+        const cg_rmsprop_opts *r = &o->o.rms;
+        c.wd = r->weight_decay, c.mom = r->momentum, c.rho = r->alpha, c.nrho = 1 - r->alpha, c.eps = r->eps;
+        break;
+    }
+    case K_ADAGRAD: {
+        const cg_adagrad_opts *a = &o->o.adagrad;
+        c.a = c.lr / (1 + (double)(t - 1) * a->lr_decay);
+        c.wd = a->weight_decay, c.eps = a->eps;
+        break;
+    }
+    case K_ADADELTA: {
+        const cg_adadelta_opts *a = &o->o.adadelta;
+        c.wd = a->weight_decay, c.rho = a->rho, c.nrho = 1 - a->rho, c.eps = a->eps;
+        break;
+    }
     }
     return c;
 }

@@ -27,9 +27,11 @@
  *
  * Notation for the formulas below: p a parameter, g its gradient, t the step
  * count of p (1 at its first update), lr the learning rate of p's group. All
- * updates are elementwise; arithmetic is done in double and rounded to the
- * parameter's dtype when stored. With weight_decay = wd > 0, every optimizer
- * but AdamW first replaces g by g + wd * p (L2, like PyTorch).
+ * updates are elementwise and compute in the parameter's dtype, as PyTorch
+ * and Keras do (float32 in float arithmetic); scalars such as the bias
+ * corrections are computed in double and rounded to that dtype. With
+ * weight_decay = wd > 0, every optimizer but AdamW first replaces g by
+ * g + wd * p (L2, like PyTorch).
  *
  *   SGD       b = t == 1 ? g : momentum * b + (1 - dampening) * g
  *             d = momentum == 0 ? g : nesterov ? g + momentum * b : b

@@ -135,11 +135,20 @@ static void check_against(const fixture *fx, const char *name, const problem *pr
     }
 }
 
-static void run_torch_cases(const char *file, bool model, const char *const *names, int n, double tol) {
+/* The problem's data and parameters as float32 (from a float64 fixture). */
+static void to_float32(problem *pr) {
+    for (int i = 0; i < 2; i++) pr->data[i] = cg_to_dtype(pr->data[i], CG_FLOAT32);
+    for (int i = 0; i < pr->n; i++) pr->p[i] = cg_requires_grad_(cg_to_dtype(pr->p[i], CG_FLOAT32), true);
+}
+
+/* Each case on the fixture's problem against torch's trajectory; as_f32
+ * runs it in float32 (the fixture's values rounded). */
+static void run_torch_cases(const char *file, bool model, const char *const *names, int n, double tol, bool as_f32) {
     fixture *fx = fx_load(file);
     for (int i = 0; i < n; i++) {
         const tcase *c = find_case(names[i]);
         problem pr = load_problem(fx, model);
+        if (as_f32) to_float32(&pr);
         cg_optim *opt = make(c, pr.p, pr.n);
         ck_assert_msg(opt, "%s: %s", c->name, cg_last_error());
         double losses[STEPS];
@@ -156,16 +165,21 @@ static const char **all_names(void) {
     return names;
 }
 
-START_TEST(torch_quadratic) { run_torch_cases("optim_quadratic.txt", false, all_names(), NCASES, 1e-6); }
+START_TEST(torch_quadratic) { run_torch_cases("optim_quadratic.txt", false, all_names(), NCASES, 1e-6, false); }
 END_TEST
 
-START_TEST(torch_model) { run_torch_cases("optim_model.txt", true, all_names(), NCASES, 1e-6); }
+START_TEST(torch_model) { run_torch_cases("optim_model.txt", true, all_names(), NCASES, 1e-6, false); }
 END_TEST
 
+/* float32 parameters update in float arithmetic, as torch does. */
 START_TEST(torch_model_float32) {
     static const char *names[] = {"sgd_momentum", "adam", "rmsprop_centered", "adagrad"};
-    run_torch_cases("optim_model_f32.txt", true, names, 4, 1e-6);
+    run_torch_cases("optim_model_f32.txt", true, names, 4, 1e-6, false);
 }
+END_TEST
+
+/* Every rule's float32 instance stays near torch's float64 trajectory. */
+START_TEST(torch_model_float32_all) { run_torch_cases("optim_model.txt", true, all_names(), NCASES, 1e-6, true); }
 END_TEST
 
 START_TEST(torch_groups) {
@@ -510,6 +524,45 @@ START_TEST(threads_bit_identical) {
 }
 END_TEST
 
+/* The vectorized loop for plain float32 Adam (no weight decay, no amsgrad)
+ * and the per-element float rule agree bit for bit. AdamW with weight_decay
+ * 0 takes the per-element rule (its decay factor is exactly 1), Adam the
+ * loop; both epsilon forms, a length that is not a multiple of the vector
+ * width and spans several of the loop's chunks. */
+START_TEST(adam_fast_path_bitwise) {
+    int64_t n = 70001;
+    cg_rng r = cg_rng_seeded(11);
+    cg_tensor *init = cg_randn(&r, CG_FLOAT32, &n, 1), *gsrc = cg_randn(&r, CG_FLOAT32, &n, 1);
+    for (int hat = 0; hat < 2; hat++) {
+        cg_adam_opts o = hat ? cg_adam_keras() : cg_adam_torch();
+        o.lr = 0.05;
+        cg_tensor *p[2];
+        cg_optim *opt[2];
+        for (int k = 0; k < 2; k++) {
+            p[k] = cg_requires_grad_(cg_clone(init), true);
+            opt[k] = k ? cg_adamw_new(&p[k], 1, &o) : cg_adam_new(&p[k], 1, &o);
+            ck_assert_msg(opt[k], "%s", cg_last_error());
+            for (int s = 0; s < 5; s++) { /* gradient 2 p gsrc: the trajectory feeds back */
+                cg_scope *sc = cg_scope_begin();
+                cg_optim_zero_grad(opt[k]);
+                ck_assert_int_eq(cg_backward(cg_sum(cg_mul(cg_square(p[k]), gsrc), NULL, 0, false)), CG_OK);
+                ck_assert_int_eq(cg_optim_step(opt[k]), CG_OK);
+                cg_scope_end(sc);
+            }
+        }
+        ck_assert_msg(memcmp(cg_data(p[0]), cg_data(p[1]), sizeof(float) * (size_t)n) == 0,
+                      "eps_hat %d: the parameters differ", hat);
+        cg_named_tensor st[2][5];
+        for (int k = 0; k < 2; k++) ck_assert_int_eq(cg_optim_state_tensors(opt[k], st[k], 5), 5);
+        for (int j = 3; j < 5; j++) /* exp_avg, exp_avg_sq */
+            ck_assert_msg(memcmp(cg_data(st[0][j].tensor), cg_data(st[1][j].tensor), sizeof(float) * (size_t)n) == 0,
+                          "eps_hat %d: %s differs", hat, st[0][j].name);
+        ck_assert(memcmp(cg_data(p[0]), cg_data(init), sizeof(float) * (size_t)n) != 0);
+        for (int k = 0; k < 2; k++) cg_optim_free(opt[k]);
+    }
+}
+END_TEST
+
 /* ----------------------------------------------------------- schedules */
 
 START_TEST(torch_schedules) {
@@ -611,11 +664,13 @@ static bool params_equal(const problem *a, const problem *b) {
  * the same as 20 uninterrupted steps (and not without the load). */
 START_TEST(state_resume_exact) {
     fixture *fx = fx_load("optim_model.txt");
-    const char *names[] = {"sgd_nesterov", "adam_amsgrad", "adamw", "rmsprop_centered_momentum", "adagrad_decay",
-                           "adadelta"};
-    for (int k = 0; k < 6; k++) {
-        const tcase *c = find_case(names[k]);
+    const char *names[] = {"sgd_nesterov", "adam", "adam_amsgrad", "adamw", "rmsprop_centered_momentum",
+                           "adagrad_decay", "adadelta"};
+    for (int k = 0; k < 14; k++) { /* float64, then float32 */
+        const tcase *c = find_case(names[k % 7]);
+        const char *dt = k >= 7 ? "float32" : "float64";
         problem full = load_problem(fx, true), resumed = load_problem(fx, true), fresh = load_problem(fx, true);
+        if (k >= 7) to_float32(&full), to_float32(&resumed), to_float32(&fresh);
         cg_optim *o1 = make(c, full.p, full.n);
         train(&full, o1, STEPS, NO_CLIP, NULL);
 
@@ -630,8 +685,8 @@ START_TEST(state_resume_exact) {
         ck_assert_msg(cg_optim_state_load(o2, in_dir("a.safetensors")) == CG_OK, "%s", cg_last_error());
         train(&resumed, o2, STEPS / 2, NO_CLIP, NULL);
         train(&fresh, o3, STEPS / 2, NO_CLIP, NULL);
-        ck_assert_msg(params_equal(&full, &resumed), "%s: the resumed run differs", c->name);
-        ck_assert_msg(!params_equal(&full, &fresh), "%s: state made no difference", c->name);
+        ck_assert_msg(params_equal(&full, &resumed), "%s %s: the resumed run differs", c->name, dt);
+        ck_assert_msg(!params_equal(&full, &fresh), "%s %s: state made no difference", c->name, dt);
         cg_optim_free(o1);
         cg_optim_free(o2);
         cg_optim_free(o3);
@@ -732,6 +787,7 @@ static Suite *optim_suite(void) {
     tcase_add_test(t, torch_quadratic);
     tcase_add_test(t, torch_model);
     tcase_add_test(t, torch_model_float32);
+    tcase_add_test(t, torch_model_float32_all);
     tcase_add_test(t, torch_groups);
     tcase_add_test(t, torch_clipping);
     suite_add_tcase(s, t);
@@ -745,6 +801,7 @@ static Suite *optim_suite(void) {
     tcase_add_test(b, clip_nonfinite);
     tcase_add_test(b, no_allocation_after_first_step);
     tcase_add_test(b, threads_bit_identical);
+    tcase_add_test(b, adam_fast_path_bitwise);
     suite_add_tcase(s, b);
     TCase *st = tcase_create("schedules_and_state");
     tcase_add_checked_fixture(st, make_dir, drop_dir);
