@@ -78,7 +78,7 @@ cg_tensor *cg__grad_inplace_target(cg_node *node, int i);
     X(reshape) X(transpose) X(permute) X(slice) X(select) X(expand) X(squeeze) X(unsqueeze)        \
     X(flip) X(contiguous) X(concat) X(stack) X(chunk) X(split)                                     \
     X(index_select) X(gather) X(scatter_add)                                                       \
-    X(bce_with_logits) X(cross_entropy) X(dropout)
+    X(bce_with_logits) X(cross_entropy) X(dropout) X(fused)
 
 #define CG_DECLARE_OP(name) extern const cg_op cg__op_##name;
 CG_BUILTIN_OPS(CG_DECLARE_OP)

@@ -348,6 +348,72 @@ cg_tensor *cg_k_axpy_(cg_tensor *y, double alpha, const cg_tensor *x);
 /* Does t hold a NaN or an infinity? (always false for int64) */
 bool cg_k_has_nonfinite(const cg_tensor *t);
 
+/* ------------------------------------------------- fused elementwise programs */
+
+/* A chain of elementwise steps run as one pass over the elements: each block
+ * of elements goes through every step while it is in cache, and no
+ * intermediate tensor is made. autograd's cg_fused records a program as one
+ * op whose backward applies each step's own derivative rule in reverse
+ * (cg_k_fused_backward), so a cell written as a program is still composed
+ * from primitives. An LSTM cell:
+ *
+ *     cg_fused_prog p;
+ *     cg_fused_begin(&p, "lstm_cell");
+ *     int z = cg_fused_input(&p, 4);  // registers z..z+3: the quarters of z's last dim
+ *     int c = cg_fused_input(&p, 1);
+ *     int i = cg_fused_unary(&p, CG_SIGMOID, z), f = cg_fused_unary(&p, CG_SIGMOID, z + 1);
+ *     int g = cg_fused_unary(&p, CG_TANH, z + 2), o = cg_fused_unary(&p, CG_SIGMOID, z + 3);
+ *     int c2 = cg_fused_binary(&p, CG_ADD, cg_fused_binary(&p, CG_MUL, f, c),
+ *                              cg_fused_binary(&p, CG_MUL, i, g));
+ *     cg_fused_output(&p, cg_fused_binary(&p, CG_MUL, o, cg_fused_unary(&p, CG_TANH, c2)));
+ *     cg_fused_output(&p, c2);
+ *
+ * Registers: the inputs' first (an input split into `parts` pieces along its
+ * last dim gives `parts` registers, in order), then one per step. Steps:
+ * unary neg, exp, log, tanh, sigmoid, relu, square; binary add, sub, mul,
+ * div — the same formulas as cg_k_unary/cg_k_binary. All pieces broadcast
+ * together (NumPy rules) to the outputs' shape; a split input's pieces must
+ * have the outputs' last dim. A builder call with a bad argument (or a -1
+ * register from an earlier failed call) returns -1, sets the error and marks
+ * the program, which then refuses to run. The program is a plain value: copy
+ * it, keep it static, build it once. */
+#define CG_FUSED_MAX_INPUTS 8
+#define CG_FUSED_MAX_REGS 48
+#define CG_FUSED_MAX_OUTPUTS 4
+
+typedef struct cg_fused_step {
+    uint8_t binary, op, a, b; /* op: a cg_unop or cg_binop; a, b: registers */
+} cg_fused_step;
+
+typedef struct cg_fused_prog {
+    char name[32];
+    int n_in, n_in_regs, n_steps, n_out;
+    bool bad;
+    uint8_t parts[CG_FUSED_MAX_INPUTS];
+    cg_fused_step steps[CG_FUSED_MAX_REGS];
+    uint8_t out[CG_FUSED_MAX_OUTPUTS];
+} cg_fused_prog;
+
+void cg_fused_begin(cg_fused_prog *p, const char *name);
+/* The next input; returns its first register. Inputs come before steps. */
+int cg_fused_input(cg_fused_prog *p, int parts);
+/* A step; returns its register. */
+int cg_fused_unary(cg_fused_prog *p, cg_unop op, int a);
+int cg_fused_binary(cg_fused_prog *p, cg_binop op, int a, int b);
+/* Return register r as the next output; returns the output's index. */
+int cg_fused_output(cg_fused_prog *p, int r);
+
+/* Run p on in[0 .. p->n_in-1] (one float dtype): out[0 .. p->n_out-1] get
+ * new contiguous tensors of the broadcast shape. */
+cg_status cg_k_fused(const cg_fused_prog *p, const cg_tensor *const *in, cg_tensor **out);
+/* The gradients of p's inputs from its outputs' gradients gout[j] (NULL: no
+ * gradient reached output j). For each i with need[i] (need NULL: all),
+ * gin[i] gets a new tensor of the broadcast shape with input i's last dim;
+ * summing it to input i's shape gives the gradient. The forward values are
+ * recomputed block by block, so nothing but the inputs is kept. */
+cg_status cg_k_fused_backward(const cg_fused_prog *p, const cg_tensor *const *in, const cg_tensor *const *gout,
+                              const bool *need, cg_tensor **gin);
+
 /* ------------------------------------------------------------- reductions */
 
 typedef enum cg_redop { CG_SUM, CG_MEAN, CG_MAX, CG_MIN, CG_PROD, CG_LOGSUMEXP, CG_REDOP_COUNT } cg_redop;

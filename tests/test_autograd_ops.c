@@ -188,6 +188,47 @@ static cg_tensor *f_dropout(cg_tensor *const *x, int n, void *u) {
     return cg_dropout(x[0], 0.3, true, &rng);
 }
 
+/* Fused programs: an LSTM cell (a split input, two outputs), and every step
+ * kind once. With only h used, output 1 gets no gradient. */
+static int fused_lstm(cg_tensor *const *x, cg_tensor **out) {
+    cg_fused_prog p;
+    cg_fused_begin(&p, "test_lstm");
+    int z = cg_fused_input(&p, 4), c = cg_fused_input(&p, 1);
+    int i = cg_fused_unary(&p, CG_SIGMOID, z), f = cg_fused_unary(&p, CG_SIGMOID, z + 1);
+    int g = cg_fused_unary(&p, CG_TANH, z + 2), o = cg_fused_unary(&p, CG_SIGMOID, z + 3);
+    int c2 = cg_fused_binary(&p, CG_ADD, cg_fused_binary(&p, CG_MUL, f, c), cg_fused_binary(&p, CG_MUL, i, g));
+    cg_fused_output(&p, cg_fused_binary(&p, CG_MUL, o, cg_fused_unary(&p, CG_TANH, c2)));
+    cg_fused_output(&p, c2);
+    return cg_fused(&p, x, out);
+}
+static cg_tensor *f_fused_lstm(cg_tensor *const *x, int n, void *u) {
+    (void)n, (void)u;
+    cg_tensor *o[2];
+    return fused_lstm(x, o) == 2 ? cg_concat(o, 2, -1) : NULL;
+}
+static cg_tensor *f_fused_lstm_h(cg_tensor *const *x, int n, void *u) {
+    (void)n, (void)u;
+    cg_tensor *o[2];
+    return fused_lstm(x, o) == 2 ? o[0] : NULL;
+}
+/* a in any range, b > 0 (log, div): every unary and binary step kind. */
+static cg_tensor *f_fused_all(cg_tensor *const *x, int n, void *u) {
+    (void)n, (void)u;
+    cg_fused_prog p;
+    cg_fused_begin(&p, "test_all");
+    int a = cg_fused_input(&p, 1), b = cg_fused_input(&p, 1);
+    int t = cg_fused_binary(&p, CG_ADD, cg_fused_unary(&p, CG_NEG, a), cg_fused_unary(&p, CG_EXP, a));
+    t = cg_fused_binary(&p, CG_SUB, t, cg_fused_unary(&p, CG_LOG, b));
+    t = cg_fused_binary(&p, CG_MUL, t, cg_fused_unary(&p, CG_TANH, a));
+    t = cg_fused_binary(&p, CG_ADD, t, cg_fused_unary(&p, CG_SIGMOID, b));
+    t = cg_fused_binary(&p, CG_DIV, t, b);
+    t = cg_fused_binary(&p, CG_ADD, t, cg_fused_unary(&p, CG_RELU, a));
+    t = cg_fused_binary(&p, CG_ADD, t, cg_fused_unary(&p, CG_SQUARE, cg_fused_binary(&p, CG_MUL, a, a)));
+    cg_fused_output(&p, t);
+    cg_tensor *o[1];
+    return cg_fused(&p, x, o) == 1 ? o[0] : NULL;
+}
+
 /* -------------------------------------- a custom op with a tunable backward */
 
 /* a * b whose backward scales b's gradient by `factor`: 1 is right, anything
@@ -328,6 +369,9 @@ static const gc_case cases[] = {
     ROW("addmm", f_linear, G(-1, 1, 2, 3, 4), G(-1, 1, 4, 5), G(-1, 1, 5)),
     ROW("reshape", f_flatten, G(-2, 2, 2, 3, 4)),
     ROW("index_select", f_embedding, G(-2, 2, 6, 3), IDX(6, 2, 4)),
+    ROW_BC("fused", f_fused_lstm, (G(-2, 2, 3, 8), G(-2, 2, 3, 2)), (G(-2, 2, 2, 3, 8), G(-2, 2, 3, 1))),
+    ROW_BC("fused", f_fused_lstm_h, (G(-2, 2, 3, 8), G(-2, 2, 3, 2)), (G(-2, 2, 8), G(-2, 2, 4, 2))),
+    ROW_BC("fused", f_fused_all, (GA(0.2, 1.5, 3, 5), G(0.5, 2, 3, 5)), (GA(0.2, 1.5, 2, 1, 5), G(0.5, 2, 3, 1))),
     ROW_BC("test_scaled_mul", f_scaled_mul, (G(-2, 2, 3, 4), G(-2, 2, 3, 4)), (G(-2, 2, 4), G(-2, 2, 2, 1))),
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
@@ -395,7 +439,7 @@ END_TEST
 
 START_TEST(every_op_has_a_case) {
     scaled_mul_op(); /* user ops are table rows too */
-    ck_assert_int_ge(cg_op_count(), 54); /* 53 built-in rows and ours */
+    ck_assert_int_ge(cg_op_count(), 55); /* 54 built-in rows and ours */
     char missing[4096] = "";
     for (int i = 0; i < cg_op_count(); i++) {
         const char *name = cg_op_at(i)->name;

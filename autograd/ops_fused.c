@@ -1,0 +1,32 @@
+/* The fused elementwise program as one op: the forward runs the program,
+ * the backward applies each step's derivative rule in reverse (both in
+ * tensor/ops_fused.c). */
+#include "autograd_internal.h"
+
+static int fwd_fused(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out) {
+    const cg_fused_prog *p = cg_node_params(n);
+    if (k != p->n_in) {
+        cg_set_error(CG_ERR_VALUE, "cg_fused: program '%s' takes %d inputs, got %d", p->name, p->n_in, k);
+        return -1;
+    }
+    return cg_k_fused(p, (const cg_tensor *const *)in, out) == CG_OK ? p->n_out : -1;
+}
+
+static cg_status bwd_fused(cg_node *n, cg_tensor *const *g, const bool *ng, cg_tensor **gin) {
+    const cg_fused_prog *p = cg_node_params(n);
+    const cg_tensor *in[CG_FUSED_MAX_INPUTS];
+    for (int i = 0; i < p->n_in; i++) in[i] = cg_node_input(n, i);
+    return cg_k_fused_backward(p, in, (const cg_tensor *const *)g, ng, gin);
+}
+
+/* The backward reads every input (bits 0..7). */
+const cg_op cg__op_fused = {"fused", CG_OP_VARIADIC, CG_FUSED_MAX_OUTPUTS, sizeof(cg_fused_prog), fwd_fused, bwd_fused,
+                            (1u << CG_FUSED_MAX_INPUTS) - 1};
+
+int cg_fused(const cg_fused_prog *p, cg_tensor *const *in, cg_tensor **out) {
+    if (!p || !out) {
+        cg_set_error(CG_ERR_NULL, "cg_fused: program or output array is NULL");
+        return -1;
+    }
+    return cg_op_apply_multi(&cg__op_fused, in, p->n_in, p, out);
+}

@@ -1,0 +1,378 @@
+/* Fused elementwise programs: a chain of unary/binary steps run block by
+ * block over the elements, and its backward (each step's derivative rule in
+ * reverse, on values recomputed per block). */
+#include "tensor_internal.h"
+
+#include <stdio.h>
+
+/* Elements per block: every register of a block fits in L1 together. */
+#define BLK 128
+
+/* ---------------------------------------------------------------- builder */
+
+static int bad(cg_fused_prog *p, const char *fmt, int x) {
+    if (!p->bad) {
+        char what[160];
+        snprintf(what, sizeof what, fmt, x);
+        cg_set_error(CG_ERR_VALUE, "cg_fused program '%s': %s", p->name, what);
+    }
+    p->bad = true;
+    return -1;
+}
+
+void cg_fused_begin(cg_fused_prog *p, const char *name) {
+    if (!p) return;
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "%s", name ? name : "fused");
+}
+
+int cg_fused_input(cg_fused_prog *p, int parts) {
+    if (!p) return -1;
+    if (p->n_steps) return bad(p, "input %d declared after a step; declare inputs first", p->n_in);
+    if (p->n_in >= CG_FUSED_MAX_INPUTS) return bad(p, "more than %d inputs", CG_FUSED_MAX_INPUTS);
+    if (parts < 1 || p->n_in_regs + parts > CG_FUSED_MAX_REGS) return bad(p, "input split into %d parts", parts);
+    p->parts[p->n_in++] = (uint8_t)parts;
+    p->n_in_regs += parts;
+    return p->n_in_regs - parts;
+}
+
+static int n_regs(const cg_fused_prog *p) { return p->n_in_regs + p->n_steps; }
+
+static int add_step(cg_fused_prog *p, bool binary, int op, int a, int b) {
+    if (!p) return -1;
+    if (p->bad) return -1;
+    if (a < 0 || a >= n_regs(p) || (binary && (b < 0 || b >= n_regs(p))))
+        return bad(p, "step %d reads a register that does not exist yet", p->n_steps);
+    if (n_regs(p) >= CG_FUSED_MAX_REGS) return bad(p, "more than %d registers", CG_FUSED_MAX_REGS);
+    p->steps[p->n_steps++] = (cg_fused_step){binary, (uint8_t)op, (uint8_t)a, (uint8_t)(binary ? b : a)};
+    return n_regs(p) - 1;
+}
+
+int cg_fused_unary(cg_fused_prog *p, cg_unop op, int a) {
+    switch (op) {
+    case CG_NEG: case CG_EXP: case CG_LOG: case CG_TANH: case CG_SIGMOID: case CG_RELU: case CG_SQUARE:
+        return add_step(p, false, op, a, 0);
+    default: return p ? bad(p, "unary op %d cannot be fused (neg, exp, log, tanh, sigmoid, relu, square can)", op) : -1;
+    }
+}
+
+int cg_fused_binary(cg_fused_prog *p, cg_binop op, int a, int b) {
+    switch (op) {
+    case CG_ADD: case CG_SUB: case CG_MUL: case CG_DIV: return add_step(p, true, op, a, b);
+    default: return p ? bad(p, "binary op %d cannot be fused (add, sub, mul, div can)", op) : -1;
+    }
+}
+
+int cg_fused_output(cg_fused_prog *p, int r) {
+    if (!p || p->bad) return -1;
+    if (r < 0 || r >= n_regs(p)) return bad(p, "output register %d does not exist", r);
+    if (p->n_out >= CG_FUSED_MAX_OUTPUTS) return bad(p, "more than %d outputs", CG_FUSED_MAX_OUTPUTS);
+    p->out[p->n_out++] = (uint8_t)r;
+    return p->n_out - 1;
+}
+
+/* ------------------------------------------------------------------- plan */
+
+/* Element (r, c) of an operand over the [R, C] iteration space is at
+ * p + (r * rs + c * cs) elements. */
+typedef struct {
+    char *p;
+    int64_t rs, cs;
+} opnd;
+
+typedef struct {
+    cg_dtype dt;
+    size_t es;
+    int ndim;
+    int64_t shape[CG_MAX_DIMS]; /* the outputs' shape */
+    int64_t R, C;               /* rows (all but the last dim) and columns */
+    opnd reg[CG_FUSED_MAX_REGS]; /* the input registers */
+    opnd gout[CG_FUSED_MAX_OUTPUTS];
+    bool has_gout[CG_FUSED_MAX_OUTPUTS];
+    opnd gin[CG_FUSED_MAX_REGS]; /* per input register, when its gradient is wanted */
+    bool want[CG_FUSED_MAX_REGS];
+} plan;
+
+/* t's region [start, start + len) of its last dim, seen broadcast to the
+ * plan's shape, as one row stride and one column stride; false if its
+ * leading dims do not fold into one stride. */
+static bool fold(const plan *pl, const cg_tensor *t, int64_t start, int64_t len, opnd *o) {
+    int nd = pl->ndim, off = nd - t->ndim;
+    int64_t st[CG_MAX_DIMS];
+    for (int d = 0; d < nd; d++) {
+        int td = d - off;
+        int64_t size = td < 0 ? 1 : td == t->ndim - 1 ? len : t->shape[td];
+        st[d] = size == 1 ? 0 : t->strides[td];
+    }
+    o->p = (char *)cg_data(t) + (size_t)(start * (t->ndim ? t->strides[t->ndim - 1] : 0)) * pl->es;
+    o->cs = nd ? st[nd - 1] : 0;
+    /* rows: each leading dim's stride must be rs times the rows inside it */
+    o->rs = 0;
+    bool set = false;
+    int64_t inner = 1;
+    for (int d = nd - 2; d >= 0; d--) {
+        if (pl->shape[d] == 1) continue;
+        if (!set) {
+            o->rs = st[d]; /* the innermost row dim: nothing inside it yet */
+            set = true;
+        } else if (st[d] != o->rs * inner) {
+            return false;
+        }
+        inner *= pl->shape[d];
+    }
+    return true;
+}
+
+/* An operand for t's piece k of `parts`: folded in place, or a contiguous
+ * copy broadcast to the plan's shape when it does not fold. */
+static bool operand(const plan *pl, const cg_tensor *t, int parts, int k, opnd *o) {
+    int64_t len = t->ndim ? t->shape[t->ndim - 1] / parts : 1;
+    if (fold(pl, t, k * len, len, o)) return true;
+    cg_tensor *piece = parts > 1 ? cg_k_slice(t, -1, k * len, (k + 1) * len, 1) : (cg_tensor *)t;
+    cg_tensor *c = piece ? cg_k_contiguous(cg_k_expand(piece, pl->shape, pl->ndim)) : NULL;
+    return c && fold(pl, c, 0, pl->ndim ? pl->shape[pl->ndim - 1] : 1, o);
+}
+
+static cg_status make_plan(const char *fn, const cg_fused_prog *p, const cg_tensor *const *in, plan *pl) {
+    if (!p || !in) return cg_set_error(CG_ERR_NULL, "%s: program or inputs are NULL", fn);
+    if (p->bad) return cg_set_error(CG_ERR_VALUE, "%s: program '%s' was built with an error", fn, p->name);
+    if (p->n_in < 1 || p->n_out < 1)
+        return cg_set_error(CG_ERR_VALUE, "%s: program '%s' needs an input and an output", fn, p->name);
+    memset(pl, 0, sizeof *pl);
+    for (int i = 0; i < p->n_in; i++) {
+        const cg_tensor *t = in[i];
+        if (!t) return cg__null_input(fn), cg_last_status();
+        if (!cg_dtype_is_float(t->dtype) || t->dtype != in[0]->dtype)
+            return cg_set_error(CG_ERR_DTYPE, "%s: program '%s': input %d is %s %s; all inputs must be one float dtype (input 0: %s)",
+                                fn, p->name, i, cg_dtype_name(t->dtype), cg_shape_str(t), cg_dtype_name(in[0]->dtype));
+        int64_t last = t->ndim ? t->shape[t->ndim - 1] : 1;
+        if (p->parts[i] > 1 && (t->ndim == 0 || last % p->parts[i]))
+            return cg_set_error(CG_ERR_SHAPE, "%s: program '%s': input %d (shape %s) does not split into %d equal parts along its last dim",
+                                fn, p->name, i, cg_shape_str(t), p->parts[i]);
+        int64_t piece[CG_MAX_DIMS], bshape[CG_MAX_DIMS];
+        memcpy(piece, t->shape, sizeof(int64_t) * (size_t)t->ndim);
+        if (t->ndim) piece[t->ndim - 1] = last / p->parts[i];
+        if (i == 0) {
+            memcpy(pl->shape, piece, sizeof piece);
+            pl->ndim = t->ndim;
+        } else if (cg_broadcast_shape(pl->shape, pl->ndim, piece, t->ndim, bshape, &pl->ndim) == CG_OK) {
+            memcpy(pl->shape, bshape, sizeof bshape);
+        } else {
+            return cg_set_error(CG_ERR_SHAPE, "%s: program '%s': input %d (shape %s) does not broadcast with the others",
+                                fn, p->name, i, cg_shape_str(t));
+        }
+    }
+    pl->dt = in[0]->dtype;
+    pl->es = cg_dtype_size(pl->dt);
+    pl->C = pl->ndim ? pl->shape[pl->ndim - 1] : 1;
+    pl->R = 1;
+    for (int d = 0; d + 1 < pl->ndim; d++) pl->R *= pl->shape[d];
+    for (int i = 0, r = 0; i < p->n_in; r += p->parts[i], i++) {
+        if (p->parts[i] > 1 && in[i]->shape[in[i]->ndim - 1] / p->parts[i] != pl->C)
+            return cg_set_error(CG_ERR_SHAPE, "%s: program '%s': input %d (shape %s) is split into %d parts, whose last dim must be the outputs' (%lld)",
+                                fn, p->name, i, cg_shape_str(in[i]), p->parts[i], (long long)pl->C);
+        for (int k = 0; k < p->parts[i]; k++)
+            if (!operand(pl, in[i], p->parts[i], k, &pl->reg[r + k])) return cg_last_status();
+    }
+    return CG_OK;
+}
+
+/* When every operand walks the elements in row-major order, the space is
+ * one long row: fewer, longer blocks. */
+static void flatten_rows(plan *pl, int n_in_regs, const opnd *extra, int n_extra) {
+    if (pl->R == 1) return;
+    for (int r = 0; r < n_in_regs; r++)
+        if (pl->reg[r].rs != pl->reg[r].cs * pl->C) return;
+    for (int k = 0; k < n_extra; k++)
+        if (extra[k].p && extra[k].rs != extra[k].cs * pl->C) return;
+    pl->C *= pl->R;
+    pl->R = 1;
+}
+
+/* ----------------------------------------------------------------- kernels */
+
+#define SIMD _Pragma("omp simd")
+/* Blocks run whole vectors (64 bytes): a short row is padded, so that no
+ * element takes the slow scalar path of a vector loop's tail. */
+#define PAD(n, T) (((n) + (int64_t)(64 / sizeof(T)) - 1) / (int64_t)(64 / sizeof(T)) * (int64_t)(64 / sizeof(T)))
+#define LOOP(body) SIMD for (int64_t i = 0; i < n; i++) body
+
+/* One instance per float type: step forward, step backward, block driver. */
+#define FUSED_KERNELS(T, SFX, EXP, LOG, TANH)                                                       \
+    static void step_fwd_##SFX(const cg_fused_step *s, int64_t n, T *restrict y, const T *a, const T *b) { \
+        if (s->binary) {                                                                           \
+            switch (s->op) {                                                                       \
+            case CG_ADD: LOOP({ y[i] = a[i] + b[i]; }) break;                                      \
+            case CG_SUB: LOOP({ y[i] = a[i] - b[i]; }) break;                                      \
+            case CG_MUL: LOOP({ y[i] = a[i] * b[i]; }) break;                                      \
+            default: LOOP({ y[i] = a[i] / b[i]; }) break;                                          \
+            }                                                                                      \
+            return;                                                                                \
+        }                                                                                          \
+        switch (s->op) {                                                                           \
+        case CG_NEG: LOOP({ y[i] = -a[i]; }) break;                                                \
+        case CG_EXP: LOOP({ y[i] = EXP(a[i]); }) break;                                            \
+        case CG_LOG: LOOP({ y[i] = LOG(a[i]); }) break;                                            \
+        case CG_TANH: LOOP({ y[i] = TANH(a[i]); }) break;                                          \
+        case CG_SIGMOID: LOOP({ y[i] = (T)1 / ((T)1 + EXP(-a[i])); }) break;                       \
+        case CG_RELU: LOOP({ y[i] = a[i] < 0 ? (T)0 : a[i]; }) break;                              \
+        default: LOOP({ y[i] = a[i] * a[i]; }) break;                                              \
+        }                                                                                          \
+    }                                                                                              \
+    /* ga, gb += the step's local derivative times gy (ga may be gb). */                          \
+    static void step_bwd_##SFX(const cg_fused_step *s, int64_t n, const T *restrict gy, const T *y, const T *a, \
+                               const T *b, T *ga, T *gb) {                                         \
+        if (s->binary) {                                                                           \
+            switch (s->op) {                                                                       \
+            case CG_ADD: LOOP({ ga[i] += gy[i]; }) LOOP({ gb[i] += gy[i]; }) break;                \
+            case CG_SUB: LOOP({ ga[i] += gy[i]; }) LOOP({ gb[i] -= gy[i]; }) break;                \
+            case CG_MUL: LOOP({ ga[i] += gy[i] * b[i]; }) LOOP({ gb[i] += gy[i] * a[i]; }) break;  \
+            default: LOOP({ ga[i] += gy[i] / b[i]; }) LOOP({ gb[i] -= gy[i] * y[i] / b[i]; }) break; \
+            }                                                                                      \
+            return;                                                                                \
+        }                                                                                          \
+        switch (s->op) {                                                                           \
+        case CG_NEG: LOOP({ ga[i] -= gy[i]; }) break;                                              \
+        case CG_EXP: LOOP({ ga[i] += gy[i] * y[i]; }) break;                                       \
+        case CG_LOG: LOOP({ ga[i] += gy[i] / a[i]; }) break;                                       \
+        case CG_TANH: LOOP({ ga[i] += gy[i] * ((T)1 - y[i] * y[i]); }) break;                      \
+        case CG_SIGMOID: LOOP({ ga[i] += gy[i] * y[i] * ((T)1 - y[i]); }) break;                   \
+        case CG_RELU: LOOP({ ga[i] += y[i] > 0 ? gy[i] : (T)0; }) break;                           \
+        default: LOOP({ ga[i] += (T)2 * gy[i] * a[i]; }) break;                                    \
+        }                                                                                          \
+    }                                                                                              \
+    /* The values of every register for block (r, c0, n): input registers   \
+     * point into their tensors when unit-stride, else are gathered. */       \
+    static void load_##SFX(const cg_fused_prog *p, const plan *pl, int64_t r, int64_t c0, int64_t n, \
+                           int64_t np, T (*scratch)[BLK], const T **v) {                           \
+        for (int k = 0; k < p->n_in_regs; k++) {                                                   \
+            const opnd *o = &pl->reg[k];                                                           \
+            const T *src = (const T *)o->p + r * o->rs + c0 * o->cs;                               \
+            if (o->cs == 1 && n == np) {                                                           \
+                v[k] = src;                                                                        \
+                continue;                                                                          \
+            }                                                                                      \
+            for (int64_t i = 0; i < n; i++) scratch[k][i] = src[i * o->cs];                        \
+            for (int64_t i = n; i < np; i++) scratch[k][i] = 1; /* padding lanes: finite */        \
+            v[k] = scratch[k];                                                                     \
+        }                                                                                          \
+        n = np;                                                                                    \
+        for (int k = 0; k < p->n_steps; k++) {                                                     \
+            const cg_fused_step *s = &p->steps[k];                                                 \
+            int y = p->n_in_regs + k;                                                              \
+            step_fwd_##SFX(s, n, scratch[y], v[s->a], v[s->b]);                                    \
+            v[y] = scratch[y];                                                                     \
+        }                                                                                          \
+    }                                                                                              \
+    static void fwd_block_##SFX(const cg_fused_prog *p, const plan *pl, int64_t t, char **out) {  \
+        T scratch[CG_FUSED_MAX_REGS][BLK];                                                         \
+        const T *v[CG_FUSED_MAX_REGS];                                                             \
+        int64_t nb = (pl->C + BLK - 1) / BLK, r = t / nb, c0 = t % nb * BLK;                       \
+        int64_t n = pl->C - c0 < BLK ? pl->C - c0 : BLK, np = PAD(n, T);                           \
+        load_##SFX(p, pl, r, c0, n, np, scratch, v);                                               \
+        for (int j = 0; j < p->n_out; j++)                                                         \
+            memcpy((T *)out[j] + r * pl->C + c0, v[p->out[j]], sizeof(T) * (size_t)n);             \
+    }                                                                                              \
+    static void bwd_block_##SFX(const cg_fused_prog *p, const plan *pl, int64_t t) {              \
+        T scratch[CG_FUSED_MAX_REGS][BLK], adj[CG_FUSED_MAX_REGS][BLK];                            \
+        const T *v[CG_FUSED_MAX_REGS];                                                             \
+        int64_t nb = (pl->C + BLK - 1) / BLK, r = t / nb, c0 = t % nb * BLK;                       \
+        int64_t n = pl->C - c0 < BLK ? pl->C - c0 : BLK, np = PAD(n, T);                           \
+        load_##SFX(p, pl, r, c0, n, np, scratch, v);                                               \
+        int nr = n_regs(p);                                                                        \
+        for (int k = 0; k < nr; k++) memset(adj[k], 0, sizeof(T) * (size_t)np);                    \
+        for (int j = 0; j < p->n_out; j++) {                                                       \
+            if (!pl->has_gout[j]) continue;                                                        \
+            const opnd *o = &pl->gout[j];                                                          \
+            const T *g = (const T *)o->p + r * o->rs + c0 * o->cs;                                 \
+            T *a = adj[p->out[j]];                                                                 \
+            if (o->cs == 1) LOOP({ a[i] += g[i]; })                                                \
+            else for (int64_t i = 0; i < n; i++) a[i] += g[i * o->cs];                             \
+        }                                                                                          \
+        for (int k = p->n_steps - 1; k >= 0; k--) {                                                \
+            const cg_fused_step *s = &p->steps[k];                                                 \
+            int y = p->n_in_regs + k;                                                              \
+            step_bwd_##SFX(s, np, adj[y], v[y], v[s->a], v[s->b], adj[s->a], adj[s->b]);            \
+        }                                                                                          \
+        for (int k = 0; k < p->n_in_regs; k++)                                                     \
+            if (pl->want[k])                                                                       \
+                memcpy((T *)pl->gin[k].p + r * pl->gin[k].rs + c0, adj[k], sizeof(T) * (size_t)n); \
+    }
+
+FUSED_KERNELS(float, f32, expf, logf, tanhf)
+FUSED_KERNELS(double, f64, exp, log, tanh)
+
+/* Run every block, in parallel when there are enough elements (each block
+ * is computed the same way whatever the thread count). */
+static void run_blocks(const cg_fused_prog *p, const plan *pl, char **out) {
+    int64_t nblocks = pl->R * ((pl->C + BLK - 1) / BLK);
+    int nt = cg__threads_for(pl->R * pl->C);
+    bool f32 = pl->dt == CG_FLOAT32;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (int64_t t = 0; t < nblocks; t++) {
+        if (out) {
+            if (f32) fwd_block_f32(p, pl, t, out);
+            else fwd_block_f64(p, pl, t, out);
+        } else {
+            if (f32) bwd_block_f32(p, pl, t);
+            else bwd_block_f64(p, pl, t);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- public */
+
+cg_status cg_k_fused(const cg_fused_prog *p, const cg_tensor *const *in, cg_tensor **out) {
+    plan pl;
+    cg_status st = make_plan("cg_fused", p, in, &pl);
+    if (st != CG_OK) return st;
+    if (!out) return cg_set_error(CG_ERR_NULL, "cg_fused: program '%s': the output array is NULL", p->name);
+    char *po[CG_FUSED_MAX_OUTPUTS];
+    for (int j = 0; j < p->n_out; j++) {
+        if (!(out[j] = cg__new(pl.dt, pl.shape, pl.ndim))) return cg_last_status();
+        po[j] = cg_data(out[j]);
+    }
+    flatten_rows(&pl, p->n_in_regs, NULL, 0);
+    if (pl.R * pl.C > 0) run_blocks(p, &pl, po);
+    return CG_OK;
+}
+
+cg_status cg_k_fused_backward(const cg_fused_prog *p, const cg_tensor *const *in, const cg_tensor *const *gout,
+                              const bool *need, cg_tensor **gin) {
+    plan pl;
+    cg_status st = make_plan("cg_fused backward", p, in, &pl);
+    if (st != CG_OK) return st;
+    if (!gout || !gin) return cg_set_error(CG_ERR_NULL, "cg_fused backward: program '%s': gout or gin is NULL", p->name);
+    for (int j = 0; j < p->n_out; j++) {
+        const cg_tensor *g = gout[j];
+        if (!g) continue;
+        int64_t gs[CG_MAX_DIMS];
+        int gnd;
+        if (g->dtype != pl.dt || cg_broadcast_shape(g->shape, g->ndim, pl.shape, pl.ndim, gs, &gnd) != CG_OK ||
+            gnd != pl.ndim || memcmp(gs, pl.shape, sizeof(int64_t) * (size_t)gnd))
+            return cg_set_error(CG_ERR_SHAPE, "cg_fused backward: program '%s': gradient %d is %s %s, expected %s like the output",
+                                p->name, j, cg_dtype_name(g->dtype), cg_shape_str(g), cg_dtype_name(pl.dt));
+        if (!operand(&pl, g, 1, 0, &pl.gout[j])) return cg_last_status();
+        pl.has_gout[j] = true;
+    }
+    opnd extra[CG_FUSED_MAX_OUTPUTS + CG_FUSED_MAX_REGS];
+    int n_extra = 0;
+    for (int i = 0, r = 0; i < p->n_in; r += p->parts[i], i++) {
+        gin[i] = NULL;
+        if (need && !need[i]) continue;
+        int64_t shape[CG_MAX_DIMS];
+        memcpy(shape, pl.shape, sizeof shape);
+        if (pl.ndim) shape[pl.ndim - 1] = pl.C * p->parts[i];
+        if (!(gin[i] = cg__new(pl.dt, shape, pl.ndim))) return cg_last_status();
+        for (int k = 0; k < p->parts[i]; k++) {
+            pl.want[r + k] = true;
+            pl.gin[r + k] = (opnd){(char *)cg_data(gin[i]) + (size_t)(k * pl.C) * pl.es, pl.C * p->parts[i], 1};
+            extra[n_extra++] = pl.gin[r + k];
+        }
+    }
+    for (int j = 0; j < p->n_out; j++)
+        if (pl.has_gout[j]) extra[n_extra++] = pl.gout[j];
+    flatten_rows(&pl, p->n_in_regs, extra, n_extra);
+    if (pl.R * pl.C > 0) run_blocks(p, &pl, NULL);
+    return CG_OK;
+}
