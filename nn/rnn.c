@@ -11,6 +11,8 @@ typedef struct {
     int in, units, gates;
     cg_rnn_opts o;
     cg_tensor *kernel, *recurrent, *bias; /* GRU bias: [2, 3H] (input, recurrent) */
+    bool fused;                           /* the cell's gates run as `cell` */
+    cg_fused_prog cell;
 } rnn;
 
 static const cg_module_type simple_rnn_type, lstm_type, gru_type;
@@ -18,10 +20,55 @@ static bool is_rnn(const cg_module *m) {
     return m && (m->type == &simple_rnn_type || m->type == &lstm_type || m->type == &gru_type);
 }
 
+static bool act_unop(cg_activation a, cg_unop *op) {
+    switch (a) {
+    case CG_ACT_TANH: *op = CG_TANH; return true;
+    case CG_ACT_SIGMOID: *op = CG_SIGMOID; return true;
+    case CG_ACT_RELU: *op = CG_RELU; return true;
+    default: return false;
+    }
+}
+
+/* The gate arithmetic of a step as one fused program, built once per layer;
+ * false when an activation has no fused step (linear, softmax): then the
+ * step runs as separate ops. */
+static bool build_cell(rnn *r) {
+    cg_unop ra, a;
+    if (!act_unop(r->o.recurrent_activation, &ra) || !act_unop(r->o.activation, &a)) return false;
+    cg_fused_prog *p = &r->cell;
+    if (r->kind == CG_LSTM) { /* z = xW + hU + b split i, f, g, o; c */
+        cg_fused_begin(p, "lstm_cell");
+        int z = cg_fused_input(p, 4), c = cg_fused_input(p, 1);
+        int i = cg_fused_unary(p, ra, z), f = cg_fused_unary(p, ra, z + 1);
+        int g = cg_fused_unary(p, a, z + 2), o = cg_fused_unary(p, ra, z + 3);
+        int c2 = cg_fused_binary(p, CG_ADD, cg_fused_binary(p, CG_MUL, f, c), cg_fused_binary(p, CG_MUL, i, g));
+        cg_fused_output(p, cg_fused_binary(p, CG_MUL, o, cg_fused_unary(p, a, c2)));
+        cg_fused_output(p, c2);
+    } else if (r->kind == CG_GRU) { /* xW + b_x split z, r, h; hU + b_h split the same; h */
+        cg_fused_begin(p, "gru_cell");
+        int x = cg_fused_input(p, 3), u = cg_fused_input(p, 3), h = cg_fused_input(p, 1);
+        int z = cg_fused_unary(p, ra, cg_fused_binary(p, CG_ADD, x, u));
+        int rr = cg_fused_unary(p, ra, cg_fused_binary(p, CG_ADD, x + 1, u + 1));
+        int n = cg_fused_unary(p, a, cg_fused_binary(p, CG_ADD, x + 2, cg_fused_binary(p, CG_MUL, rr, u + 2)));
+        /* z * h + (1 - z) * n */
+        cg_fused_output(p, cg_fused_binary(p, CG_ADD, n, cg_fused_binary(p, CG_MUL, z, cg_fused_binary(p, CG_SUB, h, n))));
+    } else {
+        return false;
+    }
+    return !p->bad;
+}
+
 /* One time step: h (and c) -> the new h (and c). xt: [B, G*H] projected input. */
 static cg_tensor *lstm_step(rnn *r, cg_tensor *xt, cg_tensor *h, cg_tensor **c) {
+    cg_tensor *zz = cg_addmm(xt, h, r->recurrent);
+    if (r->fused) {
+        cg_tensor *in[2] = {zz, *c}, *out[2];
+        if (cg_fused(&r->cell, in, out) != 2) return NULL;
+        *c = out[1];
+        return out[0];
+    }
     cg_tensor *z[4];
-    if (cg_chunk(cg_addmm(xt, h, r->recurrent), 4, 1, z) != 4) return NULL;
+    if (cg_chunk(zz, 4, 1, z) != 4) return NULL;
     cg_activation ra = r->o.recurrent_activation, a = r->o.activation;
     cg_tensor *i = cg_activate(z[0], ra), *f = cg_activate(z[1], ra);
     cg_tensor *g = cg_activate(z[2], a), *o = cg_activate(z[3], ra);
@@ -29,9 +76,13 @@ static cg_tensor *lstm_step(rnn *r, cg_tensor *xt, cg_tensor *h, cg_tensor **c) 
     return cg_mul(o, cg_activate(*c, a));
 }
 
-static cg_tensor *gru_step(rnn *r, cg_tensor *xt, cg_tensor *h, cg_tensor *hin) {
+static cg_tensor *gru_step(rnn *r, cg_tensor *xt, cg_tensor *h, cg_tensor *hin, cg_tensor *bias_h) {
+    cg_tensor *hu = bias_h ? cg_addmm(bias_h, hin, r->recurrent) : cg_matmul(hin, r->recurrent);
+    if (r->fused) {
+        cg_tensor *in[3] = {xt, hu, h}, *out[1];
+        return cg_fused(&r->cell, in, out) == 1 ? out[0] : NULL;
+    }
     cg_tensor *xs[3], *hs[3];
-    cg_tensor *hu = r->bias ? cg_addmm(cg_select(r->bias, 0, 1), hin, r->recurrent) : cg_matmul(hin, r->recurrent);
     if (cg_chunk(xt, 3, 1, xs) != 3 || cg_chunk(hu, 3, 1, hs) != 3) return NULL;
     cg_activation ra = r->o.recurrent_activation;
     cg_tensor *z = cg_activate(cg_add(xs[0], hs[0]), ra);
@@ -83,7 +134,10 @@ cg_status cg_rnn_call(cg_module *m, cg_tensor *x, cg_tensor *const *initial_stat
     cg_tensor *dm = dropout_mask(r, r->o.dropout, CG_SHAPE(B, 1, r->in));
     if (dm) x = cg_mul(x, dm);
     cg_tensor *bias_in = r->bias && r->kind == CG_GRU ? cg_select(r->bias, 0, 0) : r->bias;
-    cg_tensor *xp = cg_linear(x, r->kernel, bias_in); /* [B, T, G*H]: one GEMM for all steps */
+    cg_tensor *bias_h = r->bias && r->kind == CG_GRU ? cg_select(r->bias, 0, 1) : NULL;
+    /* [T, B, G*H], time-major: one GEMM for all steps, and each step's
+     * slice (and its gradient) is one contiguous block */
+    cg_tensor *xp = cg_linear(cg_transpose(x, 0, 1), r->kernel, bias_in);
     cg_tensor *h = initial(r, initial_state, 0, B);
     cg_tensor *c = r->kind == CG_LSTM ? initial(r, initial_state, 1, B) : NULL;
     cg_tensor *rm = dropout_mask(r, r->o.recurrent_dropout, CG_SHAPE(B, H));
@@ -93,13 +147,13 @@ cg_status cg_rnn_call(cg_module *m, cg_tensor *x, cg_tensor *const *initial_stat
         return cg_last_status();
     for (int64_t s = 0; s < T && h; s++) {
         int64_t t = r->o.go_backwards ? T - 1 - s : s;
-        cg_tensor *xt = cg_select(xp, 1, t);
+        cg_tensor *xt = cg_select(xp, 0, t);
         cg_tensor *hin = rm ? cg_mul(h, rm) : h;
         cg_tensor *cn = c, *hn;
         switch (r->kind) {
         case CG_SIMPLE_RNN: hn = cg_activate(cg_addmm(xt, hin, r->recurrent), r->o.activation); break;
         case CG_LSTM: hn = lstm_step(r, xt, hin, &cn); break;
-        default: hn = gru_step(r, xt, h, hin); break;
+        default: hn = gru_step(r, xt, h, hin, bias_h); break;
         }
         if (mf) { /* padded steps carry the state through */
             cg_tensor *mt = cg_k_select(mf, 1, t);
@@ -250,6 +304,7 @@ static cg_module *rnn_new(cg_rnn_kind kind, int in, int units, const cg_rnn_opts
     r->units = units;
     r->gates = kind == CG_LSTM ? 4 : kind == CG_GRU ? 3 : 1;
     r->o = o;
+    r->fused = build_cell(r);
     int64_t GH = (int64_t)r->gates * units;
     double lim = 1.0 / sqrt((double)units);
     cg_init ki = o.torch_init ? cg_init_uniform(lim) : cg__init_or(o.kernel_init, cg_init_glorot_uniform());

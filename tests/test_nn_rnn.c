@@ -202,12 +202,16 @@ static cg_tensor *gc_fn(cg_tensor *const *in, int n, void *user) {
 }
 
 /* float64 gradcheck of each cell over 3 steps, wrt the input, the initial
- * state(s) and every parameter; with and without a mask. */
+ * state(s) and every parameter; with and without a mask (rounds 0-5, the
+ * gates as one fused op), and with a linear activation (rounds 6-8, which
+ * has no fused step: the gates run as separate ops). */
 START_TEST(cell_gradcheck) {
-    cg_rnn_kind k = (cg_rnn_kind)(_i / 2);
-    bool masked = _i % 2;
+    bool plain = _i >= 6;
+    cg_rnn_kind k = (cg_rnn_kind)(plain ? _i - 6 : _i / 2);
+    bool masked = !plain && _i % 2;
     cg_rng rng = cg_rng_seeded(31 + (uint64_t)_i);
-    cg_module *m = rnn_new(k, 3, 4, &(cg_rnn_opts){.return_sequences = true, .rng = &rng});
+    cg_module *m = rnn_new(k, 3, 4, &(cg_rnn_opts){.return_sequences = true, .rng = &rng,
+                                                   .activation = plain ? CG_ACT_LINEAR : CG_ACT_DEFAULT});
     /* non-zero biases so their gradient paths are exercised */
     for (int i = 0; i < m->n_params; i++)
         ck_assert_ptr_nonnull(cg_k_axpy_(m->params[i], 0.3, cg_uniform(&rng, CG_FLOAT32, -1, 1, m->params[i]->shape, m->params[i]->ndim)));
@@ -404,7 +408,7 @@ Suite *nn_rnn_suite(void) {
     tcase_add_loop_test(tc, matches_torch, 0, 3 * V_COUNT);
     tcase_add_test(tc, initial_state_is_used);
     tcase_add_test(tc, go_backwards_is_flipped_input);
-    tcase_add_loop_test(tc, cell_gradcheck, 0, 6);
+    tcase_add_loop_test(tc, cell_gradcheck, 0, 9);
     tcase_add_test(tc, stacked_bidirectional_gradcheck);
     tcase_add_loop_test(tc, mask_zero_equals_unpadded, 0, 6);
     tcase_add_test(tc, explicit_mask_sequences);
