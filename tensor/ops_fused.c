@@ -177,17 +177,8 @@ static cg_status make_plan(const char *fn, const cg_fused_prog *p, const cg_tens
     return CG_OK;
 }
 
-/* When every operand walks the elements in row-major order, the space is
- * one long row: fewer, longer blocks. */
-static void flatten_rows(plan *pl, int n_in_regs, const opnd *extra, int n_extra) {
-    if (pl->R == 1) return;
-    for (int r = 0; r < n_in_regs; r++)
-        if (pl->reg[r].rs != pl->reg[r].cs * pl->C) return;
-    for (int k = 0; k < n_extra; k++)
-        if (extra[k].p && extra[k].rs != extra[k].cs * pl->C) return;
-    pl->C *= pl->R;
-    pl->R = 1;
-}
+/* Does the operand hold the flat elements in order, one after another? */
+static inline bool flat(const plan *pl, const opnd *o) { return o->cs == 1 && (o->rs == pl->C || pl->R == 1); }
 
 /* ----------------------------------------------------------------- kernels */
 
@@ -241,53 +232,73 @@ static void flatten_rows(plan *pl, int n_in_regs, const opnd *extra, int n_extra
         default: LOOP({ ga[i] += (T)2 * gy[i] * a[i]; }) break;                                    \
         }                                                                                          \
     }                                                                                              \
-    /* The values of every register for block (r, c0, n): input registers   \
-     * point into their tensors when unit-stride, else are gathered. */       \
-    static void load_##SFX(const cg_fused_prog *p, const plan *pl, int64_t r, int64_t c0, int64_t n, \
-                           int64_t np, T (*scratch)[BLK], const T **v) {                           \
+    /* dst[0 .. n) = the operand's flat elements [e0, e0 + n), row by row. */ \
+    static void gather_##SFX(const plan *pl, const opnd *o, int64_t e0, int64_t n, T *dst) {       \
+        int64_t r = e0 / pl->C, c = e0 % pl->C;                                                    \
+        for (int64_t i = 0; i < n; r++, c = 0) {                                                   \
+            int64_t len = pl->C - c < n - i ? pl->C - c : n - i;                                   \
+            const T *src = (const T *)o->p + r * o->rs + c * o->cs;                                \
+            if (o->cs == 1) memcpy(dst + i, src, sizeof(T) * (size_t)len);                         \
+            else for (int64_t k = 0; k < len; k++) dst[i + k] = src[k * o->cs];                    \
+            i += len;                                                                              \
+        }                                                                                          \
+    }                                                                                              \
+    /* The operand's flat elements [e0, e0 + n) = src, row by row (cs 1). */ \
+    static void scatter_##SFX(const plan *pl, const opnd *o, int64_t e0, int64_t n, const T *src) { \
+        int64_t r = e0 / pl->C, c = e0 % pl->C;                                                    \
+        for (int64_t i = 0; i < n; r++, c = 0) {                                                   \
+            int64_t len = pl->C - c < n - i ? pl->C - c : n - i;                                   \
+            memcpy((T *)o->p + r * o->rs + c, src + i, sizeof(T) * (size_t)len);                   \
+            i += len;                                                                              \
+        }                                                                                          \
+    }                                                                                              \
+    /* The values of every register for the block of flat elements [e0, e0 \
+     * + n), padded to np lanes: an input register points into its tensor   \
+     * when that is laid out flat, else is gathered. */                      \
+    static void load_##SFX(const cg_fused_prog *p, const plan *pl, int64_t e0, int64_t n, int64_t np, \
+                           T (*scratch)[BLK], const T **v) {                                       \
         for (int k = 0; k < p->n_in_regs; k++) {                                                   \
             const opnd *o = &pl->reg[k];                                                           \
-            const T *src = (const T *)o->p + r * o->rs + c0 * o->cs;                               \
-            if (o->cs == 1 && n == np) {                                                           \
-                v[k] = src;                                                                        \
+            if (flat(pl, o) && n == np) {                                                          \
+                v[k] = (const T *)o->p + e0;                                                       \
                 continue;                                                                          \
             }                                                                                      \
-            for (int64_t i = 0; i < n; i++) scratch[k][i] = src[i * o->cs];                        \
+            gather_##SFX(pl, o, e0, n, scratch[k]);                                                \
             for (int64_t i = n; i < np; i++) scratch[k][i] = 1; /* padding lanes: finite */        \
             v[k] = scratch[k];                                                                     \
         }                                                                                          \
-        n = np;                                                                                    \
         for (int k = 0; k < p->n_steps; k++) {                                                     \
             const cg_fused_step *s = &p->steps[k];                                                 \
             int y = p->n_in_regs + k;                                                              \
-            step_fwd_##SFX(s, n, scratch[y], v[s->a], v[s->b]);                                    \
+            step_fwd_##SFX(s, np, scratch[y], v[s->a], v[s->b]);                                   \
             v[y] = scratch[y];                                                                     \
         }                                                                                          \
     }                                                                                              \
     static void fwd_block_##SFX(const cg_fused_prog *p, const plan *pl, int64_t t, char **out) {  \
         T scratch[CG_FUSED_MAX_REGS][BLK];                                                         \
         const T *v[CG_FUSED_MAX_REGS];                                                             \
-        int64_t nb = (pl->C + BLK - 1) / BLK, r = t / nb, c0 = t % nb * BLK;                       \
-        int64_t n = pl->C - c0 < BLK ? pl->C - c0 : BLK, np = PAD(n, T);                           \
-        load_##SFX(p, pl, r, c0, n, np, scratch, v);                                               \
-        for (int j = 0; j < p->n_out; j++)                                                         \
-            memcpy((T *)out[j] + r * pl->C + c0, v[p->out[j]], sizeof(T) * (size_t)n);             \
+        int64_t e0 = t * BLK, total = pl->R * pl->C;                                               \
+        int64_t n = total - e0 < BLK ? total - e0 : BLK, np = PAD(n, T);                           \
+        load_##SFX(p, pl, e0, n, np, scratch, v);                                                  \
+        for (int j = 0; j < p->n_out; j++) /* outputs are contiguous */                            \
+            memcpy((T *)out[j] + e0, v[p->out[j]], sizeof(T) * (size_t)n);                         \
     }                                                                                              \
     static void bwd_block_##SFX(const cg_fused_prog *p, const plan *pl, int64_t t) {              \
-        T scratch[CG_FUSED_MAX_REGS][BLK], adj[CG_FUSED_MAX_REGS][BLK];                            \
+        T scratch[CG_FUSED_MAX_REGS][BLK], adj[CG_FUSED_MAX_REGS][BLK], g[BLK];                    \
         const T *v[CG_FUSED_MAX_REGS];                                                             \
-        int64_t nb = (pl->C + BLK - 1) / BLK, r = t / nb, c0 = t % nb * BLK;                       \
-        int64_t n = pl->C - c0 < BLK ? pl->C - c0 : BLK, np = PAD(n, T);                           \
-        load_##SFX(p, pl, r, c0, n, np, scratch, v);                                               \
+        int64_t e0 = t * BLK, total = pl->R * pl->C;                                               \
+        int64_t n = total - e0 < BLK ? total - e0 : BLK, np = PAD(n, T);                           \
+        load_##SFX(p, pl, e0, n, np, scratch, v);                                                  \
         int nr = n_regs(p);                                                                        \
         for (int k = 0; k < nr; k++) memset(adj[k], 0, sizeof(T) * (size_t)np);                    \
         for (int j = 0; j < p->n_out; j++) {                                                       \
             if (!pl->has_gout[j]) continue;                                                        \
             const opnd *o = &pl->gout[j];                                                          \
-            const T *g = (const T *)o->p + r * o->rs + c0 * o->cs;                                 \
+            const T *gj = g;                                                                       \
+            if (flat(pl, o)) gj = (const T *)o->p + e0;                                            \
+            else gather_##SFX(pl, o, e0, n, g);                                                    \
             T *a = adj[p->out[j]];                                                                 \
-            if (o->cs == 1) LOOP({ a[i] += g[i]; })                                                \
-            else for (int64_t i = 0; i < n; i++) a[i] += g[i * o->cs];                             \
+            LOOP({ a[i] += gj[i]; })                                                               \
         }                                                                                          \
         for (int k = p->n_steps - 1; k >= 0; k--) {                                                \
             const cg_fused_step *s = &p->steps[k];                                                 \
@@ -295,8 +306,7 @@ static void flatten_rows(plan *pl, int n_in_regs, const opnd *extra, int n_extra
             step_bwd_##SFX(s, np, adj[y], v[y], v[s->a], v[s->b], adj[s->a], adj[s->b]);            \
         }                                                                                          \
         for (int k = 0; k < p->n_in_regs; k++)                                                     \
-            if (pl->want[k])                                                                       \
-                memcpy((T *)pl->gin[k].p + r * pl->gin[k].rs + c0, adj[k], sizeof(T) * (size_t)n); \
+            if (pl->want[k]) scatter_##SFX(pl, &pl->gin[k], e0, n, adj[k]);                        \
     }
 
 FUSED_KERNELS(float, f32, expf, logf, tanhf)
@@ -305,7 +315,7 @@ FUSED_KERNELS(double, f64, exp, log, tanh)
 /* Run every block, in parallel when there are enough elements (each block
  * is computed the same way whatever the thread count). */
 static void run_blocks(const cg_fused_prog *p, const plan *pl, char **out) {
-    int64_t nblocks = pl->R * ((pl->C + BLK - 1) / BLK);
+    int64_t nblocks = (pl->R * pl->C + BLK - 1) / BLK;
     int nt = cg__threads_for(pl->R * pl->C);
     bool f32 = pl->dt == CG_FLOAT32;
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
@@ -332,7 +342,6 @@ cg_status cg_k_fused(const cg_fused_prog *p, const cg_tensor *const *in, cg_tens
         if (!(out[j] = cg__new(pl.dt, pl.shape, pl.ndim))) return cg_last_status();
         po[j] = cg_data(out[j]);
     }
-    flatten_rows(&pl, p->n_in_regs, NULL, 0);
     if (pl.R * pl.C > 0) run_blocks(p, &pl, po);
     return CG_OK;
 }
@@ -355,8 +364,6 @@ cg_status cg_k_fused_backward(const cg_fused_prog *p, const cg_tensor *const *in
         if (!operand(&pl, g, 1, 0, &pl.gout[j])) return cg_last_status();
         pl.has_gout[j] = true;
     }
-    opnd extra[CG_FUSED_MAX_OUTPUTS + CG_FUSED_MAX_REGS];
-    int n_extra = 0;
     for (int i = 0, r = 0; i < p->n_in; r += p->parts[i], i++) {
         gin[i] = NULL;
         if (need && !need[i]) continue;
@@ -367,12 +374,8 @@ cg_status cg_k_fused_backward(const cg_fused_prog *p, const cg_tensor *const *in
         for (int k = 0; k < p->parts[i]; k++) {
             pl.want[r + k] = true;
             pl.gin[r + k] = (opnd){(char *)cg_data(gin[i]) + (size_t)(k * pl.C) * pl.es, pl.C * p->parts[i], 1};
-            extra[n_extra++] = pl.gin[r + k];
         }
     }
-    for (int j = 0; j < p->n_out; j++)
-        if (pl.has_gout[j]) extra[n_extra++] = pl.gout[j];
-    flatten_rows(&pl, p->n_in_regs, extra, n_extra);
     if (pl.R * pl.C > 0) run_blocks(p, &pl, NULL);
     return CG_OK;
 }
