@@ -1,17 +1,36 @@
 /* Differentiable GEMM: matmul (numpy.matmul rules) and addmm. A weight's
- * gradient is accumulated straight into its buffer by GEMM (beta = 1). */
+ * gradient is accumulated straight into its buffer by GEMM (beta = 1); the
+ * two operands' gradients of a 2-D product are computed side by side. */
 #include "autograd_internal.h"
 
-/* out = alpha * a @ b, added into input i's gradient in place when that is
- * free, else handed back in *gin. */
-static cg_status grad_gemm(cg_node *n, int i, cg_tensor *a, cg_tensor *b, double alpha, cg_tensor **gin) {
+/* The GEMM job that puts alpha * a @ b (2-D) into input i's gradient: added
+ * in place when that is free (beta 1), else written to a new tensor handed
+ * back in *gin. */
+static cg_status grad_job(cg_node *n, int i, const cg_tensor *a, const cg_tensor *b, double alpha, cg_tensor **gin,
+                          cg_gemm_job *job) {
+    if (!a || !b) return cg_last_status();
     cg_tensor *buf = cg__grad_inplace_target(n, i);
-    if (buf && buf->ndim == 2 && a->ndim == 2 && b->ndim == 2)
-        return cg_k_gemm_(buf, a, b, alpha, 1.0) ? CG_OK : cg_last_status();
-    cg_tensor *r = cg_k_matmul(a, b);
-    if (r && alpha != 1.0) r = cg_k_scalar_(CG_MUL, r, alpha);
+    if (buf && buf->ndim == 2) {
+        *job = (cg_gemm_job){buf, a, b, alpha, 1.0};
+        return CG_OK;
+    }
+    cg_tensor *r = cg_empty(a->dtype, CG_SHAPE(a->shape[0], b->shape[1]));
+    *job = (cg_gemm_job){r, a, b, alpha, 0.0};
     *gin = r;
     return r ? CG_OK : cg_last_status();
+}
+
+/* Input i's gradient g @ other^T (i = left operand) or other^T @ g (right),
+ * for the wanted inputs of a 2-D product; the two run side by side. */
+static cg_status grad_pair(cg_node *n, int ia, int ib, const cg_tensor *a, const cg_tensor *b, const cg_tensor *g,
+                           const bool *ng, double alpha, cg_tensor **gin) {
+    cg_gemm_job jobs[2];
+    int k = 0;
+    cg_status st = CG_OK;
+    if (ng[ia]) st = grad_job(n, ia, g, cg_k_transpose(b, 0, 1), alpha, &gin[ia], &jobs[k++]);
+    if (st == CG_OK && ng[ib]) st = grad_job(n, ib, cg_k_transpose(a, 0, 1), g, alpha, &gin[ib], &jobs[k++]);
+    if (st != CG_OK) return st;
+    return cg_k_gemm_many_(jobs, k) ? CG_OK : cg_last_status();
 }
 
 static int fwd_matmul(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out) {
@@ -28,30 +47,16 @@ static cg_status bwd_matmul(cg_node *n, cg_tensor *const *g, const bool *ng, cg_
     else if (a->ndim == 1) G = cg_k_unsqueeze(G, -2);
     else if (b->ndim == 1) G = cg_k_unsqueeze(G, -1);
     if (!A || !B || !G) return cg_last_status();
-    bool plain = a->ndim == 2 && b->ndim == 2;
+    if (a->ndim == 2 && b->ndim == 2) return grad_pair(n, 0, 1, a, b, G, ng, 1.0, gin);
     if (ng[0]) {
-        cg_tensor *Bt = cg_k_transpose(B, -1, -2);
-        if (!Bt) return cg_last_status();
-        if (plain) {
-            cg_status st = grad_gemm(n, 0, G, Bt, 1.0, &gin[0]);
-            if (st != CG_OK) return st;
-        } else {
-            cg_tensor *d = cg_k_matmul(G, Bt);
-            if (d && a->ndim == 1) d = cg_k_reshape(cg_k_sum_to(d, A->shape, A->ndim), a->shape, a->ndim);
-            if (!(gin[0] = d)) return cg_last_status();
-        }
+        cg_tensor *d = cg_k_matmul(G, cg_k_transpose(B, -1, -2));
+        if (d && a->ndim == 1) d = cg_k_reshape(cg_k_sum_to(d, A->shape, A->ndim), a->shape, a->ndim);
+        if (!(gin[0] = d)) return cg_last_status();
     }
     if (ng[1]) {
-        cg_tensor *At = cg_k_transpose(A, -1, -2);
-        if (!At) return cg_last_status();
-        if (plain) {
-            cg_status st = grad_gemm(n, 1, At, G, 1.0, &gin[1]);
-            if (st != CG_OK) return st;
-        } else {
-            cg_tensor *d = cg_k_matmul(At, G);
-            if (d && b->ndim == 1) d = cg_k_reshape(cg_k_sum_to(d, B->shape, B->ndim), b->shape, b->ndim);
-            if (!(gin[1] = d)) return cg_last_status();
-        }
+        cg_tensor *d = cg_k_matmul(cg_k_transpose(A, -1, -2), G);
+        if (d && b->ndim == 1) d = cg_k_reshape(cg_k_sum_to(d, B->shape, B->ndim), b->shape, b->ndim);
+        if (!(gin[1] = d)) return cg_last_status();
     }
     return CG_OK;
 }
@@ -73,10 +78,7 @@ static cg_status bwd_addmm(cg_node *n, cg_tensor *const *g, const bool *ng, cg_t
         gin[0] = p->beta == 1.0 ? g[0] : cg_k_scalar(CG_MUL, g[0], p->beta);
         if (!gin[0]) return cg_last_status();
     }
-    cg_status st = CG_OK;
-    if (ng[1]) st = grad_gemm(n, 1, g[0], cg_k_transpose(b, 0, 1), p->alpha, &gin[1]);
-    if (st == CG_OK && ng[2]) st = grad_gemm(n, 2, cg_k_transpose(a, 0, 1), g[0], p->alpha, &gin[2]);
-    return st;
+    return grad_pair(n, 1, 2, a, b, g[0], ng, p->alpha, gin);
 }
 
 const cg_op cg__op_matmul = {"matmul", 2, 1, 0, fwd_matmul, bwd_matmul, 3};

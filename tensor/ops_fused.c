@@ -238,8 +238,9 @@ static inline bool flat(const plan *pl, const opnd *o) { return o->cs == 1 && (o
         for (int64_t i = 0; i < n; r++, c = 0) {                                                   \
             int64_t len = pl->C - c < n - i ? pl->C - c : n - i;                                   \
             const T *src = (const T *)o->p + r * o->rs + c * o->cs;                                \
-            if (o->cs == 1) memcpy(dst + i, src, sizeof(T) * (size_t)len);                         \
-            else for (int64_t k = 0; k < len; k++) dst[i + k] = src[k * o->cs];                    \
+            T *d = dst + i; /* short pieces: a vector loop, not a memcpy call */                  \
+            if (o->cs == 1) SIMD for (int64_t k = 0; k < len; k++) d[k] = src[k];                  \
+            else for (int64_t k = 0; k < len; k++) d[k] = src[k * o->cs];                          \
             i += len;                                                                              \
         }                                                                                          \
     }                                                                                              \
@@ -248,7 +249,9 @@ static inline bool flat(const plan *pl, const opnd *o) { return o->cs == 1 && (o
         int64_t r = e0 / pl->C, c = e0 % pl->C;                                                    \
         for (int64_t i = 0; i < n; r++, c = 0) {                                                   \
             int64_t len = pl->C - c < n - i ? pl->C - c : n - i;                                   \
-            memcpy((T *)o->p + r * o->rs + c, src + i, sizeof(T) * (size_t)len);                   \
+            T *d = (T *)o->p + r * o->rs + c;                                                      \
+            const T *x = src + i;                                                                  \
+            SIMD for (int64_t k = 0; k < len; k++) d[k] = x[k];                                    \
             i += len;                                                                              \
         }                                                                                          \
     }                                                                                              \

@@ -4,6 +4,7 @@
 #include "tensor_internal.h"
 
 #include <blis.h>
+#include <omp.h>
 
 typedef struct {
     const char *p;
@@ -36,12 +37,14 @@ static bool blis_ok(int64_t m, int64_t n, int64_t *rs, int64_t *cs) {
  * threads costs more than it saves (and spins on a busy machine). */
 #define GEMM_THREADED_FLOPS 4.0e6
 
+/* threads: BLIS threads, or 0 to choose by size. */
 static void gemm_raw(cg_dtype dt, int64_t M, int64_t N, int64_t K, double alpha, mat A, mat B, double beta,
-                     char *C, int64_t rsc, int64_t csc) {
+                     char *C, int64_t rsc, int64_t csc, int threads) {
     rntm_t rntm;
     bli_rntm_init(&rntm);
     double flops = 2.0 * (double)M * (double)N * (double)K;
-    bli_rntm_set_num_threads(flops < GEMM_THREADED_FLOPS ? 1 : cg_get_num_threads(), &rntm);
+    if (!threads) threads = flops < GEMM_THREADED_FLOPS ? 1 : cg_get_num_threads();
+    bli_rntm_set_num_threads(threads, &rntm);
     if (dt == CG_FLOAT32) {
         float al = (float)alpha, be = (float)beta;
         bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, (dim_t)M, (dim_t)N, (dim_t)K, &al, (float *)A.p,
@@ -91,7 +94,7 @@ static bool gemm2d(const cg_tensor *a, const cg_tensor *b, double alpha, double 
     }
     mat A, B;
     if (!blis_operand(a, &A) || !blis_operand(b, &B)) return false;
-    gemm_raw(a->dtype, M, N, K, alpha, A, B, beta, cg_data(out), rsc, csc);
+    gemm_raw(a->dtype, M, N, K, alpha, A, B, beta, cg_data(out), rsc, csc, 0);
     return true;
 }
 
@@ -225,14 +228,19 @@ cg_tensor *cg_k_addmm(const cg_tensor *c, const cg_tensor *a, const cg_tensor *b
     return gemm2d(a, b, alpha, beta, out) ? out : NULL;
 }
 
+static bool check_dest(const char *op, const cg_tensor *out, const cg_tensor *a, const cg_tensor *b) {
+    if (!check_2d(op, a, b)) return false;
+    if (out->dtype != a->dtype || out->ndim != 2 || out->shape[0] != a->shape[0] || out->shape[1] != b->shape[1]) {
+        cg_set_error(CG_ERR_SHAPE, "%s: destination %s %s does not fit %s @ %s", op, cg_dtype_name(out->dtype),
+                     cg_shape_str(out), cg_shape_str(a), cg_shape_str(b));
+        return false;
+    }
+    return true;
+}
+
 cg_tensor *cg_k_gemm_(cg_tensor *out, const cg_tensor *a, const cg_tensor *b, double alpha, double beta) {
     if (!out || !a || !b) return cg__null_input("cg_gemm_");
-    if (!check_2d("cg_gemm_", a, b)) return NULL;
-    if (out->dtype != a->dtype || out->ndim != 2 || out->shape[0] != a->shape[0] || out->shape[1] != b->shape[1]) {
-        cg_set_error(CG_ERR_SHAPE, "cg_gemm_: destination %s %s does not fit %s @ %s", cg_dtype_name(out->dtype),
-                     cg_shape_str(out), cg_shape_str(a), cg_shape_str(b));
-        return NULL;
-    }
+    if (!check_dest("cg_gemm_", out, a, b)) return NULL;
     int64_t rs = out->strides[0], cs = out->strides[1];
     if (blis_ok(out->shape[0], out->shape[1], &rs, &cs)) {
         if (!gemm2d(a, b, alpha, beta, out)) return NULL;
@@ -245,4 +253,69 @@ cg_tensor *cg_k_gemm_(cg_tensor *out, const cg_tensor *a, const cg_tensor *b, do
     }
     out->storage->version++;
     return out;
+}
+
+/* Products that may run side by side: BLIS-writable destinations, none
+ * sharing storage with another job's destination or operands. */
+static bool independent(const cg_gemm_job *jobs, int n) {
+    for (int i = 0; i < n; i++) {
+        int64_t rs = jobs[i].out->strides[0], cs = jobs[i].out->strides[1];
+        if (!blis_ok(jobs[i].out->shape[0], jobs[i].out->shape[1], &rs, &cs)) return false;
+        for (int j = 0; j < n; j++) {
+            if (j == i) continue;
+            const cg_storage *o = jobs[i].out->storage;
+            if (o == jobs[j].out->storage || o == jobs[j].a->storage || o == jobs[j].b->storage) return false;
+        }
+    }
+    return true;
+}
+
+bool cg_k_gemm_many_(const cg_gemm_job *jobs, int n) {
+    if (n < 0 || (n > 0 && !jobs)) return cg_set_error(CG_ERR_NULL, "cg_gemm_many_: no job array"), false;
+    for (int i = 0; i < n; i++) {
+        if (!jobs[i].out || !jobs[i].a || !jobs[i].b) return cg__null_input("cg_gemm_many_"), false;
+        if (!check_dest("cg_gemm_many_", jobs[i].out, jobs[i].a, jobs[i].b)) return false;
+    }
+    int nt = cg_get_num_threads();
+    /* Side by side only pays for products big enough to be threaded anyway:
+     * a small one is quicker where its operands are in cache. */
+    bool big = true;
+    for (int i = 0; i < n && big; i++)
+        big = 2.0 * (double)jobs[i].a->shape[0] * (double)jobs[i].a->shape[1] * (double)jobs[i].b->shape[1] >=
+              GEMM_THREADED_FLOPS;
+    if (n < 2 || nt < 2 || !big || omp_in_parallel() || !independent(jobs, n)) {
+        for (int i = 0; i < n; i++)
+            if (!cg_k_gemm_(jobs[i].out, jobs[i].a, jobs[i].b, jobs[i].alpha, jobs[i].beta)) return false;
+        return true;
+    }
+    /* operands BLIS cannot read are copied here, on the calling thread */
+    mat *A = cg__alloc(sizeof(mat) * (size_t)n * 2), *B = A ? A + n : NULL;
+    if (!A) return false;
+    for (int i = 0; i < n; i++)
+        if (!blis_operand(jobs[i].a, &A[i]) || !blis_operand(jobs[i].b, &B[i])) return false;
+#pragma omp parallel for schedule(static, 1) num_threads(nt < n ? nt : n)
+    for (int i = 0; i < n; i++) {
+        const cg_gemm_job *j = &jobs[i];
+        int64_t M = j->a->shape[0], K = j->a->shape[1], N = j->b->shape[1], rs = j->out->strides[0],
+                cs = j->out->strides[1];
+        if (M == 0 || N == 0) continue;
+        blis_ok(M, N, &rs, &cs);
+        if (K == 0) { /* beta * out, as BLIS would */
+            for (int64_t r = 0; r < M; r++)
+                for (int64_t c = 0; c < N; c++) {
+                    size_t off = (size_t)(r * rs + c * cs);
+                    if (j->out->dtype == CG_FLOAT32) {
+                        float *o = (float *)cg_data(j->out) + off;
+                        *o = j->beta == 0 ? 0.0f : (float)(j->beta * *o);
+                    } else {
+                        double *o = (double *)cg_data(j->out) + off;
+                        *o = j->beta == 0 ? 0.0 : j->beta * *o;
+                    }
+                }
+            continue;
+        }
+        gemm_raw(j->out->dtype, M, N, K, j->alpha, A[i], B[i], j->beta, cg_data(j->out), rs, cs, 1);
+    }
+    for (int i = 0; i < n; i++) jobs[i].out->storage->version++;
+    return true;
 }

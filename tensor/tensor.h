@@ -448,6 +448,19 @@ cg_tensor *cg_k_addmm(const cg_tensor *c, const cg_tensor *a, const cg_tensor *b
  * view. Returns out. */
 cg_tensor *cg_k_gemm_(cg_tensor *out, const cg_tensor *a, const cg_tensor *b, double alpha,
                       double beta);
+/* Independent products out_i = beta_i * out_i + alpha_i * a_i @ b_i (2-D).
+ * With two or more threads and products of 4 MFLOP or more each, they run
+ * side by side, one BLIS thread each: for the mid-size products of a
+ * recurrent step's backward that is quicker than one after the other with
+ * BLIS splitting each. Smaller products, and jobs whose destination
+ * overlaps another job's tensors, run one after the other. The results are
+ * the same bits either way. False with an error on bad input. */
+typedef struct cg_gemm_job {
+    cg_tensor *out;
+    const cg_tensor *a, *b;
+    double alpha, beta;
+} cg_gemm_job;
+bool cg_k_gemm_many_(const cg_gemm_job *jobs, int n);
 
 /* ---------------------------------------------------- joining and indexing */
 

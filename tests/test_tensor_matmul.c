@@ -199,6 +199,40 @@ START_TEST(gemm_into_views) {
 }
 END_TEST
 
+/* Jobs side by side (products of >= 4 MFLOP, two threads) give the bits of
+ * the same products one after the other; jobs sharing a destination run in
+ * turn; bad jobs are refused with the shapes named. */
+START_TEST(gemm_many_side_by_side) {
+    cg_scope *s = cg_scope_begin();
+    cg_rng rng = cg_rng_seeded(5);
+    cg_tensor *g = cg_uniform(&rng, CG_FLOAT32, -1, 1, CG_SHAPE(64, 512));
+    cg_tensor *u = cg_uniform(&rng, CG_FLOAT32, -1, 1, CG_SHAPE(128, 512));
+    cg_tensor *h = cg_uniform(&rng, CG_FLOAT32, -1, 1, CG_SHAPE(64, 128));
+    cg_tensor *dh[2], *du[2];
+    for (int k = 0; k < 2; k++) {
+        dh[k] = cg_zeros(CG_FLOAT32, CG_SHAPE(64, 128));
+        du[k] = cg_ones(CG_FLOAT32, CG_SHAPE(128, 512));
+    }
+    cg_gemm_job jobs[2] = {{dh[0], g, cg_k_transpose(u, 0, 1), 1.0, 0.0}, {du[0], cg_k_transpose(h, 0, 1), g, 0.5, 1.0}};
+    cg_set_num_threads(2);
+    ck_assert(cg_k_gemm_many_(jobs, 2));
+    ck_assert_ptr_nonnull(cg_k_gemm_(dh[1], g, cg_k_transpose(u, 0, 1), 1.0, 0.0));
+    ck_assert_ptr_nonnull(cg_k_gemm_(du[1], cg_k_transpose(h, 0, 1), g, 0.5, 1.0));
+    ck_assert_int_eq(memcmp(cg_data(dh[0]), cg_data(dh[1]), sizeof(float) * 64 * 128), 0);
+    ck_assert_int_eq(memcmp(cg_data(du[0]), cg_data(du[1]), sizeof(float) * 128 * 512), 0);
+    /* two jobs into one destination add up */
+    cg_tensor *acc = cg_zeros(CG_FLOAT32, CG_SHAPE(64, 128));
+    cg_gemm_job twice[2] = {{acc, g, cg_k_transpose(u, 0, 1), 1.0, 1.0}, {acc, g, cg_k_transpose(u, 0, 1), 1.0, 1.0}};
+    ck_assert(cg_k_gemm_many_(twice, 2));
+    ck_assert_tensor_near(acc, (const double *)cg_data(cg_to_dtype(cg_k_scalar(CG_MUL, dh[1], 2.0), CG_FLOAT64)),
+                          64 * 128, 1e-4);
+    cg_gemm_job bad[1] = {{acc, g, u, 1.0, 0.0}};
+    ck_assert(!cg_k_gemm_many_(bad, 1));
+    ck_assert_error(CG_ERR_SHAPE, "[64,512] @ [128,512]");
+    cg_scope_end(s);
+}
+END_TEST
+
 START_TEST(bad_operands) {
     cg_tensor *a = cg_zeros(CG_FLOAT32, CG_SHAPE(32, 128)), *b = cg_zeros(CG_FLOAT32, CG_SHAPE(64, 512));
     ck_assert_fails(cg_k_matmul(a, b), CG_ERR_SHAPE, "cg_matmul: [32,128] @ [64,512]: inner sizes 128 != 64");
@@ -221,6 +255,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, matmul_batched);
     tcase_add_test(tc, addmm);
     tcase_add_test(tc, gemm_into_views);
+    tcase_add_test(tc, gemm_many_side_by_side);
     tcase_add_test(tc, bad_operands);
     suite_add_tcase(s, tc);
     return s;
