@@ -4,6 +4,9 @@
 #include "tensor_internal.h"
 
 #include <stdio.h>
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 
 /* Elements per block: every register of a block fits in L1 together. */
 #define BLK 128
@@ -188,6 +191,31 @@ static inline bool flat(const plan *pl, const opnd *o) { return o->cs == 1 && (o
 #define PAD(n, T) (((n) + (int64_t)(64 / sizeof(T)) - 1) / (int64_t)(64 / sizeof(T)) * (int64_t)(64 / sizeof(T)))
 #define LOOP(body) SIMD for (int64_t i = 0; i < n; i++) body
 
+/* Copy n elements. Row pieces are short (a cell's 30 units): with AVX-512
+ * the last partial vector is one masked load and store, not a scalar loop
+ * (and reads nothing past the piece). */
+static inline void copy_f32(float *restrict d, const float *restrict s, int64_t n) {
+#ifdef __AVX512F__
+    /* masked moves throughout: a plain load/store loop would be turned back into a memcpy call */
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(d + i, m, _mm512_maskz_loadu_ps(m, s + i));
+    }
+#else
+    memcpy(d, s, sizeof(float) * (size_t)n);
+#endif
+}
+static inline void copy_f64(double *restrict d, const double *restrict s, int64_t n) {
+#ifdef __AVX512F__
+    for (int64_t i = 0; i < n; i += 8) {
+        __mmask8 m = n - i >= 8 ? (__mmask8)0xFF : (__mmask8)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_pd(d + i, m, _mm512_maskz_loadu_pd(m, s + i));
+    }
+#else
+    memcpy(d, s, sizeof(double) * (size_t)n);
+#endif
+}
+
 /* One instance per float type: step forward, step backward, block driver. */
 #define FUSED_KERNELS(T, SFX, EXP, LOG, TANH)                                                       \
     static void step_fwd_##SFX(const cg_fused_step *s, int64_t n, T *restrict y, const T *a, const T *b) { \
@@ -238,8 +266,8 @@ static inline bool flat(const plan *pl, const opnd *o) { return o->cs == 1 && (o
         for (int64_t i = 0; i < n; r++, c = 0) {                                                   \
             int64_t len = pl->C - c < n - i ? pl->C - c : n - i;                                   \
             const T *src = (const T *)o->p + r * o->rs + c * o->cs;                                \
-            T *d = dst + i; /* short pieces: a vector loop, not a memcpy call */                  \
-            if (o->cs == 1) SIMD for (int64_t k = 0; k < len; k++) d[k] = src[k];                  \
+            T *d = dst + i;                                                                        \
+            if (o->cs == 1) copy_##SFX(d, src, len);                                               \
             else for (int64_t k = 0; k < len; k++) d[k] = src[k * o->cs];                          \
             i += len;                                                                              \
         }                                                                                          \
@@ -249,9 +277,7 @@ static inline bool flat(const plan *pl, const opnd *o) { return o->cs == 1 && (o
         int64_t r = e0 / pl->C, c = e0 % pl->C;                                                    \
         for (int64_t i = 0; i < n; r++, c = 0) {                                                   \
             int64_t len = pl->C - c < n - i ? pl->C - c : n - i;                                   \
-            T *d = (T *)o->p + r * o->rs + c;                                                      \
-            const T *x = src + i;                                                                  \
-            SIMD for (int64_t k = 0; k < len; k++) d[k] = x[k];                                    \
+            copy_##SFX((T *)o->p + r * o->rs + c, src + i, len);                                   \
             i += len;                                                                              \
         }                                                                                          \
     }                                                                                              \
