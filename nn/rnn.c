@@ -58,9 +58,11 @@ static bool build_cell(rnn *r) {
     return !p->bad;
 }
 
-/* One time step: h (and c) -> the new h (and c). xt: [B, G*H] projected input. */
+/* One time step: h (and c) -> the new h (and c). xt: [B, G*H] projected
+ * input; h NULL: the state is zero (the first step without an initial
+ * state), so the recurrent product is zero and skipped. */
 static cg_tensor *lstm_step(rnn *r, cg_tensor *xt, cg_tensor *h, cg_tensor **c) {
-    cg_tensor *zz = cg_addmm(xt, h, r->recurrent);
+    cg_tensor *zz = h ? cg_addmm(xt, h, r->recurrent) : xt;
     if (r->fused) {
         cg_tensor *in[2] = {zz, *c}, *out[2];
         if (cg_fused(&r->cell, in, out) != 2) return NULL;
@@ -77,13 +79,15 @@ static cg_tensor *lstm_step(rnn *r, cg_tensor *xt, cg_tensor *h, cg_tensor **c) 
 }
 
 static cg_tensor *gru_step(rnn *r, cg_tensor *xt, cg_tensor *h, cg_tensor *hin, cg_tensor *bias_h) {
-    cg_tensor *hu = bias_h ? cg_addmm(bias_h, hin, r->recurrent) : cg_matmul(hin, r->recurrent);
+    cg_tensor *hu;
+    if (hin) hu = bias_h ? cg_addmm(bias_h, hin, r->recurrent) : cg_matmul(hin, r->recurrent);
+    else hu = bias_h ? bias_h : cg_zeros(xt->dtype, xt->shape, xt->ndim); /* [3H] broadcasts over the batch */
     if (r->fused) {
         cg_tensor *in[3] = {xt, hu, h}, *out[1];
         return cg_fused(&r->cell, in, out) == 1 ? out[0] : NULL;
     }
     cg_tensor *xs[3], *hs[3];
-    if (cg_chunk(xt, 3, 1, xs) != 3 || cg_chunk(hu, 3, 1, hs) != 3) return NULL;
+    if (cg_chunk(xt, 3, -1, xs) != 3 || cg_chunk(hu, 3, -1, hs) != 3) return NULL;
     cg_activation ra = r->o.recurrent_activation;
     cg_tensor *z = cg_activate(cg_add(xs[0], hs[0]), ra);
     cg_tensor *rr = cg_activate(cg_add(xs[1], hs[1]), ra);
@@ -139,6 +143,7 @@ cg_status cg_rnn_call(cg_module *m, cg_tensor *x, cg_tensor *const *initial_stat
      * slice (and its gradient) is one contiguous block */
     cg_tensor *xp = cg_linear(cg_transpose(x, 0, 1), r->kernel, bias_in);
     cg_tensor *h = initial(r, initial_state, 0, B);
+    bool zero_h = !initial_state || !initial_state[0]; /* the first step's h @ U is zero */
     cg_tensor *c = r->kind == CG_LSTM ? initial(r, initial_state, 1, B) : NULL;
     cg_tensor *rm = dropout_mask(r, r->o.recurrent_dropout, CG_SHAPE(B, H));
     cg_tensor *mf = mask ? cg_k_reshape(cg_to_dtype(mask, x->dtype), CG_SHAPE(B, T, 1)) : NULL;
@@ -148,10 +153,10 @@ cg_status cg_rnn_call(cg_module *m, cg_tensor *x, cg_tensor *const *initial_stat
     for (int64_t s = 0; s < T && h; s++) {
         int64_t t = r->o.go_backwards ? T - 1 - s : s;
         cg_tensor *xt = cg_select(xp, 0, t);
-        cg_tensor *hin = rm ? cg_mul(h, rm) : h;
+        cg_tensor *hin = s == 0 && zero_h ? NULL : rm ? cg_mul(h, rm) : h;
         cg_tensor *cn = c, *hn;
         switch (r->kind) {
-        case CG_SIMPLE_RNN: hn = cg_activate(cg_addmm(xt, hin, r->recurrent), r->o.activation); break;
+        case CG_SIMPLE_RNN: hn = cg_activate(hin ? cg_addmm(xt, hin, r->recurrent) : xt, r->o.activation); break;
         case CG_LSTM: hn = lstm_step(r, xt, hin, &cn); break;
         default: hn = gru_step(r, xt, h, hin, bias_h); break;
         }

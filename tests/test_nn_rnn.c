@@ -130,12 +130,26 @@ START_TEST(matches_torch) {
 }
 END_TEST
 
+/* Sum of the parameters' gradients of sum(y), as a fingerprint. */
+static double grad_sum(cg_module *m, cg_tensor *y) {
+    cg_tensor *p[4];
+    int n = cg_module_parameters(m, p, 4);
+    for (int i = 0; i < n; i++) cg_clear_grad(p[i]);
+    ck_assert_int_eq(cg_backward(cg_sum(y, NULL, 0, false)), CG_OK);
+    double t = 0;
+    for (int i = 0; i < n; i++) t += cg_item(cg_k_reduce(CG_SUM, cg_k_unary(CG_ABS, cg_grad(p[i])), NULL, 0, false));
+    return t;
+}
+
 /* The initial state is used: zeros and the torch h0 give different outputs,
- * and passing explicit zeros equals passing none. */
+ * and passing explicit zeros equals passing none (whose first step skips
+ * the zero recurrent product), in values and gradients; with fused and
+ * separate gates (linear activation), with and without bias. */
 START_TEST(initial_state_is_used) {
     for (int k = 0; k < 3; k++) {
         cg_rng rng = cg_rng_seeded(5);
-        cg_module *m = rnn_new((cg_rnn_kind)k, FEAT, H, &(cg_rnn_opts){.rng = &rng});
+        cg_module *m = rnn_new((cg_rnn_kind)k, FEAT, H, &(cg_rnn_opts){.rng = &rng, .no_bias = _i & 2,
+                                                                       .activation = _i & 1 ? CG_ACT_LINEAR : 0});
         cg_scope *s = cg_scope_begin();
         cg_tensor *x = cg_randn(&rng, CG_FLOAT32, CG_SHAPE(B, T, FEAT));
         cg_tensor *z[2] = {cg_zeros(CG_FLOAT32, CG_SHAPE(B, H)), cg_zeros(CG_FLOAT32, CG_SHAPE(B, H))};
@@ -145,6 +159,7 @@ START_TEST(initial_state_is_used) {
         ck_assert_int_eq(cg_rnn_call(m, x, z, NULL, &b), CG_OK);
         ck_assert_int_eq(cg_rnn_call(m, x, h0, NULL, &c), CG_OK);
         ck_assert(nnt_same_bits(a.output, b.output));
+        ck_assert_double_eq_tol(grad_sum(m, a.output), grad_sum(m, b.output), 1e-9);
         ck_assert(a.output == a.states[0]); /* last step: the output is h */
         double d = cg_item(cg_k_reduce(CG_MAX, cg_k_unary(CG_ABS, cg_k_binary(CG_SUB, a.output, c.output)), NULL, 0, false));
         ck_assert_msg(d > 1e-4, "%s: h0 changed the output by only %g", kind_name[k], d);
@@ -406,7 +421,7 @@ Suite *nn_rnn_suite(void) {
     TCase *tc = tcase_create("rnn");
     tcase_set_timeout(tc, 30);
     tcase_add_loop_test(tc, matches_torch, 0, 3 * V_COUNT);
-    tcase_add_test(tc, initial_state_is_used);
+    tcase_add_loop_test(tc, initial_state_is_used, 0, 4);
     tcase_add_test(tc, go_backwards_is_flipped_input);
     tcase_add_loop_test(tc, cell_gradcheck, 0, 9);
     tcase_add_test(tc, stacked_bidirectional_gradcheck);
