@@ -1,6 +1,6 @@
-/* The fused elementwise program as one op: the forward runs the program,
- * the backward applies each step's derivative rule in reverse (both in
- * tensor/ops_fused.c). */
+/* The fused elementwise program as one op: the forward runs the program and
+ * keeps the step values the backward reads; the backward applies each
+ * step's derivative rule in reverse (both in tensor/ops_fused.c). */
 #include "autograd_internal.h"
 
 static int fwd_fused(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out) {
@@ -9,14 +9,19 @@ static int fwd_fused(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out) {
         cg_set_error(CG_ERR_VALUE, "cg_fused: program '%s' takes %d inputs, got %d", p->name, p->n_in, k);
         return -1;
     }
-    return cg_k_fused(p, (const cg_tensor *const *)in, out) == CG_OK ? p->n_out : -1;
+    /* when recorded, keep the step values the backward reads (a few rows
+     * of the outputs' size) instead of recomputing them there */
+    cg_tensor *keep = NULL;
+    if (cg_k_fused(p, (const cg_tensor *const *)in, out, n->recording ? &keep : NULL) != CG_OK) return -1;
+    if (keep) cg_node_save(n, keep);
+    return p->n_out;
 }
 
 static cg_status bwd_fused(cg_node *n, cg_tensor *const *g, const bool *ng, cg_tensor **gin) {
     const cg_fused_prog *p = cg_node_params(n);
     const cg_tensor *in[CG_FUSED_MAX_INPUTS];
     for (int i = 0; i < p->n_in; i++) in[i] = cg_node_input(n, i);
-    return cg_k_fused_backward(p, in, (const cg_tensor *const *)g, ng, gin);
+    return cg_k_fused_backward(p, in, (const cg_tensor *const *)g, ng, gin, cg_node_saved(n, 0));
 }
 
 /* The backward reads every input (bits 0..7). */

@@ -94,7 +94,34 @@ typedef struct {
     bool has_gout[CG_FUSED_MAX_OUTPUTS];
     opnd gin[CG_FUSED_MAX_REGS]; /* per input register, when its gradient is wanted */
     bool want[CG_FUSED_MAX_REGS];
+    /* Values the backward reads, and where the forward keeps the steps' */
+    bool read[CG_FUSED_MAX_REGS];
+    int slot[CG_FUSED_MAX_REGS]; /* row of the keep tensor, or -1 */
+    int n_keep;
+    char *keep; /* [n_keep, R * C], or NULL: the backward recomputes */
 } plan;
+
+/* Which registers' values the steps' derivative rules read (add, sub and
+ * neg read none; a product reads both factors; tanh, sigmoid, exp, relu
+ * their result; log, square their argument; div its divisor and result);
+ * the steps among them get a row of the keep tensor. */
+static void mark_reads(const cg_fused_prog *p, plan *pl) {
+    memset(pl->read, 0, sizeof pl->read);
+    for (int k = 0; k < p->n_steps; k++) {
+        const cg_fused_step *s = &p->steps[k];
+        int y = p->n_in_regs + k;
+        if (s->binary) {
+            if (s->op == CG_MUL) pl->read[s->a] = pl->read[s->b] = true;
+            if (s->op == CG_DIV) pl->read[s->b] = pl->read[y] = true;
+        } else if (s->op == CG_LOG || s->op == CG_SQUARE) {
+            pl->read[s->a] = true;
+        } else if (s->op != CG_NEG) {
+            pl->read[y] = true;
+        }
+    }
+    pl->n_keep = 0;
+    for (int r = 0; r < n_regs(p); r++) pl->slot[r] = r >= p->n_in_regs && pl->read[r] ? pl->n_keep++ : -1;
+}
 
 /* t's region [start, start + len) of its last dim, seen broadcast to the
  * plan's shape, as one row stride and one column stride; false if its
@@ -177,6 +204,7 @@ static cg_status make_plan(const char *fn, const cg_fused_prog *p, const cg_tens
         for (int k = 0; k < p->parts[i]; k++)
             if (!operand(pl, in[i], p->parts[i], k, &pl->reg[r + k])) return cg_last_status();
     }
+    mark_reads(p, pl);
     return CG_OK;
 }
 
@@ -311,13 +339,39 @@ static inline void copy_f64(double *restrict d, const double *restrict s, int64_
         load_##SFX(p, pl, e0, n, np, scratch, v);                                                  \
         for (int j = 0; j < p->n_out; j++) /* outputs are contiguous */                            \
             memcpy((T *)out[j] + e0, v[p->out[j]], sizeof(T) * (size_t)n);                         \
+        if (pl->keep)                                                                              \
+            for (int r = p->n_in_regs; r < n_regs(p); r++)                                         \
+                if (pl->slot[r] >= 0)                                                              \
+                    memcpy((T *)pl->keep + pl->slot[r] * total + e0, v[r], sizeof(T) * (size_t)n); \
+    }                                                                                              \
+    /* The backward's values from the keep tensor: inputs it reads are      \
+     * gathered, kept steps point into their rows, the rest are not read. */ \
+    static void load_kept_##SFX(const cg_fused_prog *p, const plan *pl, int64_t e0, int64_t n, int64_t np, \
+                                T (*scratch)[BLK], const T **v) {                                  \
+        int64_t total = pl->R * pl->C;                                                             \
+        for (int r = 0; r < n_regs(p); r++) {                                                      \
+            v[r] = NULL;                                                                           \
+            if (!pl->read[r]) continue;                                                            \
+            const T *src = NULL;                                                                   \
+            if (r >= p->n_in_regs) src = (const T *)pl->keep + pl->slot[r] * total + e0;           \
+            else if (flat(pl, &pl->reg[r])) src = (const T *)pl->reg[r].p + e0;                    \
+            if (src && n == np) {                                                                  \
+                v[r] = src;                                                                        \
+                continue;                                                                          \
+            }                                                                                      \
+            if (src) memcpy(scratch[r], src, sizeof(T) * (size_t)n);                               \
+            else gather_##SFX(pl, &pl->reg[r], e0, n, scratch[r]);                                 \
+            for (int64_t i = n; i < np; i++) scratch[r][i] = 1; /* padding lanes: finite */        \
+            v[r] = scratch[r];                                                                     \
+        }                                                                                          \
     }                                                                                              \
     static void bwd_block_##SFX(const cg_fused_prog *p, const plan *pl, int64_t t) {              \
         T scratch[CG_FUSED_MAX_REGS][BLK], adj[CG_FUSED_MAX_REGS][BLK], g[BLK];                    \
         const T *v[CG_FUSED_MAX_REGS];                                                             \
         int64_t e0 = t * BLK, total = pl->R * pl->C;                                               \
         int64_t n = total - e0 < BLK ? total - e0 : BLK, np = PAD(n, T);                           \
-        load_##SFX(p, pl, e0, n, np, scratch, v);                                                  \
+        if (pl->keep || pl->n_keep == 0) load_kept_##SFX(p, pl, e0, n, np, scratch, v);            \
+        else load_##SFX(p, pl, e0, n, np, scratch, v);                                             \
         int nr = n_regs(p);                                                                        \
         for (int k = 0; k < nr; k++) memset(adj[k], 0, sizeof(T) * (size_t)np);                    \
         for (int j = 0; j < p->n_out; j++) {                                                       \
@@ -365,11 +419,18 @@ static void run_blocks(const cg_fused_prog *p, const plan *pl, char **out) {
 
 /* ---------------------------------------------------------------- public */
 
-cg_status cg_k_fused(const cg_fused_prog *p, const cg_tensor *const *in, cg_tensor **out) {
+cg_status cg_k_fused(const cg_fused_prog *p, const cg_tensor *const *in, cg_tensor **out, cg_tensor **keep) {
     plan pl;
     cg_status st = make_plan("cg_fused", p, in, &pl);
     if (st != CG_OK) return st;
     if (!out) return cg_set_error(CG_ERR_NULL, "cg_fused: program '%s': the output array is NULL", p->name);
+    if (keep) {
+        *keep = NULL;
+        if (pl.n_keep) {
+            if (!(*keep = cg__new(pl.dt, CG_SHAPE(pl.n_keep, pl.R * pl.C)))) return cg_last_status();
+            pl.keep = cg_data(*keep);
+        }
+    }
     char *po[CG_FUSED_MAX_OUTPUTS];
     for (int j = 0; j < p->n_out; j++) {
         if (!(out[j] = cg__new(pl.dt, pl.shape, pl.ndim))) return cg_last_status();
@@ -380,10 +441,18 @@ cg_status cg_k_fused(const cg_fused_prog *p, const cg_tensor *const *in, cg_tens
 }
 
 cg_status cg_k_fused_backward(const cg_fused_prog *p, const cg_tensor *const *in, const cg_tensor *const *gout,
-                              const bool *need, cg_tensor **gin) {
+                              const bool *need, cg_tensor **gin, const cg_tensor *keep) {
     plan pl;
     cg_status st = make_plan("cg_fused backward", p, in, &pl);
     if (st != CG_OK) return st;
+    if (keep) {
+        if (keep->dtype != pl.dt || keep->ndim != 2 || keep->shape[0] != pl.n_keep || keep->shape[1] != pl.R * pl.C ||
+            !cg_is_contiguous(keep))
+            return cg_set_error(CG_ERR_SHAPE, "cg_fused backward: program '%s': kept values are %s %s, expected %s [%d, %lld]",
+                                p->name, cg_dtype_name(keep->dtype), cg_shape_str(keep), cg_dtype_name(pl.dt), pl.n_keep,
+                                (long long)(pl.R * pl.C));
+        pl.keep = cg_data(keep);
+    }
     if (!gout || !gin) return cg_set_error(CG_ERR_NULL, "cg_fused backward: program '%s': gout or gin is NULL", p->name);
     for (int j = 0; j < p->n_out; j++) {
         const cg_tensor *g = gout[j];

@@ -404,15 +404,16 @@ int cg_fused_binary(cg_fused_prog *p, cg_binop op, int a, int b);
 int cg_fused_output(cg_fused_prog *p, int r);
 
 /* Run p on in[0 .. p->n_in-1] (one float dtype): out[0 .. p->n_out-1] get
- * new contiguous tensors of the broadcast shape. */
-cg_status cg_k_fused(const cg_fused_prog *p, const cg_tensor *const *in, cg_tensor **out);
+ * new contiguous tensors of the broadcast shape. With keep, *keep gets the
+ * step values the backward reads ([k, numel], NULL when it reads none). */
+cg_status cg_k_fused(const cg_fused_prog *p, const cg_tensor *const *in, cg_tensor **out, cg_tensor **keep);
 /* The gradients of p's inputs from its outputs' gradients gout[j] (NULL: no
  * gradient reached output j). For each i with need[i] (need NULL: all),
  * gin[i] gets a new tensor of the broadcast shape with input i's last dim;
- * summing it to input i's shape gives the gradient. The forward values are
- * recomputed block by block, so nothing but the inputs is kept. */
+ * summing it to input i's shape gives the gradient. keep: what the forward
+ * kept, or NULL to recompute the step values from the inputs. */
 cg_status cg_k_fused_backward(const cg_fused_prog *p, const cg_tensor *const *in, const cg_tensor *const *gout,
-                              const bool *need, cg_tensor **gin);
+                              const bool *need, cg_tensor **gin, const cg_tensor *keep);
 
 /* ------------------------------------------------------------- reductions */
 

@@ -76,7 +76,8 @@ START_TEST(matches_the_separate_ops) {
 }
 END_TEST
 
-/* Above the grain size the blocks run on two threads: the same bits. */
+/* Above the grain size the blocks run on two threads: the same bits; and
+ * the same bits whether the backward reads kept values or recomputes. */
 START_TEST(same_bits_with_one_and_two_threads) {
     cg_scope *s = cg_scope_begin();
     cg_rng rng = cg_rng_seeded(3);
@@ -85,18 +86,27 @@ START_TEST(same_bits_with_one_and_two_threads) {
     cg_tensor *g = cg_uniform(&rng, CG_FLOAT32, -1, 1, CG_SHAPE(300, 256));
     cg_fused_prog p;
     lstm_prog(&p);
-    cg_tensor *out[2][2], *gin[2][2];
-    for (int t = 0; t < 2; t++) {
-        cg_set_num_threads(t + 1);
-        ck_assert_int_eq(cg_k_fused(&p, (const cg_tensor *[]){z, c}, out[t]), CG_OK);
-        ck_assert_int_eq(cg_k_fused_backward(&p, (const cg_tensor *[]){z, c}, (const cg_tensor *[]){g, g}, NULL, gin[t]),
+    /* rounds 0, 1: one and two threads, keeping the step values; round 2:
+     * two threads, the backward recomputing them */
+    cg_tensor *out[3][2], *gin[3][2], *keep[3] = {NULL, NULL, NULL};
+    for (int t = 0; t < 3; t++) {
+        cg_set_num_threads(t ? 2 : 1);
+        ck_assert_int_eq(cg_k_fused(&p, (const cg_tensor *[]){z, c}, out[t], t < 2 ? &keep[t] : NULL), CG_OK);
+        ck_assert_int_eq(cg_k_fused_backward(&p, (const cg_tensor *[]){z, c}, (const cg_tensor *[]){g, g}, NULL, gin[t],
+                                             keep[t]),
                          CG_OK);
     }
     cg_set_num_threads(2);
-    for (int j = 0; j < 2; j++) {
-        ck_assert_int_eq(memcmp(cg_data(out[0][j]), cg_data(out[1][j]), sizeof(float) * (size_t)cg_numel(out[0][j])), 0);
-        ck_assert_int_eq(memcmp(cg_data(gin[0][j]), cg_data(gin[1][j]), sizeof(float) * (size_t)cg_numel(gin[0][j])), 0);
-    }
+    ck_assert_shape(keep[0], 5, 300 * 256); /* i, f, g, o and tanh(c'): what the rules read */
+    for (int t = 1; t < 3; t++)
+        for (int j = 0; j < 2; j++) {
+            ck_assert_int_eq(memcmp(cg_data(out[0][j]), cg_data(out[t][j]), sizeof(float) * (size_t)cg_numel(out[0][j])), 0);
+            ck_assert_int_eq(memcmp(cg_data(gin[0][j]), cg_data(gin[t][j]), sizeof(float) * (size_t)cg_numel(gin[0][j])), 0);
+        }
+    /* kept values of the wrong shape are refused */
+    ck_assert_int_ne(cg_k_fused_backward(&p, (const cg_tensor *[]){z, c}, (const cg_tensor *[]){g, g}, NULL, gin[2], g),
+                     CG_OK);
+    ck_assert_error(CG_ERR_SHAPE, "kept values are float32 [300,256], expected float32 [5, 76800]");
     ck_assert_shape(gin[0][0], 300, 1024);
     ck_assert_shape(gin[0][1], 300, 256);
     cg_scope_end(s);
@@ -116,7 +126,7 @@ START_TEST(partial_gradients) {
     cg_tensor *x2 = cg_from_data(CG_FLOAT64, CG_SHAPE(3), (const double[]){-1, 0.5, 2});
     cg_tensor *g = cg_ones(CG_FLOAT64, CG_SHAPE(3)), *gin[2];
     ck_assert_int_eq(cg_k_fused_backward(&p, (const cg_tensor *[]){x1, x2}, (const cg_tensor *[]){g, NULL},
-                                         (const bool[]){false, true}, gin),
+                                         (const bool[]){false, true}, gin, NULL),
                      CG_OK);
     ck_assert_ptr_null(gin[0]);
     ck_assert_tensor_near(gin[1], ((const double[]){1, 2, 3}), 3, 0);
