@@ -81,6 +81,7 @@ int cg_fused_output(cg_fused_prog *p, int r) {
 typedef struct {
     char *p;
     int64_t rs, cs;
+    const char *end; /* end of the operand's storage: reads stop before it */
 } opnd;
 
 typedef struct {
@@ -135,6 +136,7 @@ static bool fold(const plan *pl, const cg_tensor *t, int64_t start, int64_t len,
         st[d] = size == 1 ? 0 : t->strides[td];
     }
     o->p = (char *)cg_data(t) + (size_t)(start * (t->ndim ? t->strides[t->ndim - 1] : 0)) * pl->es;
+    o->end = (const char *)t->storage->data + t->storage->nbytes;
     o->cs = nd ? st[nd - 1] : 0;
     /* rows: each leading dim's stride must be rs times the rows inside it */
     o->rs = 0;
@@ -219,30 +221,43 @@ static inline bool flat(const plan *pl, const opnd *o) { return o->cs == 1 && (o
 #define PAD(n, T) (((n) + (int64_t)(64 / sizeof(T)) - 1) / (int64_t)(64 / sizeof(T)) * (int64_t)(64 / sizeof(T)))
 #define LOOP(body) SIMD for (int64_t i = 0; i < n; i++) body
 
-/* Copy n elements. Row pieces are short (a cell's 30 units): with AVX-512
- * the last partial vector is one masked load and store, not a scalar loop
- * (and reads nothing past the piece). */
-static inline void copy_f32(float *restrict d, const float *restrict s, int64_t n) {
+/* Copy n elements. Row pieces are short (a cell's 30 units), so with
+ * AVX-512 whole vectors move without a call, and the last partial one is
+ * either a whole vector too, when `over` allows reading and writing up to a
+ * vector past the piece (a gather into scratch, inside the source's
+ * storage), or masked (which is slower on some cores). The loop counter is
+ * opaque to the compiler, which would otherwise turn the loop back into a
+ * memcpy call. */
 #ifdef __AVX512F__
-    /* masked moves throughout: a plain load/store loop would be turned back into a memcpy call */
-    for (int64_t i = 0; i < n; i += 16) {
-        __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
-        _mm512_mask_storeu_ps(d + i, m, _mm512_maskz_loadu_ps(m, s + i));
+#define COPY_FN(SFX, T, LANES, MASK, LOAD, STORE, MLOAD, MSTORE)                                   \
+    static inline void copy_##SFX(T *restrict d, const T *restrict s, int64_t n, bool over) {      \
+        int64_t i = 0;                                                                             \
+        for (; i + LANES <= n; i += LANES) {                                                       \
+            STORE(d + i, LOAD(s + i));                                                             \
+            __asm__("" : "+r"(i)); /* an opaque counter: not a memcpy pattern */                   \
+        }                                                                                          \
+        if (i == n) return;                                                                        \
+        if (over) {                                                                                \
+            STORE(d + i, LOAD(s + i));                                                             \
+        } else {                                                                                   \
+            MASK m = (MASK)((1u << (n - i)) - 1);                                                  \
+            MSTORE(d + i, m, MLOAD(m, s + i));                                                     \
+        }                                                                                          \
     }
+COPY_FN(f32, float, 16, __mmask16, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps)
+COPY_FN(f64, double, 8, __mmask8, _mm512_loadu_pd, _mm512_storeu_pd, _mm512_maskz_loadu_pd, _mm512_mask_storeu_pd)
+#define VEC_BYTES 64
 #else
+static inline void copy_f32(float *restrict d, const float *restrict s, int64_t n, bool over) {
+    (void)over;
     memcpy(d, s, sizeof(float) * (size_t)n);
-#endif
 }
-static inline void copy_f64(double *restrict d, const double *restrict s, int64_t n) {
-#ifdef __AVX512F__
-    for (int64_t i = 0; i < n; i += 8) {
-        __mmask8 m = n - i >= 8 ? (__mmask8)0xFF : (__mmask8)((1u << (n - i)) - 1);
-        _mm512_mask_storeu_pd(d + i, m, _mm512_maskz_loadu_pd(m, s + i));
-    }
-#else
+static inline void copy_f64(double *restrict d, const double *restrict s, int64_t n, bool over) {
+    (void)over;
     memcpy(d, s, sizeof(double) * (size_t)n);
-#endif
 }
+#define VEC_BYTES 0
+#endif
 
 /* One instance per float type: step forward, step backward, block driver. */
 #define FUSED_KERNELS(T, SFX, EXP, LOG, TANH)                                                       \
@@ -295,7 +310,7 @@ static inline void copy_f64(double *restrict d, const double *restrict s, int64_
             int64_t len = pl->C - c < n - i ? pl->C - c : n - i;                                   \
             const T *src = (const T *)o->p + r * o->rs + c * o->cs;                                \
             T *d = dst + i;                                                                        \
-            if (o->cs == 1) copy_##SFX(d, src, len);                                               \
+            if (o->cs == 1) copy_##SFX(d, src, len, (const char *)(src + len) + VEC_BYTES <= o->end);  \
             else for (int64_t k = 0; k < len; k++) d[k] = src[k * o->cs];                          \
             i += len;                                                                              \
         }                                                                                          \
@@ -305,7 +320,7 @@ static inline void copy_f64(double *restrict d, const double *restrict s, int64_
         int64_t r = e0 / pl->C, c = e0 % pl->C;                                                    \
         for (int64_t i = 0; i < n; r++, c = 0) {                                                   \
             int64_t len = pl->C - c < n - i ? pl->C - c : n - i;                                   \
-            copy_##SFX((T *)o->p + r * o->rs + c, src + i, len);                                   \
+            copy_##SFX((T *)o->p + r * o->rs + c, src + i, len, false);                            \
             i += len;                                                                              \
         }                                                                                          \
     }                                                                                              \
@@ -313,7 +328,7 @@ static inline void copy_f64(double *restrict d, const double *restrict s, int64_
      * + n), padded to np lanes: an input register points into its tensor   \
      * when that is laid out flat, else is gathered. */                      \
     static void load_##SFX(const cg_fused_prog *p, const plan *pl, int64_t e0, int64_t n, int64_t np, \
-                           T (*scratch)[BLK], const T **v) {                                       \
+                           T (*scratch)[BLK + 16], const T **v) {                                       \
         for (int k = 0; k < p->n_in_regs; k++) {                                                   \
             const opnd *o = &pl->reg[k];                                                           \
             if (flat(pl, o) && n == np) {                                                          \
@@ -332,7 +347,7 @@ static inline void copy_f64(double *restrict d, const double *restrict s, int64_
         }                                                                                          \
     }                                                                                              \
     static void fwd_block_##SFX(const cg_fused_prog *p, const plan *pl, int64_t t, char **out) {  \
-        T scratch[CG_FUSED_MAX_REGS][BLK];                                                         \
+        T scratch[CG_FUSED_MAX_REGS][BLK + 16];                                                         \
         const T *v[CG_FUSED_MAX_REGS];                                                             \
         int64_t e0 = t * BLK, total = pl->R * pl->C;                                               \
         int64_t n = total - e0 < BLK ? total - e0 : BLK, np = PAD(n, T);                           \
@@ -347,7 +362,7 @@ static inline void copy_f64(double *restrict d, const double *restrict s, int64_
     /* The backward's values from the keep tensor: inputs it reads are      \
      * gathered, kept steps point into their rows, the rest are not read. */ \
     static void load_kept_##SFX(const cg_fused_prog *p, const plan *pl, int64_t e0, int64_t n, int64_t np, \
-                                T (*scratch)[BLK], const T **v) {                                  \
+                                T (*scratch)[BLK + 16], const T **v) {                                  \
         int64_t total = pl->R * pl->C;                                                             \
         for (int r = 0; r < n_regs(p); r++) {                                                      \
             v[r] = NULL;                                                                           \
@@ -366,7 +381,7 @@ static inline void copy_f64(double *restrict d, const double *restrict s, int64_
         }                                                                                          \
     }                                                                                              \
     static void bwd_block_##SFX(const cg_fused_prog *p, const plan *pl, int64_t t) {              \
-        T scratch[CG_FUSED_MAX_REGS][BLK], adj[CG_FUSED_MAX_REGS][BLK], g[BLK];                    \
+        T scratch[CG_FUSED_MAX_REGS][BLK + 16], adj[CG_FUSED_MAX_REGS][BLK], g[BLK + 16];                    \
         const T *v[CG_FUSED_MAX_REGS];                                                             \
         int64_t e0 = t * BLK, total = pl->R * pl->C;                                               \
         int64_t n = total - e0 < BLK ? total - e0 : BLK, np = PAD(n, T);                           \
@@ -475,7 +490,7 @@ cg_status cg_k_fused_backward(const cg_fused_prog *p, const cg_tensor *const *in
         if (!(gin[i] = cg__new(pl.dt, shape, pl.ndim))) return cg_last_status();
         for (int k = 0; k < p->parts[i]; k++) {
             pl.want[r + k] = true;
-            pl.gin[r + k] = (opnd){(char *)cg_data(gin[i]) + (size_t)(k * pl.C) * pl.es, pl.C * p->parts[i], 1};
+            pl.gin[r + k] = (opnd){(char *)cg_data(gin[i]) + (size_t)(k * pl.C) * pl.es, pl.C * p->parts[i], 1, NULL};
         }
     }
     if (pl.R * pl.C > 0) run_blocks(p, &pl, NULL);
