@@ -410,6 +410,17 @@ static inline void copy_f64(double *restrict d, const double *restrict s, int64_
 FUSED_KERNELS(float, f32, expf, logf, tanhf)
 FUSED_KERNELS(double, f64, exp, log, tanh)
 
+static void run_block(const cg_fused_prog *p, const plan *pl, int64_t t, char **out) {
+    bool f32 = pl->dt == CG_FLOAT32;
+    if (out) {
+        if (f32) fwd_block_f32(p, pl, t, out);
+        else fwd_block_f64(p, pl, t, out);
+    } else {
+        if (f32) bwd_block_f32(p, pl, t);
+        else bwd_block_f64(p, pl, t);
+    }
+}
+
 /* Run every block, in parallel when there are enough elements (each block
  * is computed the same way whatever the thread count). */
 static void run_blocks(const cg_fused_prog *p, const plan *pl, char **out) {
@@ -419,16 +430,11 @@ static void run_blocks(const cg_fused_prog *p, const plan *pl, char **out) {
      * 128 units splits across threads (measured: imdb_lstm +7%, median of
      * 10), while the 32 x 30 cells of the small models stay on one. */
     int nt = cg__threads_for(pl->R * pl->C * (p->n_steps + 1) * 2);
-    bool f32 = pl->dt == CG_FLOAT32;
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (int64_t t = 0; t < nblocks; t++) {
-        if (out) {
-            if (f32) fwd_block_f32(p, pl, t, out);
-            else fwd_block_f64(p, pl, t, out);
-        } else {
-            if (f32) bwd_block_f32(p, pl, t);
-            else bwd_block_f64(p, pl, t);
-        }
+    if (nt > 1) {
+#pragma omp parallel for schedule(static) num_threads(nt)
+        for (int64_t t = 0; t < nblocks; t++) run_block(p, pl, t, out);
+    } else { /* not even a one-thread parallel region: it costs a system call */
+        for (int64_t t = 0; t < nblocks; t++) run_block(p, pl, t, out);
     }
 }
 
