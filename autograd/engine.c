@@ -10,10 +10,24 @@ static _Thread_local bool t_anomaly;
 static _Thread_local uint32_t t_mark_epoch;
 static bool g_hooks_installed;
 
+/* A leaf's weight-gradient products put off to the end of the backward. */
+typedef struct deferred_pair {
+    const cg_tensor *a, *b;
+    struct deferred_pair *next;
+} deferred_pair;
+typedef struct deferred {
+    cg_tensor *leaf;
+    double alpha;
+    int n;
+    deferred_pair *head, **tail;
+    struct deferred *next;
+} deferred;
+
 /* Backward state of the running backward on this thread. */
 typedef struct {
     cg_tensor *pending_list; /* tensors with a pending gradient */
     int64_t open;            /* non-leaf pending gradients not yet consumed */
+    deferred *deferred;      /* leaves with GEMM products still to add */
 } bw_state;
 static _Thread_local bw_state *t_bw;
 
@@ -280,6 +294,66 @@ cg_tensor *cg__grad_inplace_target(cg_node *n, int i) {
     return NULL;
 }
 
+bool cg__defer_gemm_grad(cg_node *n, int i, const cg_tensor *a, const cg_tensor *b, double alpha) {
+    cg_tensor *t = n->in[i];
+    struct cg_autograd_meta *m = t->autograd;
+    if (!t_bw || t_anomaly || !m || !direct_leaf(m) || t->ndim != 2 || a->ndim != 2 || b->ndim != 2 ||
+        a->dtype != t->dtype || b->dtype != t->dtype)
+        return false;
+    /* only products small enough to run on one thread: larger ones already
+     * run efficiently (and side by side with the other operand's) */
+    if (2.0 * (double)a->shape[0] * (double)a->shape[1] * (double)b->shape[1] >= CG_GEMM_THREADED_FLOPS) return false;
+    deferred *d = t_bw->deferred;
+    while (d && !(d->leaf == t && d->alpha == alpha)) d = d->next;
+    if (!d) {
+        if (!(d = cg_scope_alloc(sizeof *d, true))) return false;
+        d->leaf = t;
+        d->alpha = alpha;
+        d->tail = &d->head;
+        d->next = t_bw->deferred;
+        t_bw->deferred = d;
+    }
+    deferred_pair *p = cg_scope_alloc(sizeof *p, true);
+    if (!p) return false;
+    p->a = a;
+    p->b = b;
+    *d->tail = p;
+    d->tail = &p->next;
+    d->n++;
+    return true;
+}
+
+/* Each leaf's deferred products as one GEMM: grad += alpha * [a_1 .. a_n] @
+ * [b_1; ..; b_n], the pieces joined along the contraction dim (the a's as
+ * their transposes, which are usually contiguous rows). */
+static cg_status run_deferred(bw_state *bw) {
+    for (deferred *d = bw->deferred; d; d = d->next) {
+        struct cg_autograd_meta *m = d->leaf->autograd;
+        m->grad_dense = true;
+        cg_tensor *g = leaf_grad_zeros(d->leaf, m);
+        const cg_tensor *A, *B;
+        if (!g) return cg_last_status();
+        if (d->n == 1) {
+            A = d->head->a;
+            B = d->head->b;
+        } else {
+            const cg_tensor **at = cg_scope_alloc(sizeof(cg_tensor *) * (size_t)d->n * 2, false);
+            if (!at) return cg_last_status();
+            int k = 0;
+            for (deferred_pair *p = d->head; p; p = p->next, k++) {
+                if (!(at[k] = cg_k_transpose(p->a, 0, 1))) return cg_last_status();
+                at[d->n + k] = p->b;
+            }
+            A = cg_k_transpose(cg_k_concat(at, d->n, 0), 0, 1);
+            B = cg_k_concat(at + d->n, d->n, 0);
+            if (!A || !B) return cg_last_status();
+        }
+        if (!cg_k_gemm_(g, A, B, d->alpha, 1.0)) return cg_last_status();
+    }
+    bw->deferred = NULL;
+    return CG_OK;
+}
+
 cg_status cg__accumulate(cg_tensor *t, cg_tensor *g) {
     struct cg_autograd_meta *m = t->autograd;
     if (g->dtype != t->dtype)
@@ -515,6 +589,8 @@ static cg_status run_node(cg_node *n, bool retain) {
 /* Leaves with hooks collected their gradient in pending: finish them, and
  * drop whatever is left pending (after an error). */
 static cg_status finish(bw_state *bw, cg_status st) {
+    if (st == CG_OK) st = run_deferred(bw);
+    bw->deferred = NULL;
     for (cg_tensor *t = bw->pending_list, *next; t; t = next) {
         struct cg_autograd_meta *m = t->autograd;
         next = m->next_pending;
@@ -556,7 +632,7 @@ cg_status cg_backward_ex(cg_tensor *t, const cg_tensor *grad_output, bool retain
                                 cg_shape_str(t));
         g = (cg_tensor *)grad_output;
     }
-    bw_state bw = {NULL, 0};
+    bw_state bw = {NULL, 0, NULL};
     t_bw = &bw;
     cg_status st = cg__accumulate(t, g);
     for (cg_node *n = t->autograd->node; st == CG_OK && n && bw.open > 0; n = n->prev) {

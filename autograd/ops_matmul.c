@@ -9,6 +9,10 @@
 static cg_status grad_job(cg_node *n, int i, const cg_tensor *a, const cg_tensor *b, double alpha, cg_tensor **gin,
                           cg_gemm_job *job) {
     if (!a || !b) return cg_last_status();
+    if (cg__defer_gemm_grad(n, i, a, b, alpha)) {
+        job->out = NULL; /* nothing to run now */
+        return CG_OK;
+    }
     cg_tensor *buf = cg__grad_inplace_target(n, i);
     if (buf && buf->ndim == 2) {
         *job = (cg_gemm_job){buf, a, b, alpha, 1.0};
@@ -30,6 +34,8 @@ static cg_status grad_pair(cg_node *n, int ia, int ib, const cg_tensor *a, const
     if (ng[ia]) st = grad_job(n, ia, g, cg_k_transpose(b, 0, 1), alpha, &gin[ia], &jobs[k++]);
     if (st == CG_OK && ng[ib]) st = grad_job(n, ib, cg_k_transpose(a, 0, 1), g, alpha, &gin[ib], &jobs[k++]);
     if (st != CG_OK) return st;
+    if (k == 2 && !jobs[1].out) k = 1;
+    if (k >= 1 && !jobs[0].out) jobs[0] = jobs[--k];
     return cg_k_gemm_many_(jobs, k) ? CG_OK : cg_last_status();
 }
 

@@ -33,9 +33,9 @@ static bool blis_ok(int64_t m, int64_t n, int64_t *rs, int64_t *cs) {
     return (*cs == 1 && *rs >= n) || (*rs == 1 && *cs >= m);
 }
 
-/* Below this many flops a GEMM runs on the calling thread: waking BLIS'
- * threads costs more than it saves (and spins on a busy machine). */
-#define GEMM_THREADED_FLOPS 4.0e6
+/* Below CG_GEMM_THREADED_FLOPS a GEMM runs on the calling thread: waking
+ * BLIS' threads costs more than it saves (and spins on a busy machine). */
+#define GEMM_THREADED_FLOPS CG_GEMM_THREADED_FLOPS
 
 /* threads: BLIS threads, or 0 to choose by size. */
 static void gemm_raw(cg_dtype dt, int64_t M, int64_t N, int64_t K, double alpha, mat A, mat B, double beta,

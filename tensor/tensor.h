@@ -449,6 +449,10 @@ cg_tensor *cg_k_addmm(const cg_tensor *c, const cg_tensor *a, const cg_tensor *b
  * view. Returns out. */
 cg_tensor *cg_k_gemm_(cg_tensor *out, const cg_tensor *a, const cg_tensor *b, double alpha,
                       double beta);
+/* Products of fewer flops (2·M·N·K) run on one BLIS thread: waking threads
+ * costs more than it saves. */
+#define CG_GEMM_THREADED_FLOPS 4.0e6
+
 /* Independent products out_i = beta_i * out_i + alpha_i * a_i @ b_i (2-D).
  * With two or more threads and products of 4 MFLOP or more each, they run
  * side by side, one BLIS thread each: for the mid-size products of a
