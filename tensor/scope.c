@@ -109,6 +109,9 @@ static block *get_large_block(size_t need) {
         return b;
     }
     size_t cap = (need + LARGE_ROUND - 1) / LARGE_ROUND * LARGE_ROUND;
+    /* a large block of exactly the standard size is cached with the
+     * standard ones (cache_put goes by size): look for it there */
+    if (cap == STD_BLOCK && t_free_std) return get_std_block();
     return block_malloc(cap);
 }
 

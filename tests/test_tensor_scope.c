@@ -34,6 +34,23 @@ START_TEST(no_malloc_after_first_round) {
 }
 END_TEST
 
+/* Requests of every size class come back from the cache: small ones, large
+ * ones, and large ones that round up to exactly a standard block's size
+ * (1 MiB), which are cached with the standard blocks. */
+START_TEST(every_size_is_reused) {
+    const size_t sizes[] = {100, 300000, 1000000, 1048576, 3000000};
+    uint64_t n0 = 0;
+    for (int round = 0; round < 4; round++) {
+        cg_scope *s = cg_scope_begin();
+        for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++)
+            for (int j = 0; j < 2; j++) ck_assert_ptr_nonnull(cg_scope_alloc(sizes[k], false));
+        cg_scope_end(s);
+        if (round == 0) n0 = cg_heap_allocations();
+    }
+    ck_assert_uint_eq(cg_heap_allocations(), n0);
+}
+END_TEST
+
 START_TEST(keep_moves_results_out) {
     cg_scope *outer = cg_scope_begin();
     cg_tensor *kept = NULL;
@@ -187,6 +204,7 @@ static Suite *suite(void) {
     Suite *s = suite_create("tensor_scope");
     TCase *tc = tcase_create("scope");
     tcase_add_test(tc, no_malloc_after_first_round);
+    tcase_add_test(tc, every_size_is_reused);
     tcase_add_test(tc, keep_moves_results_out);
     tcase_add_test(tc, arenas);
     tcase_add_test(tc, misuse_is_an_error);
