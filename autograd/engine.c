@@ -10,16 +10,14 @@ static _Thread_local bool t_anomaly;
 static _Thread_local uint32_t t_mark_epoch;
 static bool g_hooks_installed;
 
-/* A leaf's weight-gradient products put off to the end of the backward. */
-typedef struct deferred_pair {
-    const cg_tensor *a, *b;
-    struct deferred_pair *next;
-} deferred_pair;
+/* A leaf's weight-gradient products alpha * a @ b, gathered while they are
+ * in cache: the rows of a^T and of b are appended to two buffers, which
+ * one GEMM adds into the gradient when they are full or the backward ends. */
 typedef struct deferred {
     cg_tensor *leaf;
     double alpha;
-    int n;
-    deferred_pair *head, **tail;
+    int64_t cap, used;      /* rows of the buffers */
+    cg_tensor *at, *b;      /* [cap, M] and [cap, N] */
     struct deferred *next;
 } deferred;
 
@@ -294,61 +292,55 @@ cg_tensor *cg__grad_inplace_target(cg_node *n, int i) {
     return NULL;
 }
 
+/* grad += alpha * at[:used]^T @ b[:used]; the buffers are empty again. */
+static cg_status flush_deferred(deferred *d) {
+    if (!d->used) return CG_OK;
+    struct cg_autograd_meta *m = d->leaf->autograd;
+    m->grad_dense = true;
+    cg_tensor *g = leaf_grad_zeros(d->leaf, m);
+    cg_tensor *at = cg_k_slice(d->at, 0, 0, d->used, 1), *b = cg_k_slice(d->b, 0, 0, d->used, 1);
+    if (!g || !at || !b || !cg_k_gemm_(g, cg_k_transpose(at, 0, 1), b, d->alpha, 1.0)) return cg_last_status();
+    d->used = 0;
+    return CG_OK;
+}
+
 bool cg__defer_gemm_grad(cg_node *n, int i, const cg_tensor *a, const cg_tensor *b, double alpha) {
     cg_tensor *t = n->in[i];
     struct cg_autograd_meta *m = t->autograd;
     if (!t_bw || t_anomaly || !m || !direct_leaf(m) || t->ndim != 2 || a->ndim != 2 || b->ndim != 2 ||
-        a->dtype != t->dtype || b->dtype != t->dtype)
+        a->dtype != t->dtype || b->dtype != t->dtype || a->shape[0] != t->shape[0] || b->shape[1] != t->shape[1])
         return false;
     /* only products small enough to run on one thread: larger ones already
      * run efficiently (and side by side with the other operand's) */
-    if (2.0 * (double)a->shape[0] * (double)a->shape[1] * (double)b->shape[1] >= CG_GEMM_THREADED_FLOPS) return false;
+    int64_t M = t->shape[0], N = t->shape[1], K = a->shape[1];
+    if (2.0 * (double)M * (double)K * (double)N >= CG_GEMM_THREADED_FLOPS) return false;
     deferred *d = t_bw->deferred;
     while (d && !(d->leaf == t && d->alpha == alpha)) d = d->next;
     if (!d) {
         if (!(d = cg_scope_alloc(sizeof *d, true))) return false;
+        int64_t cap = ((int64_t)1 << 18) / (M + N); /* about 1 MiB of float32 */
+        d->cap = cap > 4 * K ? cap : 4 * K;
+        d->at = cg_empty(t->dtype, CG_SHAPE(d->cap, M));
+        d->b = cg_empty(t->dtype, CG_SHAPE(d->cap, N));
+        if (!d->at || !d->b) return false;
         d->leaf = t;
         d->alpha = alpha;
-        d->tail = &d->head;
         d->next = t_bw->deferred;
         t_bw->deferred = d;
     }
-    deferred_pair *p = cg_scope_alloc(sizeof *p, true);
-    if (!p) return false;
-    p->a = a;
-    p->b = b;
-    *d->tail = p;
-    d->tail = &p->next;
-    d->n++;
+    if (K > d->cap) return false;
+    if (d->used + K > d->cap && flush_deferred(d) != CG_OK) return false;
+    cg_tensor *ra = cg_k_slice(d->at, 0, d->used, d->used + K, 1), *rb = cg_k_slice(d->b, 0, d->used, d->used + K, 1);
+    if (!ra || !rb || !cg_k_copy_(ra, cg_k_transpose(a, 0, 1)) || !cg_k_copy_(rb, b)) return false;
+    d->used += K;
     return true;
 }
 
-/* Each leaf's deferred products as one GEMM: grad += alpha * [a_1 .. a_n] @
- * [b_1; ..; b_n], the pieces joined along the contraction dim (the a's as
- * their transposes, which are usually contiguous rows). */
+/* Add what is left in each leaf's buffers. */
 static cg_status run_deferred(bw_state *bw) {
     for (deferred *d = bw->deferred; d; d = d->next) {
-        struct cg_autograd_meta *m = d->leaf->autograd;
-        m->grad_dense = true;
-        cg_tensor *g = leaf_grad_zeros(d->leaf, m);
-        const cg_tensor *A, *B;
-        if (!g) return cg_last_status();
-        if (d->n == 1) {
-            A = d->head->a;
-            B = d->head->b;
-        } else {
-            const cg_tensor **at = cg_scope_alloc(sizeof(cg_tensor *) * (size_t)d->n * 2, false);
-            if (!at) return cg_last_status();
-            int k = 0;
-            for (deferred_pair *p = d->head; p; p = p->next, k++) {
-                if (!(at[k] = cg_k_transpose(p->a, 0, 1))) return cg_last_status();
-                at[d->n + k] = p->b;
-            }
-            A = cg_k_transpose(cg_k_concat(at, d->n, 0), 0, 1);
-            B = cg_k_concat(at + d->n, d->n, 0);
-            if (!A || !B) return cg_last_status();
-        }
-        if (!cg_k_gemm_(g, A, B, d->alpha, 1.0)) return cg_last_status();
+        cg_status st = flush_deferred(d);
+        if (st != CG_OK) return st;
     }
     bw->deferred = NULL;
     return CG_OK;
