@@ -172,7 +172,9 @@ cg_status cg_rnn_call(cg_module *m, cg_tensor *x, cg_tensor *const *initial_stat
         c = cn;
     }
     if (!h || (r->kind == CG_LSTM && !c)) return cg_last_status();
-    out->output = outs ? (T ? cg_stack(outs, (int)T, 1) : cg_zeros(x->dtype, CG_SHAPE(B, 0, H))) : h;
+    /* the sequence is stacked time-major and handed out as a [B, T, H] view:
+     * a recurrent layer above takes it time-major again without a copy */
+    out->output = outs ? (T ? cg_transpose(cg_stack(outs, (int)T, 0), 0, 1) : cg_zeros(x->dtype, CG_SHAPE(B, 0, H))) : h;
     out->states[0] = h;
     out->states[1] = c;
     out->n_states = r->kind == CG_LSTM ? 2 : 1;
