@@ -3,25 +3,23 @@
  * two operands' gradients of a 2-D product are computed side by side. */
 #include "autograd_internal.h"
 
-/* The GEMM job that puts alpha * a @ b (2-D) into input i's gradient: added
- * in place when that is free (beta 1), else written to a new tensor handed
- * back in *gin. */
+/* The GEMM that puts alpha * a @ b (2-D) into input i's gradient, appended
+ * to jobs[*k]: added in place when that is free (beta 1), else written to a
+ * new tensor handed back in *gin; nothing when the engine puts it off. */
 static cg_status grad_job(cg_node *n, int i, const cg_tensor *a, const cg_tensor *b, double alpha, cg_tensor **gin,
-                          cg_gemm_job *job) {
+                          cg_gemm_job *jobs, int *k) {
     if (!a || !b) return cg_last_status();
-    if (cg__defer_gemm_grad(n, i, a, b, alpha)) {
-        job->out = NULL; /* nothing to run now */
-        return CG_OK;
-    }
+    if (cg__defer_gemm_grad(n, i, a, b, alpha)) return CG_OK;
     cg_tensor *buf = cg__grad_inplace_target(n, i);
     if (buf && buf->ndim == 2) {
-        *job = (cg_gemm_job){buf, a, b, alpha, 1.0};
+        jobs[(*k)++] = (cg_gemm_job){buf, a, b, alpha, 1.0};
         return CG_OK;
     }
     cg_tensor *r = cg_empty(a->dtype, CG_SHAPE(a->shape[0], b->shape[1]));
-    *job = (cg_gemm_job){r, a, b, alpha, 0.0};
+    if (!r) return cg_last_status();
+    jobs[(*k)++] = (cg_gemm_job){r, a, b, alpha, 0.0};
     *gin = r;
-    return r ? CG_OK : cg_last_status();
+    return CG_OK;
 }
 
 /* Input i's gradient g @ other^T (i = left operand) or other^T @ g (right),
@@ -31,11 +29,9 @@ static cg_status grad_pair(cg_node *n, int ia, int ib, const cg_tensor *a, const
     cg_gemm_job jobs[2];
     int k = 0;
     cg_status st = CG_OK;
-    if (ng[ia]) st = grad_job(n, ia, g, cg_k_transpose(b, 0, 1), alpha, &gin[ia], &jobs[k++]);
-    if (st == CG_OK && ng[ib]) st = grad_job(n, ib, cg_k_transpose(a, 0, 1), g, alpha, &gin[ib], &jobs[k++]);
+    if (ng[ia]) st = grad_job(n, ia, g, cg_k_transpose(b, 0, 1), alpha, &gin[ia], jobs, &k);
+    if (st == CG_OK && ng[ib]) st = grad_job(n, ib, cg_k_transpose(a, 0, 1), g, alpha, &gin[ib], jobs, &k);
     if (st != CG_OK) return st;
-    if (k == 2 && !jobs[1].out) k = 1;
-    if (k >= 1 && !jobs[0].out) jobs[0] = jobs[--k];
     return cg_k_gemm_many_(jobs, k) ? CG_OK : cg_last_status();
 }
 

@@ -200,7 +200,11 @@ static void adam_f32_plain(const coef *cd, int64_t n, float *restrict P, const f
                            float *restrict M, float *restrict V) {
     const coef_f32 c = coef_f32_of(cd);
     const bool eps_hat = cd->o->o.adam.eps_hat;
-#pragma omp parallel for schedule(static) if (n >= 8 * OPTIM_GRAIN)
+    if (n < 8 * OPTIM_GRAIN) { /* elementwise: the same bits as in chunks; no one-thread OpenMP region */
+        adam_f32_chunk(&c, eps_hat, 0, n, P, G, M, V);
+        return;
+    }
+#pragma omp parallel for schedule(static)
     for (int64_t k = 0; k < n; k += OPTIM_GRAIN) {
         int64_t e = k + OPTIM_GRAIN < n ? k + OPTIM_GRAIN : n;
         adam_f32_chunk(&c, eps_hat, k, e, P, G, M, V);

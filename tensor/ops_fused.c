@@ -1,6 +1,6 @@
 /* Fused elementwise programs: a chain of unary/binary steps run block by
  * block over the elements, and its backward (each step's derivative rule in
- * reverse, on values recomputed per block). */
+ * reverse, on the step values the forward kept, or recomputed per block). */
 #include "tensor_internal.h"
 
 #include <stdio.h>
@@ -51,19 +51,42 @@ static int add_step(cg_fused_prog *p, bool binary, int op, int a, int b) {
     return n_regs(p) - 1;
 }
 
+/* The ops a step may be: the kernels below have a forward and a rule for these. */
+static bool fusable(bool binary, int op) {
+    if (binary) return op == CG_ADD || op == CG_SUB || op == CG_MUL || op == CG_DIV;
+    return op == CG_NEG || op == CG_EXP || op == CG_LOG || op == CG_TANH || op == CG_SIGMOID || op == CG_RELU ||
+           op == CG_SQUARE;
+}
+
 int cg_fused_unary(cg_fused_prog *p, cg_unop op, int a) {
-    switch (op) {
-    case CG_NEG: case CG_EXP: case CG_LOG: case CG_TANH: case CG_SIGMOID: case CG_RELU: case CG_SQUARE:
-        return add_step(p, false, op, a, 0);
-    default: return p ? bad(p, "unary op %d cannot be fused (neg, exp, log, tanh, sigmoid, relu, square can)", op) : -1;
-    }
+    if (fusable(false, op)) return add_step(p, false, op, a, 0);
+    return p ? bad(p, "unary op %d cannot be fused (neg, exp, log, tanh, sigmoid, relu, square can)", op) : -1;
 }
 
 int cg_fused_binary(cg_fused_prog *p, cg_binop op, int a, int b) {
-    switch (op) {
-    case CG_ADD: case CG_SUB: case CG_MUL: case CG_DIV: return add_step(p, true, op, a, b);
-    default: return p ? bad(p, "binary op %d cannot be fused (add, sub, mul, div can)", op) : -1;
+    if (fusable(true, op)) return add_step(p, true, op, a, b);
+    return p ? bad(p, "binary op %d cannot be fused (add, sub, mul, div can)", op) : -1;
+}
+
+/* What the builder guarantees, checked again for a program filled in by
+ * hand: counts in range, registers read before they are written, known ops. */
+static bool prog_ok(const cg_fused_prog *p) {
+    if (p->n_in < 1 || p->n_in > CG_FUSED_MAX_INPUTS || p->n_out < 1 || p->n_out > CG_FUSED_MAX_OUTPUTS ||
+        p->n_steps < 0)
+        return false;
+    int regs = 0;
+    for (int i = 0; i < p->n_in; i++) {
+        if (p->parts[i] < 1) return false;
+        regs += p->parts[i];
     }
+    if (regs != p->n_in_regs || regs + p->n_steps > CG_FUSED_MAX_REGS) return false;
+    for (int k = 0; k < p->n_steps; k++) {
+        const cg_fused_step *s = &p->steps[k];
+        if (!fusable(s->binary, s->op) || s->a >= regs + k || s->b >= regs + k) return false;
+    }
+    for (int j = 0; j < p->n_out; j++)
+        if (p->out[j] >= regs + p->n_steps) return false;
+    return true;
 }
 
 int cg_fused_output(cg_fused_prog *p, int r) {
@@ -170,6 +193,9 @@ static cg_status make_plan(const char *fn, const cg_fused_prog *p, const cg_tens
     if (p->bad) return cg_set_error(CG_ERR_VALUE, "%s: program '%s' was built with an error", fn, p->name);
     if (p->n_in < 1 || p->n_out < 1)
         return cg_set_error(CG_ERR_VALUE, "%s: program '%s' needs an input and an output", fn, p->name);
+    if (!prog_ok(p))
+        return cg_set_error(CG_ERR_VALUE, "%s: program '%.31s' is not one the builder makes (a count out of range, a "
+                            "register read before it is written, or an unknown op)", fn, p->name);
     memset(pl, 0, sizeof *pl);
     for (int i = 0; i < p->n_in; i++) {
         const cg_tensor *t = in[i];

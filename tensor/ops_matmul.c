@@ -37,13 +37,14 @@ static bool blis_ok(int64_t m, int64_t n, int64_t *rs, int64_t *cs) {
  * BLIS' threads costs more than it saves (and spins on a busy machine). */
 #define GEMM_THREADED_FLOPS CG_GEMM_THREADED_FLOPS
 
+static double gemm_flops(int64_t M, int64_t N, int64_t K) { return 2.0 * (double)M * (double)N * (double)K; }
+
 /* threads: BLIS threads, or 0 to choose by size. */
 static void gemm_raw(cg_dtype dt, int64_t M, int64_t N, int64_t K, double alpha, mat A, mat B, double beta,
                      char *C, int64_t rsc, int64_t csc, int threads) {
     rntm_t rntm;
     bli_rntm_init(&rntm);
-    double flops = 2.0 * (double)M * (double)N * (double)K;
-    if (!threads) threads = flops < GEMM_THREADED_FLOPS ? 1 : cg_get_num_threads();
+    if (!threads) threads = gemm_flops(M, N, K) < GEMM_THREADED_FLOPS ? 1 : cg_get_num_threads();
     bli_rntm_set_num_threads(threads, &rntm);
     if (dt == CG_FLOAT32) {
         float al = (float)alpha, be = (float)beta;
@@ -281,8 +282,7 @@ bool cg_k_gemm_many_(const cg_gemm_job *jobs, int n) {
      * a small one is quicker where its operands are in cache. */
     bool big = true;
     for (int i = 0; i < n && big; i++)
-        big = 2.0 * (double)jobs[i].a->shape[0] * (double)jobs[i].a->shape[1] * (double)jobs[i].b->shape[1] >=
-              GEMM_THREADED_FLOPS;
+        big = gemm_flops(jobs[i].a->shape[0], jobs[i].b->shape[1], jobs[i].a->shape[1]) >= GEMM_THREADED_FLOPS;
     if (n < 2 || nt < 2 || !big || omp_in_parallel() || !independent(jobs, n)) {
         for (int i = 0; i < n; i++)
             if (!cg_k_gemm_(jobs[i].out, jobs[i].a, jobs[i].b, jobs[i].alpha, jobs[i].beta)) return false;
@@ -293,27 +293,13 @@ bool cg_k_gemm_many_(const cg_gemm_job *jobs, int n) {
     if (!A) return false;
     for (int i = 0; i < n; i++)
         if (!blis_operand(jobs[i].a, &A[i]) || !blis_operand(jobs[i].b, &B[i])) return false;
+    /* every product here has 4 MFLOP or more: no empty dim to special-case */
 #pragma omp parallel for schedule(static, 1) num_threads(nt < n ? nt : n)
     for (int i = 0; i < n; i++) {
         const cg_gemm_job *j = &jobs[i];
         int64_t M = j->a->shape[0], K = j->a->shape[1], N = j->b->shape[1], rs = j->out->strides[0],
                 cs = j->out->strides[1];
-        if (M == 0 || N == 0) continue;
         blis_ok(M, N, &rs, &cs);
-        if (K == 0) { /* beta * out, as BLIS would */
-            for (int64_t r = 0; r < M; r++)
-                for (int64_t c = 0; c < N; c++) {
-                    size_t off = (size_t)(r * rs + c * cs);
-                    if (j->out->dtype == CG_FLOAT32) {
-                        float *o = (float *)cg_data(j->out) + off;
-                        *o = j->beta == 0 ? 0.0f : (float)(j->beta * *o);
-                    } else {
-                        double *o = (double *)cg_data(j->out) + off;
-                        *o = j->beta == 0 ? 0.0 : j->beta * *o;
-                    }
-                }
-            continue;
-        }
         gemm_raw(j->out->dtype, M, N, K, j->alpha, A[i], B[i], j->beta, cg_data(j->out), rs, cs, 1);
     }
     for (int i = 0; i < n; i++) jobs[i].out->storage->version++;

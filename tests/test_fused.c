@@ -186,6 +186,23 @@ START_TEST(errors_name_the_program) {
     /* a split piece cannot broadcast along the last dim */
     ck_assert_int_eq(cg_fused(&p, (cg_tensor *[]){x3, x3}, out), -1); /* pieces [2,1] against [2,3] */
     ck_assert_error(CG_ERR_SHAPE, "whose last dim must be the outputs' (3)");
+
+    /* a program filled in by hand is checked like a built one */
+    cg_fused_prog q = p;
+    q.parts[0] = 0;
+    ck_assert_int_eq(cg_fused(&q, (cg_tensor *[]){x9, x3}, out), -1);
+    ck_assert_error(CG_ERR_VALUE, "is not one the builder makes");
+    q = p;
+    q.steps[0].b = 5; /* the step's own register */
+    ck_assert_int_eq(cg_fused(&q, (cg_tensor *[]){x9, x3}, out), -1);
+    ck_assert_error(CG_ERR_VALUE, "is not one the builder makes");
+    q = p;
+    q.steps[0].op = CG_POW;
+    ck_assert_int_eq(cg_k_fused(&q, (const cg_tensor *[]){x9, x3}, out, NULL), CG_ERR_VALUE);
+    q = p;
+    q.out[0] = 9;
+    ck_assert_int_eq(cg_fused(&q, (cg_tensor *[]){x9, x3}, out), -1);
+    ck_assert_error(CG_ERR_VALUE, "is not one the builder makes");
     cg_scope_end(s);
 }
 END_TEST
