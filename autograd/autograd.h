@@ -221,8 +221,9 @@ cg_tensor *cg_dropout(cg_tensor *x, double p, bool training, cg_rng *rng);
 
 /* Run a program of elementwise steps (see cg_fused_prog in tensor.h) as one
  * op: out[0 .. p->n_out-1] get its outputs; returns p->n_out, or -1 with an
- * error. The backward applies each step's derivative rule in reverse, on
- * values it recomputes from the inputs, so the node keeps only its inputs.
+ * error. The forward keeps the step values the derivative rules read (a few
+ * tensors of the outputs' size); the backward applies each step's rule in
+ * reverse on them.
  * Use it where a chain of small elementwise ops costs more in dispatch and
  * memory traffic than in arithmetic (a recurrent cell's gates). */
 int cg_fused(const cg_fused_prog *p, cg_tensor *const *in, cg_tensor **out);
