@@ -217,12 +217,24 @@ static bool sum_by_rows(const cg_tensor *x, const bool *red, cg_tensor *out, boo
             s *= x->shape[d];
         }
     }
-    const cg_tensor *ops[2] = {&accv, x};
-    cg_iter it;
-    cg__iter_init(&it, x->shape, x->ndim, ops, 2);
-    accrow_ctx c = {x->dtype};
-    /* serial: the accumulation order must not depend on threads */
-    cg__iter_range(&it, 0, it.numel, accum_row, &c);
+    /* A contiguous x reduced over leading dims only (a bias gradient summed
+     * over the batch) is I rows of O: add them in one loop, in the same
+     * order the iterator would. */
+    int lead = 0;
+    while (lead < x->ndim && red[lead]) lead++;
+    bool rows = cg_is_contiguous(x) && x->dtype == CG_FLOAT32;
+    for (int d = lead; d < x->ndim && rows; d++) rows = !red[d];
+    if (rows) {
+        const float *xp = cg_data(x);
+        for (int64_t i = 0; i < I; i++, xp += O) _Pragma("omp simd") for (int64_t k = 0; k < O; k++) acc[k] += xp[k];
+    } else {
+        const cg_tensor *ops[2] = {&accv, x};
+        cg_iter it;
+        cg__iter_init(&it, x->shape, x->ndim, ops, 2);
+        accrow_ctx c = {x->dtype};
+        /* serial: the accumulation order must not depend on threads */
+        cg__iter_range(&it, 0, it.numel, accum_row, &c);
+    }
     double scale = mean ? (I ? 1.0 / (double)I : NAN) : 1.0;
     if (out->dtype == CG_FLOAT32) {
         float *o = cg_data(out);
@@ -283,8 +295,10 @@ static cg_tensor *logsumexp(const cg_tensor *x, const bool *red, const int *axes
 }
 
 cg_tensor *cg_k_reduce(cg_redop op, const cg_tensor *x, const int *axes, int naxes, bool keepdim) {
-    char opname[32];
-    snprintf(opname, sizeof opname, "cg_%s", cg_redop_name(op));
+    /* the name errors give; formatted per call it cost as much as a small sum */
+    static const char *const names[] = {"cg_sum", "cg_mean", "cg_max", "cg_min", "cg_prod", "cg_logsumexp"};
+    _Static_assert(sizeof names / sizeof *names == CG_REDOP_COUNT, "one name per reduction");
+    const char *opname = (unsigned)op < CG_REDOP_COUNT ? names[op] : "cg_reduce";
     CG_CHECK_NULL1(opname, x);
     if ((unsigned)op >= CG_REDOP_COUNT) {
         cg_set_error(CG_ERR_VALUE, "cg_k_reduce: unknown reduction %d", (int)op);

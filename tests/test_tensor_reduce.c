@@ -48,6 +48,30 @@ START_TEST(sum_strided_inputs) {
 }
 END_TEST
 
+/* A contiguous float32 tensor summed over its leading dims (a bias gradient)
+ * takes a direct loop; it must give what the general path gives for the
+ * same values in another layout (both add in double): equal to the bit. */
+START_TEST(sum_leading_dims_matches_general_path) {
+    cg_rng rng = cg_rng_seeded(7);
+    cg_tensor *x = cg_randn(&rng, CG_FLOAT32, CG_SHAPE(37, 5, 19));
+    cg_tensor *xt = cg_k_transpose(cg_k_contiguous(cg_k_transpose(x, 0, 2)), 0, 2); /* same values, not contiguous */
+    ck_assert(!cg_is_contiguous(xt));
+    for (int mean = 0; mean < 2; mean++) {
+        cg_redop op = mean ? CG_MEAN : CG_SUM;
+        cg_tensor *a = cg_k_reduce(op, x, CG_AXES(0, 1), false), *b = cg_k_reduce(op, xt, CG_AXES(0, 1), false);
+        ck_assert_shape(a, 19);
+        ck_assert_mem_eq(cg_data(a), cg_data(b), sizeof(float) * 19);
+        a = cg_k_reduce(op, x, CG_AXES(0), true), b = cg_k_reduce(op, xt, CG_AXES(0), true);
+        ck_assert_shape(a, 1, 5, 19);
+        ck_assert_mem_eq(cg_data(a), cg_data(b), sizeof(float) * 95);
+    }
+    /* the sum itself, in double as the general path keeps it */
+    double want = 0;
+    for (int i = 0; i < 37 * 5; i++) want += cg_data_f32(x)[i * 19 + 3];
+    ck_assert_float_eq(cg_data_f32(cg_k_sum_to(x, CG_SHAPE(19)))[3], (float)want);
+}
+END_TEST
+
 START_TEST(mean_max_min_prod) {
     cg_tensor *x = cube(CG_FLOAT64);
     ck_assert_vals(cg_k_reduce(CG_MEAN, x, CG_AXES(0, 2), false), 1e-12, 7.5, 11.5, 15.5);
@@ -190,6 +214,7 @@ static Suite *suite(void) {
     TCase *tc = tcase_create("reduce");
     tcase_add_test(tc, sum_over_axes);
     tcase_add_test(tc, sum_strided_inputs);
+    tcase_add_test(tc, sum_leading_dims_matches_general_path);
     tcase_add_test(tc, mean_max_min_prod);
     tcase_add_test(tc, nan_propagation);
     tcase_add_test(tc, empty_reductions);
