@@ -139,9 +139,14 @@ cg_status cg_rnn_call(cg_module *m, cg_tensor *x, cg_tensor *const *initial_stat
     if (dm) x = cg_mul(x, dm);
     cg_tensor *bias_in = r->bias && r->kind == CG_GRU ? cg_select(r->bias, 0, 0) : r->bias;
     cg_tensor *bias_h = r->bias && r->kind == CG_GRU ? cg_select(r->bias, 0, 1) : NULL;
-    /* [T, B, G*H], time-major: one GEMM for all steps, and each step's
-     * slice (and its gradient) is one contiguous block */
-    cg_tensor *xp = cg_linear(cg_transpose(x, 0, 1), r->kernel, bias_in);
+    /* One GEMM projects every step. When x is a view of time-major data (the
+     * output of a recurrent layer below) the projection is time-major,
+     * [T, B, G*H], and each step's slice is one contiguous block; otherwise
+     * it is [B, T, G*H] and a step's slice is B strided rows, which the step
+     * reads as cheaply, instead of copying x time-major first. */
+    cg_tensor *xk = cg_k_transpose(x, 0, 1);
+    int tdim = xk && cg_is_contiguous(xk) ? 0 : 1;
+    cg_tensor *xp = cg_linear(tdim == 0 ? cg_transpose(x, 0, 1) : x, r->kernel, bias_in);
     cg_tensor *h = initial(r, initial_state, 0, B);
     bool zero_h = !initial_state || !initial_state[0]; /* the first step's h @ U is zero */
     cg_tensor *c = r->kind == CG_LSTM ? initial(r, initial_state, 1, B) : NULL;
@@ -152,7 +157,7 @@ cg_status cg_rnn_call(cg_module *m, cg_tensor *x, cg_tensor *const *initial_stat
         return cg_last_status();
     for (int64_t s = 0; s < T && h; s++) {
         int64_t t = r->o.go_backwards ? T - 1 - s : s;
-        cg_tensor *xt = cg_select(xp, 0, t);
+        cg_tensor *xt = cg_select(xp, tdim, t);
         cg_tensor *hin = s == 0 && zero_h ? NULL : rm ? cg_mul(h, rm) : h;
         cg_tensor *cn = c, *hn;
         switch (r->kind) {
