@@ -3,8 +3,9 @@
  * sums accumulate in double), so results do not depend on the thread count. */
 #include "tensor_internal.h"
 
-static const char *red_names[CG_REDOP_COUNT] = {"sum", "mean", "max", "min", "prod", "logsumexp"};
-const char *cg_redop_name(cg_redop op) { return (unsigned)op < CG_REDOP_COUNT ? red_names[op] : "?"; }
+/* The public function names, which errors give; the op's own name follows "cg_". */
+static const char *const red_fn[CG_REDOP_COUNT] = {"cg_sum", "cg_mean", "cg_max", "cg_min", "cg_prod", "cg_logsumexp"};
+const char *cg_redop_name(cg_redop op) { return (unsigned)op < CG_REDOP_COUNT ? red_fn[op] + 3 : "?"; }
 
 /* The input split into outer (kept) dims and inner (reduced) dims, each
  * coalesced. Outputs are numbered in row-major order of the kept dims. */
@@ -198,11 +199,9 @@ static void accum_row(int64_t n, char **p, const int64_t *s, void *vctx) {
     }
 }
 
-static bool sum_by_rows(const cg_tensor *x, const bool *red, cg_tensor *out, bool mean, int64_t I) {
-    /* acc: double [kept dims], viewed over x's shape with stride 0 on reduced dims */
-    int64_t O = cg_numel(out);
-    double *acc = cg_scope_alloc((size_t)(O ? O : 1) * sizeof(double), true);
-    if (!acc) return false;
+/* acc[O] += x's elements, row by row in input order: acc viewed over x's
+ * shape with stride 0 on the reduced dims. */
+static void accumulate_rows(const cg_tensor *x, const bool *red, double *acc, int64_t O) {
     cg_tensor accv = *x;
     cg_storage st = {acc, (size_t)O * sizeof(double), 0, NULL};
     accv.storage = &st;
@@ -217,9 +216,21 @@ static bool sum_by_rows(const cg_tensor *x, const bool *red, cg_tensor *out, boo
             s *= x->shape[d];
         }
     }
+    const cg_tensor *ops[2] = {&accv, x};
+    cg_iter it;
+    cg__iter_init(&it, x->shape, x->ndim, ops, 2);
+    accrow_ctx c = {x->dtype};
+    /* serial: the accumulation order must not depend on threads */
+    cg__iter_range(&it, 0, it.numel, accum_row, &c);
+}
+
+static bool sum_by_rows(const cg_tensor *x, const bool *red, cg_tensor *out, bool mean, int64_t I) {
+    int64_t O = cg_numel(out);
+    double *acc = cg_scope_alloc((size_t)(O ? O : 1) * sizeof(double), true);
+    if (!acc) return false;
     /* A contiguous x reduced over leading dims only (a bias gradient summed
      * over the batch) is I rows of O: add them in one loop, in the same
-     * order the iterator would. */
+     * order as accumulate_rows. */
     int lead = 0;
     while (lead < x->ndim && red[lead]) lead++;
     bool rows = cg_is_contiguous(x) && x->dtype == CG_FLOAT32;
@@ -228,12 +239,7 @@ static bool sum_by_rows(const cg_tensor *x, const bool *red, cg_tensor *out, boo
         const float *xp = cg_data(x);
         for (int64_t i = 0; i < I; i++, xp += O) _Pragma("omp simd") for (int64_t k = 0; k < O; k++) acc[k] += xp[k];
     } else {
-        const cg_tensor *ops[2] = {&accv, x};
-        cg_iter it;
-        cg__iter_init(&it, x->shape, x->ndim, ops, 2);
-        accrow_ctx c = {x->dtype};
-        /* serial: the accumulation order must not depend on threads */
-        cg__iter_range(&it, 0, it.numel, accum_row, &c);
+        accumulate_rows(x, red, acc, O);
     }
     double scale = mean ? (I ? 1.0 / (double)I : NAN) : 1.0;
     if (out->dtype == CG_FLOAT32) {
@@ -295,10 +301,7 @@ static cg_tensor *logsumexp(const cg_tensor *x, const bool *red, const int *axes
 }
 
 cg_tensor *cg_k_reduce(cg_redop op, const cg_tensor *x, const int *axes, int naxes, bool keepdim) {
-    /* the name errors give; formatted per call it cost as much as a small sum */
-    static const char *const names[] = {"cg_sum", "cg_mean", "cg_max", "cg_min", "cg_prod", "cg_logsumexp"};
-    _Static_assert(sizeof names / sizeof *names == CG_REDOP_COUNT, "one name per reduction");
-    const char *opname = (unsigned)op < CG_REDOP_COUNT ? names[op] : "cg_reduce";
+    const char *opname = (unsigned)op < CG_REDOP_COUNT ? red_fn[op] : "cg_reduce";
     CG_CHECK_NULL1(opname, x);
     if ((unsigned)op >= CG_REDOP_COUNT) {
         cg_set_error(CG_ERR_VALUE, "cg_k_reduce: unknown reduction %d", (int)op);
