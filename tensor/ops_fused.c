@@ -246,6 +246,12 @@ static inline bool flat(const plan *pl, const opnd *o) { return o->cs == 1 && (o
  * element takes the slow scalar path of a vector loop's tail. */
 #define PAD(n, T) (((n) + (int64_t)(64 / sizeof(T)) - 1) / (int64_t)(64 / sizeof(T)) * (int64_t)(64 / sizeof(T)))
 #define LOOP(body) SIMD for (int64_t i = 0; i < n; i++) body
+/* d[i] = e, or d[i] += e (the same bits as d[i] - (-e) for a subtraction) */
+#define PUT(set, d, e)                                                                             \
+    do {                                                                                           \
+        if (set) LOOP({ (d)[i] = (e); })                                                           \
+        else LOOP({ (d)[i] += (e); })                                                              \
+    } while (0)
 
 /* Copy n elements. Row pieces are short (a cell's 30 units), so with
  * AVX-512 whole vectors move without a call, and the last partial one is
@@ -307,26 +313,28 @@ static inline void copy_f64(double *restrict d, const double *restrict s, int64_
         default: LOOP({ y[i] = a[i] * a[i]; }) break;                                              \
         }                                                                                          \
     }                                                                                              \
-    /* ga, gb += the step's local derivative times gy (ga may be gb). */                          \
+    /* ga, gb += the step's local derivative times gy; set_a, set_b: the  \
+     * adjoint is written here first, so it is set instead (ga may be gb,  \
+     * and is then set by the first rule only). */                         \
     static void step_bwd_##SFX(const cg_fused_step *s, int64_t n, const T *restrict gy, const T *y, const T *a, \
-                               const T *b, T *ga, T *gb) {                                         \
+                               const T *b, T *ga, T *gb, bool set_a, bool set_b) {                 \
         if (s->binary) {                                                                           \
             switch (s->op) {                                                                       \
-            case CG_ADD: LOOP({ ga[i] += gy[i]; }) LOOP({ gb[i] += gy[i]; }) break;                \
-            case CG_SUB: LOOP({ ga[i] += gy[i]; }) LOOP({ gb[i] -= gy[i]; }) break;                \
-            case CG_MUL: LOOP({ ga[i] += gy[i] * b[i]; }) LOOP({ gb[i] += gy[i] * a[i]; }) break;  \
-            default: LOOP({ ga[i] += gy[i] / b[i]; }) LOOP({ gb[i] -= gy[i] * y[i] / b[i]; }) break; \
+            case CG_ADD: PUT(set_a, ga, gy[i]); PUT(set_b, gb, gy[i]); break;                      \
+            case CG_SUB: PUT(set_a, ga, gy[i]); PUT(set_b, gb, -gy[i]); break;                     \
+            case CG_MUL: PUT(set_a, ga, gy[i] * b[i]); PUT(set_b, gb, gy[i] * a[i]); break;        \
+            default: PUT(set_a, ga, gy[i] / b[i]); PUT(set_b, gb, -(gy[i] * y[i] / b[i])); break;  \
             }                                                                                      \
             return;                                                                                \
         }                                                                                          \
         switch (s->op) {                                                                           \
-        case CG_NEG: LOOP({ ga[i] -= gy[i]; }) break;                                              \
-        case CG_EXP: LOOP({ ga[i] += gy[i] * y[i]; }) break;                                       \
-        case CG_LOG: LOOP({ ga[i] += gy[i] / a[i]; }) break;                                       \
-        case CG_TANH: LOOP({ ga[i] += gy[i] * ((T)1 - y[i] * y[i]); }) break;                      \
-        case CG_SIGMOID: LOOP({ ga[i] += gy[i] * y[i] * ((T)1 - y[i]); }) break;                   \
-        case CG_RELU: LOOP({ ga[i] += y[i] > 0 ? gy[i] : (T)0; }) break;                           \
-        default: LOOP({ ga[i] += (T)2 * gy[i] * a[i]; }) break;                                    \
+        case CG_NEG: PUT(set_a, ga, -gy[i]); break;                                                \
+        case CG_EXP: PUT(set_a, ga, gy[i] * y[i]); break;                                          \
+        case CG_LOG: PUT(set_a, ga, gy[i] / a[i]); break;                                          \
+        case CG_TANH: PUT(set_a, ga, gy[i] * ((T)1 - y[i] * y[i])); break;                         \
+        case CG_SIGMOID: PUT(set_a, ga, gy[i] * y[i] * ((T)1 - y[i])); break;                      \
+        case CG_RELU: PUT(set_a, ga, y[i] > 0 ? gy[i] : (T)0); break;                              \
+        default: PUT(set_a, ga, (T)2 * gy[i] * a[i]); break;                                       \
         }                                                                                          \
     }                                                                                              \
     /* dst[0 .. n) = the operand's flat elements [e0, e0 + n), row by row. */ \
@@ -352,9 +360,10 @@ static inline void copy_f64(double *restrict d, const double *restrict s, int64_
     }                                                                                              \
     /* The values of every register for the block of flat elements [e0, e0 \
      * + n), padded to np lanes: an input register points into its tensor   \
-     * when that is laid out flat, else is gathered. */                      \
+     * when that is laid out flat, else is gathered; a step is computed     \
+     * into dst[its register] when given (dst NULL: all into scratch). */   \
     static void load_##SFX(const cg_fused_prog *p, const plan *pl, int64_t e0, int64_t n, int64_t np, \
-                           T (*scratch)[BLK + 16], const T **v) {                                       \
+                           T (*scratch)[BLK + 16], const T **v, T *const *dst) {                       \
         for (int k = 0; k < p->n_in_regs; k++) {                                                   \
             const opnd *o = &pl->reg[k];                                                           \
             if (flat(pl, o) && n == np) {                                                          \
@@ -368,21 +377,32 @@ static inline void copy_f64(double *restrict d, const double *restrict s, int64_
         for (int k = 0; k < p->n_steps; k++) {                                                     \
             const cg_fused_step *s = &p->steps[k];                                                 \
             int y = p->n_in_regs + k;                                                              \
-            step_fwd_##SFX(s, np, scratch[y], v[s->a], v[s->b]);                                   \
-            v[y] = scratch[y];                                                                     \
+            T *d = dst && dst[y] ? dst[y] : scratch[y];                                            \
+            step_fwd_##SFX(s, np, d, v[s->a], v[s->b]);                                            \
+            v[y] = d;                                                                              \
         }                                                                                          \
     }                                                                                              \
+    /* A whole block's kept steps are computed straight into their rows of \
+     * the keep tensor, and an output step not kept into the output. */     \
     static void fwd_block_##SFX(const cg_fused_prog *p, const plan *pl, int64_t t, char **out) {  \
         T scratch[CG_FUSED_MAX_REGS][BLK + 16];                                                         \
         const T *v[CG_FUSED_MAX_REGS];                                                             \
+        T *dst[CG_FUSED_MAX_REGS] = {NULL};                                                        \
         int64_t e0 = t * BLK, total = pl->R * pl->C;                                               \
         int64_t n = total - e0 < BLK ? total - e0 : BLK, np = PAD(n, T);                           \
-        load_##SFX(p, pl, e0, n, np, scratch, v);                                                  \
+        if (n == np) {                                                                             \
+            for (int r = p->n_in_regs; r < n_regs(p); r++)                                         \
+                if (pl->keep && pl->slot[r] >= 0) dst[r] = (T *)pl->keep + pl->slot[r] * total + e0; \
+            for (int j = 0; j < p->n_out; j++)                                                     \
+                if (p->out[j] >= p->n_in_regs && !dst[p->out[j]]) dst[p->out[j]] = (T *)out[j] + e0; \
+        }                                                                                          \
+        load_##SFX(p, pl, e0, n, np, scratch, v, dst);                                             \
         for (int j = 0; j < p->n_out; j++) /* outputs are contiguous */                            \
-            memcpy((T *)out[j] + e0, v[p->out[j]], sizeof(T) * (size_t)n);                         \
+            if (v[p->out[j]] != (T *)out[j] + e0)                                                  \
+                memcpy((T *)out[j] + e0, v[p->out[j]], sizeof(T) * (size_t)n);                     \
         if (pl->keep)                                                                              \
             for (int r = p->n_in_regs; r < n_regs(p); r++)                                         \
-                if (pl->slot[r] >= 0)                                                              \
+                if (pl->slot[r] >= 0 && v[r] != (T *)pl->keep + pl->slot[r] * total + e0)          \
                     memcpy((T *)pl->keep + pl->slot[r] * total + e0, v[r], sizeof(T) * (size_t)n); \
     }                                                                                              \
     /* The backward's values from the keep tensor: inputs it reads are      \
@@ -406,31 +426,45 @@ static inline void copy_f64(double *restrict d, const double *restrict s, int64_
             v[r] = scratch[r];                                                                     \
         }                                                                                          \
     }                                                                                              \
+    /* Adjoints start unwritten, not zeroed: the first write to one sets    \
+     * it; a step whose own adjoint was never written adds nothing (as a    \
+     * separate op that no gradient reaches is not run). */                 \
     static void bwd_block_##SFX(const cg_fused_prog *p, const plan *pl, int64_t t) {              \
-        T scratch[CG_FUSED_MAX_REGS][BLK + 16], adj[CG_FUSED_MAX_REGS][BLK], g[BLK + 16];                    \
+        T scratch[CG_FUSED_MAX_REGS][BLK + 16], adj[CG_FUSED_MAX_REGS][BLK + 16], g[BLK + 16];               \
         const T *v[CG_FUSED_MAX_REGS];                                                             \
+        bool has[CG_FUSED_MAX_REGS] = {false};                                                     \
         int64_t e0 = t * BLK, total = pl->R * pl->C;                                               \
         int64_t n = total - e0 < BLK ? total - e0 : BLK, np = PAD(n, T);                           \
         if (pl->keep || pl->n_keep == 0) load_kept_##SFX(p, pl, e0, n, np, scratch, v);            \
-        else load_##SFX(p, pl, e0, n, np, scratch, v);                                             \
-        int nr = n_regs(p);                                                                        \
-        for (int k = 0; k < nr; k++) memset(adj[k], 0, sizeof(T) * (size_t)np);                    \
+        else load_##SFX(p, pl, e0, n, np, scratch, v, NULL);                                       \
         for (int j = 0; j < p->n_out; j++) {                                                       \
             if (!pl->has_gout[j]) continue;                                                        \
             const opnd *o = &pl->gout[j];                                                          \
             const T *gj = g;                                                                       \
             if (flat(pl, o)) gj = (const T *)o->p + e0;                                            \
             else gather_##SFX(pl, o, e0, n, g);                                                    \
-            T *a = adj[p->out[j]];                                                                 \
-            LOOP({ a[i] += gj[i]; })                                                               \
+            int r = p->out[j];                                                                     \
+            T *a = adj[r];                                                                         \
+            PUT(!has[r], a, gj[i]);                                                                \
+            if (!has[r])                                                                           \
+                for (int64_t i = n; i < np; i++) a[i] = 0; /* padding lanes: finite */             \
+            has[r] = true;                                                                         \
         }                                                                                          \
         for (int k = p->n_steps - 1; k >= 0; k--) {                                                \
             const cg_fused_step *s = &p->steps[k];                                                 \
             int y = p->n_in_regs + k;                                                              \
-            step_bwd_##SFX(s, np, adj[y], v[y], v[s->a], v[s->b], adj[s->a], adj[s->b]);            \
+            if (!has[y]) continue;                                                                 \
+            bool set_a = !has[s->a];                                                               \
+            has[s->a] = true;                                                                      \
+            bool set_b = s->binary && !has[s->b];                                                  \
+            if (s->binary) has[s->b] = true;                                                       \
+            step_bwd_##SFX(s, np, adj[y], v[y], v[s->a], v[s->b], adj[s->a], adj[s->b], set_a, set_b); \
         }                                                                                          \
-        for (int k = 0; k < p->n_in_regs; k++)                                                     \
-            if (pl->want[k]) scatter_##SFX(pl, &pl->gin[k], e0, n, adj[k]);                        \
+        for (int k = 0; k < p->n_in_regs; k++) {                                                   \
+            if (!pl->want[k]) continue;                                                            \
+            if (!has[k]) memset(adj[k], 0, sizeof(T) * (size_t)n);                                 \
+            scatter_##SFX(pl, &pl->gin[k], e0, n, adj[k]);                                         \
+        }                                                                                          \
     }
 
 FUSED_KERNELS(float, f32, expf, logf, tanhf)
