@@ -22,6 +22,10 @@ struct cg_autograd_meta {
     cg_node *node;      /* producer; NULL for a leaf */
     cg_tensor *grad;    /* .grad */
     cg_tensor *pending; /* gradient being summed during one backward */
+    /* Set while pending was made by selects along dim fresh_dim: only the
+     * indices i with fresh[i] hold values yet, the rest are unwritten. */
+    uint8_t *fresh;
+    int fresh_dim;
     cg_tensor *next_pending; /* list of tensors with a pending gradient */
     cg_hook_entry *hooks;
     const char *name;
@@ -62,6 +66,12 @@ cg_status cg__accumulate(cg_tensor *t, cg_tensor *g);
 /* Input i's gradient buffer for adding rows idx (dim 0) into it; for a leaf
  * the rows are remembered so the gradient stays row-sparse. */
 cg_tensor *cg__grad_buffer_rows(cg_node *node, int i, const cg_tensor *idx);
+
+/* Add g into input i's gradient at index `index` of dim `dim` (the
+ * backward of select). The first select to reach a gradient makes it
+ * without zeroing it: each index is copied into on its first write, and
+ * only indices no select wrote are zeroed, when the gradient is read. */
+cg_status cg__grad_select_add(cg_node *node, int i, int dim, int64_t index, const cg_tensor *g);
 
 /* Input i's gradient buffer when writing into it in place is free (a leaf
  * accumulating straight into .grad, or a gradient already owned by this

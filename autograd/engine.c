@@ -248,6 +248,44 @@ cg_tensor *cg__grad_buffer_rows(cg_node *n, int i, const cg_tensor *idx) {
     return m->grad;
 }
 
+/* Zero the indices of a select-made gradient that no select wrote: from
+ * here on it is an ordinary gradient. */
+static cg_status settle(struct cg_autograd_meta *m) {
+    if (!m->fresh) return CG_OK;
+    uint8_t *fresh = m->fresh;
+    m->fresh = NULL;
+    for (int64_t k = 0; k < m->pending->shape[m->fresh_dim]; k++)
+        if (!fresh[k] && !cg_k_fill_(cg_k_select(m->pending, m->fresh_dim, k), 0)) return cg_last_status();
+    return CG_OK;
+}
+
+cg_status cg__grad_select_add(cg_node *n, int i, int dim, int64_t index, const cg_tensor *g) {
+    if (!t_bw || i < 0 || i >= n->n_in)
+        return cg_set_error(CG_ERR_STATE, "cg__grad_select_add: only valid inside a backward callback");
+    cg_tensor *t = n->in[i];
+    struct cg_autograd_meta *m = t->autograd;
+    int d = dim < 0 ? dim + t->ndim : dim;
+    if (d >= 0 && d < t->ndim && index < 0) index += t->shape[d];
+    if (!direct_leaf(m) && !m->pending && d >= 0 && d < t->ndim && cg_numel(t) > 0) {
+        m->pending = cg_empty(t->dtype, t->shape, t->ndim);
+        m->fresh = m->pending ? cg_scope_alloc((size_t)t->shape[d], true) : NULL;
+        if (!m->fresh) return m->pending = NULL, cg_last_status();
+        m->fresh_dim = d;
+        m->pending_owned = true;
+        mark_pending(m, t);
+    }
+    if (m->fresh && m->fresh_dim == d && index >= 0 && index < t->shape[d]) {
+        cg_tensor *r = cg_k_select(m->pending, d, index);
+        bool first = !m->fresh[index];
+        m->fresh[index] = 1;
+        if (!r || !(first ? cg_k_copy_(r, g) : cg_k_binary_(CG_ADD, r, g))) return cg_last_status();
+        return CG_OK;
+    }
+    cg_tensor *buf = cg_node_grad_buffer(n, i);
+    cg_tensor *r = buf ? cg_k_select(buf, dim, index) : NULL;
+    return r && cg_k_binary_(CG_ADD, r, g) ? CG_OK : cg_last_status();
+}
+
 cg_tensor *cg_node_grad_buffer(cg_node *n, int i) {
     if (!t_bw || i < 0 || i >= n->n_in) {
         cg_set_error(CG_ERR_STATE, "cg_node_grad_buffer: only valid inside a backward callback");
@@ -264,6 +302,8 @@ cg_tensor *cg_node_grad_buffer(cg_node *n, int i) {
         if (!m->pending) return NULL;
         m->pending_owned = true;
         mark_pending(m, t);
+    } else if (settle(m) != CG_OK) {
+        return NULL;
     } else if (!m->pending_owned || !cg_is_contiguous(m->pending)) {
         m->pending = cg_clone(m->pending);
         m->pending_owned = true;
@@ -359,6 +399,7 @@ cg_status cg__accumulate(cg_tensor *t, cg_tensor *g) {
         g = r;
     }
     if (direct_leaf(m)) return add_to_grad(t, g);
+    if (settle(m) != CG_OK) return cg_last_status();
     if (!m->pending) {
         m->pending = g;
         m->pending_owned = false;
@@ -518,6 +559,7 @@ static cg_status run_node(cg_node *n, bool retain) {
     for (int j = 0; j < n->n_out; j++) {
         cg_tensor *o = n->out[j];
         struct cg_autograd_meta *m = o->autograd;
+        if (settle(m) != CG_OK) return cg_last_status();
         gout[j] = m->pending;
         if (!m->pending) continue;
         m->pending = NULL;
@@ -565,7 +607,7 @@ static cg_status run_node(cg_node *n, bool retain) {
     if (t_anomaly)
         for (int i = 0; i < n->n_in; i++) {
             struct cg_autograd_meta *m = n->in[i]->autograd;
-            if (n->needs_grad[i] && !gin[i] && m && m->pending && cg_k_has_nonfinite(m->pending))
+            if (n->needs_grad[i] && !gin[i] && m && m->pending && settle(m) == CG_OK && cg_k_has_nonfinite(m->pending))
                 return cg_set_error(CG_ERR_NUMERIC,
                                     "anomaly: the backward of '%s' produced NaN or Inf in the gradient of input %d (shape %s)",
                                     op->name, i, cg_shape_str(n->in[i]));
@@ -587,6 +629,8 @@ static cg_status finish(bw_state *bw, cg_status st) {
         struct cg_autograd_meta *m = t->autograd;
         next = m->next_pending;
         m->next_pending = NULL;
+        if (st == CG_OK) st = settle(m);
+        m->fresh = NULL;
         cg_tensor *g = m->pending;
         m->pending = NULL;
         if (m->node) m->node->n_pending = 0;

@@ -142,13 +142,10 @@ static int fwd_select(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out) 
     (void)k;
     return (out[0] = cg_k_select(in[0], P(n, select_params)->dim, P(n, select_params)->index)) ? 1 : -1;
 }
-static cg_tensor *select_region(cg_tensor *buf, const void *vp) {
-    const select_params *p = vp;
-    return cg_k_select(buf, p->dim, p->index);
-}
 static cg_status bwd_select(cg_node *n, cg_tensor *const *g, const bool *ng, cg_tensor **gin) {
     (void)ng, (void)gin;
-    return add_into_region(n, g[0], select_region);
+    const select_params *p = P(n, select_params);
+    return cg__grad_select_add(n, 0, p->dim, p->index, g[0]);
 }
 cg_tensor *cg_select(cg_tensor *x, int dim, int64_t index) {
     return cg__apply1(&cg__op_select, x, &(select_params){dim, index});

@@ -76,6 +76,43 @@ START_TEST(deferred_weight_gradients_match) {
 }
 END_TEST
 
+/* Selects write their index of the gradient on its first arrival without
+ * zeroing the rest first: indices no select reached read as zeros, a second
+ * select of one index adds, and other ops' gradients add to the same
+ * tensor, for a non-leaf and for a leaf with a hook. */
+static cg_tensor *seen_hook(cg_tensor *g, void *user) {
+    *(cg_tensor **)user = cg_clone(g);
+    return NULL;
+}
+START_TEST(select_gradients_fill_only_what_they_reach) {
+    cg_scope *s = cg_scope_begin();
+    double e[24];
+    for (int variant = 0; variant < 4; variant++) {
+        cg_scope *junk = cg_scope_begin(); /* recycled blocks hold 7s, not zeros */
+        for (int k = 0; k < 512; k++) cg_k_fill_(cg_empty(CG_FLOAT64, CG_SHAPE(24)), 7.0);
+        cg_scope_end(junk);
+        cg_scope *v = cg_scope_begin(); /* takes the block junk left */
+        cg_tensor *a = cg_requires_grad_(cg_zeros(CG_FLOAT64, CG_SHAPE(3, 4, 2)), true), *seen = NULL;
+        bool hooked = variant == 3;
+        if (hooked) ck_assert_int_eq(cg_register_hook(a, seen_hook, &seen), CG_OK);
+        cg_tensor *x = hooked ? a : cg_mul_scalar(a, 1.0);
+        cg_tensor *y = cg_add(sum_all(cg_mul_scalar(cg_select(x, 1, 0), 2.0)), sum_all(cg_mul_scalar(cg_select(x, 1, 2), 3.0)));
+        if (variant >= 1) y = cg_add(y, sum_all(cg_select(x, 1, -2))); /* index 2 again, from the end */
+        if (variant >= 2) y = cg_add(cg_add(y, sum_all(cg_select(x, 2, 1))), sum_all(cg_mul_scalar(x, 0.5)));
+        ck_assert_int_eq(cg_backward(y), CG_OK);
+        for (int i = 0; i < 3; i++)
+            for (int j = 0; j < 4; j++)
+                for (int k = 0; k < 2; k++)
+                    e[(i * 4 + j) * 2 + k] = (j == 0 ? 2 : j == 2 ? (variant >= 1 ? 4 : 3) : 0) +
+                                             (variant >= 2 ? (k == 1) + 0.5 : 0);
+        ck_assert_tensor_near(cg_grad(a), e, 24, 0);
+        if (hooked) ck_assert_tensor_near(seen, e, 24, 0);
+        cg_scope_end(v);
+    }
+    cg_scope_end(s);
+}
+END_TEST
+
 START_TEST(second_backward_needs_retain_graph) {
     cg_tensor *w = leaf64((const double[]){1, 2}, 2);
     cg_tensor *loss = sum_all(cg_mul(w, w));
@@ -525,6 +562,7 @@ Suite *autograd_engine_suite(void) {
     tcase_add_test(tc, bad_input_gives_clear_errors);
     tcase_add_test(tc, null_propagates_and_the_first_error_is_kept);
     tcase_add_test(tc, training_steps_allocate_nothing_after_the_first);
+    tcase_add_test(tc, select_gradients_fill_only_what_they_reach);
     suite_add_tcase(s, tc);
     return s;
 }
