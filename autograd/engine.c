@@ -629,7 +629,7 @@ static cg_status finish(bw_state *bw, cg_status st) {
         struct cg_autograd_meta *m = t->autograd;
         next = m->next_pending;
         m->next_pending = NULL;
-        if (st == CG_OK) st = settle(m);
+        if (st == CG_OK && !m->node) st = settle(m); /* a non-leaf's leftover is dropped unread */
         m->fresh = NULL;
         cg_tensor *g = m->pending;
         m->pending = NULL;
