@@ -32,6 +32,7 @@ struct cg_autograd_meta {
     /* Row-sparse gradient of a leaf: the dim-0 rows of .grad that may be
      * nonzero, while only row scatters (the embedding backward) wrote it. */
     bool grad_dense;
+    bool gemm_queued; /* held products (cg_k_gemm_async_) still add into .grad */
     int64_t n_rows;
     int64_t *rows;
     uint8_t *row_seen;

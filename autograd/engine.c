@@ -11,21 +11,27 @@ static _Thread_local uint32_t t_mark_epoch;
 static bool g_hooks_installed;
 
 /* A leaf's weight-gradient products alpha * a @ b, gathered while they are
- * in cache: the rows of a^T and of b are appended to two buffers, which
- * one GEMM adds into the gradient when they are full or the backward ends. */
+ * in cache: the rows of a^T and of b are appended to two buffers, and each
+ * run of rows worth DEFER_SEND_FLOPS is held back as one GEMM
+ * (cg_k_gemm_async_) that the next step's product takes along on the
+ * second thread. The leaf's gradient is off limits until the held products
+ * have run (drain). */
 typedef struct deferred {
     cg_tensor *leaf;
     double alpha;
-    int64_t cap, used;      /* rows of the buffers */
-    cg_tensor *at, *b;      /* [cap, M] and [cap, N] */
+    int64_t cap, used, sent; /* rows of the buffers: all, filled, queued */
+    cg_tensor *at, *b;       /* [cap, M] and [cap, N] */
     struct deferred *next;
 } deferred;
+
+#define DEFER_SEND_FLOPS 1.0e6
 
 /* Backward state of the running backward on this thread. */
 typedef struct {
     cg_tensor *pending_list; /* tensors with a pending gradient */
     int64_t open;            /* non-leaf pending gradients not yet consumed */
     deferred *deferred;      /* leaves with GEMM products still to add */
+    bool queued;             /* products held back and not yet run */
 } bw_state;
 static _Thread_local bw_state *t_bw;
 
@@ -216,7 +222,9 @@ static void mark_pending(struct cg_autograd_meta *m, cg_tensor *t) {
 static bool direct_leaf(const struct cg_autograd_meta *m) { return !m->node && !m->hooks; }
 
 /* The leaf's .grad, created as zeros in the leaf's own arena if missing. */
+static void drain(bw_state *bw);
 static cg_tensor *leaf_grad_zeros(cg_tensor *t, struct cg_autograd_meta *m) {
+    if (m->gemm_queued) drain(t_bw);
     if (!m->grad) {
         cg_scope *old = cg_scope_redirect(t->scope);
         m->grad = cg_zeros(t->dtype, t->shape, t->ndim);
@@ -314,6 +322,7 @@ cg_tensor *cg_node_grad_buffer(cg_node *n, int i) {
 /* Add g into t's .grad (allocated in t's own arena the first time). */
 static cg_status add_to_grad(cg_tensor *t, cg_tensor *g) {
     struct cg_autograd_meta *m = t->autograd;
+    if (m->gemm_queued) drain(t_bw);
     m->grad_dense = true;
     if (!m->grad) {
         cg_scope *old = cg_scope_redirect(t->scope);
@@ -332,15 +341,26 @@ cg_tensor *cg__grad_inplace_target(cg_node *n, int i) {
     return NULL;
 }
 
-/* grad += alpha * at[:used]^T @ b[:used]; the buffers are empty again. */
-static cg_status flush_deferred(deferred *d) {
-    if (!d->used) return CG_OK;
+/* Run what is held: every product sent is in its gradient. */
+static void drain(bw_state *bw) {
+    if (!bw || !bw->queued) return;
+    cg_k_gemm_sync();
+    bw->queued = false;
+    for (deferred *d = bw->deferred; d; d = d->next) d->leaf->autograd->gemm_queued = false;
+}
+
+/* Hold back grad += alpha * at[sent:used]^T @ b[sent:used]. */
+static cg_status send_deferred(deferred *d) {
+    if (d->used == d->sent) return CG_OK;
     struct cg_autograd_meta *m = d->leaf->autograd;
     m->grad_dense = true;
-    cg_tensor *g = leaf_grad_zeros(d->leaf, m);
-    cg_tensor *at = cg_k_slice(d->at, 0, 0, d->used, 1), *b = cg_k_slice(d->b, 0, 0, d->used, 1);
-    if (!g || !at || !b || !cg_k_gemm_(g, cg_k_transpose(at, 0, 1), b, d->alpha, 1.0)) return cg_last_status();
-    d->used = 0;
+    /* a gradient with products held is only added to by more of them here */
+    cg_tensor *g = m->grad ? m->grad : leaf_grad_zeros(d->leaf, m);
+    cg_tensor *at = cg_k_slice(d->at, 0, d->sent, d->used, 1), *b = cg_k_slice(d->b, 0, d->sent, d->used, 1);
+    if (!g || !at || !b || !cg_k_gemm_async_(g, cg_k_transpose(at, 0, 1), b, d->alpha)) return cg_last_status();
+    d->sent = d->used;
+    m->gemm_queued = true;
+    t_bw->queued = true;
     return CG_OK;
 }
 
@@ -369,21 +389,26 @@ bool cg__defer_gemm_grad(cg_node *n, int i, const cg_tensor *a, const cg_tensor 
         t_bw->deferred = d;
     }
     if (K > d->cap) return false;
-    if (d->used + K > d->cap && flush_deferred(d) != CG_OK) return false;
+    if (d->used + K > d->cap) { /* full: rows are reused once the held products have read them */
+        if (send_deferred(d) != CG_OK) return false;
+        drain(t_bw);
+        d->used = d->sent = 0;
+    }
     cg_tensor *ra = cg_k_slice(d->at, 0, d->used, d->used + K, 1), *rb = cg_k_slice(d->b, 0, d->used, d->used + K, 1);
     if (!ra || !rb || !cg_k_copy_(ra, cg_k_transpose(a, 0, 1)) || !cg_k_copy_(rb, b)) return false;
     d->used += K;
+    if (2.0 * (double)M * (double)N * (double)(d->used - d->sent) >= DEFER_SEND_FLOPS && send_deferred(d) != CG_OK)
+        return false;
     return true;
 }
 
-/* Add what is left in each leaf's buffers. */
+/* Send what is left in each leaf's buffers and run all of it. */
 static cg_status run_deferred(bw_state *bw) {
-    for (deferred *d = bw->deferred; d; d = d->next) {
-        cg_status st = flush_deferred(d);
-        if (st != CG_OK) return st;
-    }
+    cg_status st = CG_OK;
+    for (deferred *d = bw->deferred; d && st == CG_OK; d = d->next) st = send_deferred(d);
+    drain(bw);
     bw->deferred = NULL;
-    return CG_OK;
+    return st;
 }
 
 cg_status cg__accumulate(cg_tensor *t, cg_tensor *g) {
@@ -517,6 +542,7 @@ cg_tensor *cg_op_apply(const cg_op *op, cg_tensor *const *in, int n_in, const vo
 /* -------------------------------------------------------------- backward */
 
 static cg_tensor *run_hooks(cg_tensor *t, cg_tensor *g) {
+    drain(t_bw); /* a hook may read any leaf's gradient */
     for (cg_hook_entry *h = t->autograd->hooks; h && g; h = h->next) {
         cg_tensor *r = h->fn(g, h->user);
         if (r) {
@@ -624,6 +650,7 @@ static cg_status run_node(cg_node *n, bool retain) {
  * drop whatever is left pending (after an error). */
 static cg_status finish(bw_state *bw, cg_status st) {
     if (st == CG_OK) st = run_deferred(bw);
+    drain(bw); /* after an error too: held products point into this backward's buffers */
     bw->deferred = NULL;
     for (cg_tensor *t = bw->pending_list, *next; t; t = next) {
         struct cg_autograd_meta *m = t->autograd;
@@ -668,7 +695,7 @@ cg_status cg_backward_ex(cg_tensor *t, const cg_tensor *grad_output, bool retain
                                 cg_shape_str(t));
         g = (cg_tensor *)grad_output;
     }
-    bw_state bw = {NULL, 0, NULL};
+    bw_state bw = {NULL, 0, NULL, false};
     t_bw = &bw;
     cg_status st = cg__accumulate(t, g);
     for (cg_node *n = t->autograd->node; st == CG_OK && n && bw.open > 0; n = n->prev) {

@@ -83,6 +83,9 @@ static bool check_float_pair(const char *op, const cg_tensor *a, const cg_tensor
     return true;
 }
 
+static bool gemm_paired(cg_dtype dt, int64_t M, int64_t N, int64_t K, double alpha, mat A, mat B, double beta,
+                        char *C, int64_t rsc, int64_t csc);
+
 /* out (2-D, BLIS-compatible strides) = beta*out + alpha*a@b */
 static bool gemm2d(const cg_tensor *a, const cg_tensor *b, double alpha, double beta, cg_tensor *out) {
     int64_t M = a->shape[0], K = a->shape[1], N = b->shape[1];
@@ -95,7 +98,9 @@ static bool gemm2d(const cg_tensor *a, const cg_tensor *b, double alpha, double 
     }
     mat A, B;
     if (!blis_operand(a, &A) || !blis_operand(b, &B)) return false;
-    gemm_raw(a->dtype, M, N, K, alpha, A, B, beta, cg_data(out), rsc, csc, 0);
+    if (gemm_flops(M, N, K) >= GEMM_THREADED_FLOPS ||
+        !gemm_paired(a->dtype, M, N, K, alpha, A, B, beta, cg_data(out), rsc, csc))
+        gemm_raw(a->dtype, M, N, K, alpha, A, B, beta, cg_data(out), rsc, csc, 0);
     return true;
 }
 
@@ -303,5 +308,94 @@ bool cg_k_gemm_many_(const cg_gemm_job *jobs, int n) {
         gemm_raw(j->out->dtype, M, N, K, j->alpha, A[i], B[i], j->beta, cg_data(j->out), rs, cs, 1);
     }
     for (int i = 0; i < n; i++) jobs[i].out->storage->version++;
+    return true;
+}
+
+/* ------------------------------------------------- products held back
+ * cg_k_gemm_async_ holds a product back on this thread (a recurrent
+ * layer's weight-gradient rows): the next small product this thread runs
+ * takes it along, the two side by side on two OpenMP threads, one BLIS
+ * thread each, as the backward's per-step products are too small to split.
+ * Held products run in the order they were held. */
+
+typedef struct {
+    cg_tensor *out;
+    cg_dtype dt;
+    int64_t M, N, K;
+    double alpha;
+    mat A, B;
+    char *C;
+    int64_t rsc, csc;
+} held_gemm;
+
+#define HELD_MAX 8
+static _Thread_local held_gemm t_held[HELD_MAX];
+static _Thread_local int t_held_first, t_held_n;
+
+static void run_held(const held_gemm *h) {
+    gemm_raw(h->dt, h->M, h->N, h->K, h->alpha, h->A, h->B, 1.0, h->C, h->rsc, h->csc, 1);
+}
+
+static held_gemm *pop_held(void) {
+    if (!t_held_n) return NULL;
+    held_gemm *h = &t_held[t_held_first];
+    t_held_first = (t_held_first + 1) % HELD_MAX;
+    t_held_n--;
+    return h;
+}
+
+void cg_k_gemm_sync(void) {
+    for (held_gemm *h; (h = pop_held());) run_held(h);
+}
+
+/* Run this single-thread product with the oldest held one beside it, if
+ * there is one and a second thread; false if nothing was run. */
+/* Bytes [lo, hi) an m x n matrix with positive strides spans. */
+typedef struct {
+    const char *lo, *hi;
+} span;
+static span span_of(const char *p, int64_t m, int64_t n, int64_t rs, int64_t cs, size_t es) {
+    return (span){p, p + (size_t)((m - 1) * rs + (n - 1) * cs + 1) * es};
+}
+static bool meet(span a, span b) { return a.lo < b.hi && b.lo < a.hi; }
+
+static bool gemm_paired(cg_dtype dt, int64_t M, int64_t N, int64_t K, double alpha, mat A, mat B, double beta,
+                        char *C, int64_t rsc, int64_t csc) {
+    if (!t_held_n || cg_get_num_threads() < 2 || omp_in_parallel()) return false;
+    held_gemm *h = &t_held[t_held_first];
+    size_t es = cg_dtype_size(dt), hs = cg_dtype_size(h->dt);
+    span c = span_of(C, M, N, rsc, csc, es), hc = span_of(h->C, h->M, h->N, h->rsc, h->csc, hs);
+    if (meet(c, hc) || meet(c, span_of(h->A.p, h->M, h->K, h->A.rs, h->A.cs, hs)) ||
+        meet(c, span_of(h->B.p, h->K, h->N, h->B.rs, h->B.cs, hs)) ||
+        meet(hc, span_of(A.p, M, K, A.rs, A.cs, es)) || meet(hc, span_of(B.p, K, N, B.rs, B.cs, es)))
+        return false; /* the two touch the same memory: one after the other */
+    pop_held();
+#pragma omp parallel num_threads(2)
+    {
+        if (omp_get_thread_num() == 0) {
+            gemm_raw(dt, M, N, K, alpha, A, B, beta, C, rsc, csc, 1);
+            if (omp_get_num_threads() == 1) run_held(h); /* the runtime gave one thread */
+        } else {
+            run_held(h);
+        }
+    }
+    return true;
+}
+
+bool cg_k_gemm_async_(cg_tensor *out, const cg_tensor *a, const cg_tensor *b, double alpha) {
+    if (!out || !a || !b) return cg__null_input("cg_gemm_async_"), false;
+    if (!check_dest("cg_gemm_async_", out, a, b)) return false;
+    int64_t M = a->shape[0], K = a->shape[1], N = b->shape[1];
+    int64_t rsc = out->strides[0], csc = out->strides[1];
+    int64_t rsa = a->strides[0], csa = a->strides[1], rsb = b->strides[0], csb = b->strides[1];
+    if (M == 0 || N == 0 || K == 0) return true;
+    if (!blis_ok(M, N, &rsc, &csc) || !blis_ok(M, K, &rsa, &csa) || !blis_ok(K, N, &rsb, &csb)) {
+        cg_k_gemm_sync(); /* after the ones held before it */
+        return cg_k_gemm_(out, a, b, alpha, 1.0) != NULL;
+    }
+    if (t_held_n == HELD_MAX) run_held(pop_held());
+    t_held[(t_held_first + t_held_n++) % HELD_MAX] = (held_gemm){out, out->dtype, M, N, K, alpha, {cg_data(a), rsa, csa},
+                                                                 {cg_data(b), rsb, csb}, cg_data(out), rsc, csc};
+    out->storage->version++;
     return true;
 }

@@ -76,6 +76,40 @@ START_TEST(deferred_weight_gradients_match) {
 }
 END_TEST
 
+/* Products big enough to be sent during the backward (held back, taken
+ * along by the next step's product) and a gradient of the same kernel from
+ * another op after them: on one thread and on two the gradients are the
+ * same bits, and they match anomaly mode's one product per step. */
+START_TEST(held_weight_gradients_match) {
+    cg_scope *s = cg_scope_begin();
+    cg_rng rng = cg_rng_seeded(10);
+    cg_tensor *u = cg_requires_grad_(cg_uniform(&rng, CG_FLOAT64, -0.2, 0.2, CG_SHAPE(64, 64)), true);
+    cg_tensor *w = cg_requires_grad_(cg_uniform(&rng, CG_FLOAT64, -0.5, 0.5, CG_SHAPE(8, 64)), true);
+    cg_tensor *x = cg_uniform(&rng, CG_FLOAT64, -1, 1, CG_SHAPE(12, 32, 8));
+    cg_tensor *grads[3][2];
+    int saved = cg_get_num_threads();
+    for (int round = 0; round < 3; round++) {
+        cg_clear_grad(u);
+        cg_clear_grad(w);
+        cg_set_num_threads(round == 1 ? 2 : 1);
+        cg_set_anomaly_mode(round == 2);
+        cg_tensor *reg = sum_all(cg_mul(u, u)); /* its backward comes after every step's */
+        cg_tensor *h = cg_zeros(CG_FLOAT64, CG_SHAPE(32, 64));
+        for (int t = 0; t < 12; t++) h = cg_tanh(cg_addmm(cg_matmul(cg_select(x, 0, t), w), h, u));
+        ck_assert_int_eq(cg_backward(cg_add(sum_all(cg_square(h)), reg)), CG_OK);
+        grads[round][0] = cg_grad(u);
+        grads[round][1] = cg_grad(w);
+    }
+    cg_set_anomaly_mode(false);
+    cg_set_num_threads(saved);
+    for (int k = 0; k < 2; k++) {
+        ck_assert_int_eq(memcmp(cg_data(grads[0][k]), cg_data(grads[1][k]), sizeof(double) * (size_t)cg_numel(grads[0][k])), 0);
+        ck_assert_tensor_near(grads[0][k], (const double *)cg_data(grads[2][k]), cg_numel(grads[0][k]), 1e-12);
+    }
+    cg_scope_end(s);
+}
+END_TEST
+
 /* Selects write their index of the gradient on its first arrival without
  * zeroing the rest first: indices no select reached read as zeros, a second
  * select of one index adds, and other ops' gradients add to the same
@@ -546,6 +580,7 @@ Suite *autograd_engine_suite(void) {
     tcase_add_test(tc, gradients_accumulate_until_zero_grad);
     tcase_add_test(tc, second_backward_needs_retain_graph);
     tcase_add_test(tc, deferred_weight_gradients_match);
+    tcase_add_test(tc, held_weight_gradients_match);
     tcase_add_test(tc, no_grad_records_nothing);
     tcase_add_test(tc, detach_cuts_the_graph);
     tcase_add_test(tc, leaf_hook_sees_the_total_gradient_once);

@@ -233,6 +233,55 @@ START_TEST(gemm_many_side_by_side) {
 }
 END_TEST
 
+/* Held products (cg_k_gemm_async_) wait until the next small product on
+ * two threads takes one along, or until cg_k_gemm_sync; they add into
+ * their destination in the order they were held, with the bits of the same
+ * products run one after the other, on one thread or two, more of them
+ * than are held at once included. Bad ones are refused. */
+START_TEST(held_products) {
+    cg_scope *s = cg_scope_begin();
+    cg_rng rng = cg_rng_seeded(11);
+    enum { N_HELD = 11 };
+    cg_tensor *a[N_HELD], *b[N_HELD];
+    for (int k = 0; k < N_HELD; k++) {
+        a[k] = cg_uniform(&rng, CG_FLOAT32, -1, 1, CG_SHAPE(32, 30)); /* read through a transposed view */
+        b[k] = cg_uniform(&rng, CG_FLOAT32, -1, 1, CG_SHAPE(32, 90));
+    }
+    cg_tensor *x = cg_uniform(&rng, CG_FLOAT32, -1, 1, CG_SHAPE(32, 30));
+    cg_tensor *y = cg_uniform(&rng, CG_FLOAT32, -1, 1, CG_SHAPE(30, 90));
+    cg_tensor *want = cg_ones(CG_FLOAT32, CG_SHAPE(30, 90)), *small = cg_zeros(CG_FLOAT32, CG_SHAPE(32, 90));
+    for (int k = 0; k < N_HELD; k++)
+        ck_assert_ptr_nonnull(cg_k_gemm_(want, cg_k_transpose(a[k], 0, 1), b[k], k % 2 ? -0.5 : 1.0, 1.0));
+    ck_assert_ptr_nonnull(cg_k_gemm_(small, x, y, 1.0, 0.0));
+    cg_tensor *first = cg_ones(CG_FLOAT32, CG_SHAPE(30, 90));
+    ck_assert_ptr_nonnull(cg_k_gemm_(first, cg_k_transpose(a[0], 0, 1), b[0], 1.0, 1.0));
+    int saved = cg_get_num_threads();
+    for (int threads = 1; threads <= 2; threads++) {
+        cg_set_num_threads(threads);
+        cg_tensor *out = cg_ones(CG_FLOAT32, CG_SHAPE(30, 90)), *o2 = cg_zeros(CG_FLOAT32, CG_SHAPE(32, 90));
+        ck_assert(cg_k_gemm_async_(out, cg_k_transpose(a[0], 0, 1), b[0], 1.0));
+        ck_assert(cg_k_gemm_async_(out, cg_k_transpose(a[1], 0, 1), b[1], -0.5));
+        ck_assert_float_eq(cg_data_f32(out)[0], 1.0f); /* held, not run */
+        ck_assert_ptr_nonnull(cg_k_gemm_(o2, x, y, 1.0, 0.0)); /* takes the first along on two threads */
+        ck_assert_int_eq(memcmp(cg_data(o2), cg_data(small), sizeof(float) * 32 * 90), 0);
+        if (threads == 2) /* the first held product ran beside it; the second is still held */
+            ck_assert_int_eq(memcmp(cg_data(out), cg_data(first), sizeof(float) * 30 * 90), 0);
+        else
+            ck_assert_float_eq(cg_data_f32(out)[0], 1.0f);
+        for (int k = 2; k < N_HELD; k++)
+            ck_assert(cg_k_gemm_async_(out, cg_k_transpose(a[k], 0, 1), b[k], k % 2 ? -0.5 : 1.0));
+        cg_k_gemm_sync();
+        ck_assert_int_eq(memcmp(cg_data(out), cg_data(want), sizeof(float) * 30 * 90), 0);
+    }
+    cg_set_num_threads(saved);
+    ck_assert(!cg_k_gemm_async_(want, a[0], b[0], 1.0));
+    ck_assert_error(CG_ERR_SHAPE, "[32,30] @ [32,90]");
+    ck_assert(!cg_k_gemm_async_(NULL, a[0], b[0], 1.0));
+    ck_assert_error(CG_ERR_NULL, "cg_gemm_async_");
+    cg_scope_end(s);
+}
+END_TEST
+
 START_TEST(bad_operands) {
     cg_tensor *a = cg_zeros(CG_FLOAT32, CG_SHAPE(32, 128)), *b = cg_zeros(CG_FLOAT32, CG_SHAPE(64, 512));
     ck_assert_fails(cg_k_matmul(a, b), CG_ERR_SHAPE, "cg_matmul: [32,128] @ [64,512]: inner sizes 128 != 64");
@@ -256,6 +305,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, addmm);
     tcase_add_test(tc, gemm_into_views);
     tcase_add_test(tc, gemm_many_side_by_side);
+    tcase_add_test(tc, held_products);
     tcase_add_test(tc, bad_operands);
     suite_add_tcase(s, tc);
     return s;
