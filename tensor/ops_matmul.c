@@ -312,11 +312,11 @@ bool cg_k_gemm_many_(const cg_gemm_job *jobs, int n) {
 }
 
 /* ------------------------------------------------- products held back
- * cg_k_gemm_async_ holds a product back on this thread (a recurrent
- * layer's weight-gradient rows): the next small product this thread runs
- * takes it along, the two side by side on two OpenMP threads, one BLIS
- * thread each, as the backward's per-step products are too small to split.
- * Held products run in the order they were held. */
+ * With two or more threads, cg_k_gemm_async_ holds a product back on this
+ * thread (a recurrent layer's weight-gradient rows): the next small product
+ * this thread runs takes it along, the two side by side on two OpenMP
+ * threads, one BLIS thread each, as the backward's per-step products are
+ * too small to split. Held products run in the order they were held. */
 
 typedef struct {
     cg_tensor *out;
@@ -392,6 +392,13 @@ bool cg_k_gemm_async_(cg_tensor *out, const cg_tensor *a, const cg_tensor *b, do
     if (!blis_ok(M, N, &rsc, &csc) || !blis_ok(M, K, &rsa, &csa) || !blis_ok(K, N, &rsb, &csb)) {
         cg_k_gemm_sync(); /* after the ones held before it */
         return cg_k_gemm_(out, a, b, alpha, 1.0) != NULL;
+    }
+    if (cg_get_num_threads() < 2 || omp_in_parallel()) { /* no second thread: now, while a and b are in cache */
+        cg_k_gemm_sync();
+        gemm_raw(out->dtype, M, N, K, alpha, (mat){cg_data(a), rsa, csa}, (mat){cg_data(b), rsb, csb}, 1.0,
+                 cg_data(out), rsc, csc, 1);
+        out->storage->version++;
+        return true;
     }
     if (t_held_n == HELD_MAX) run_held(pop_held());
     t_held[(t_held_first + t_held_n++) % HELD_MAX] = (held_gemm){out, out->dtype, M, N, K, alpha, {cg_data(a), rsa, csa},

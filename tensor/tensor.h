@@ -467,14 +467,14 @@ typedef struct cg_gemm_job {
 } cg_gemm_job;
 bool cg_k_gemm_many_(const cg_gemm_job *jobs, int n);
 
-/* out += alpha * a @ b (2-D), held back on this thread: the next
- * single-thread product this thread runs (cg_k_gemm_, cg_k_matmul,
- * cg_k_addmm) takes it along, the two side by side when there are two or
- * more threads; cg_k_gemm_sync() runs whatever is still held. Held products
- * run in the order they were held, each on one BLIS thread, so the bits do
- * not depend on the thread count. Until cg_k_gemm_sync() returns, the
- * caller must not touch out nor write a or b, and all three must stay
- * allocated. False with an error on bad input. */
+/* out += alpha * a @ b (2-D). With two or more threads it is held back on
+ * this thread: the next single-thread product this thread runs
+ * (cg_k_gemm_, cg_k_matmul, cg_k_addmm) takes it along, the two side by
+ * side; cg_k_gemm_sync() runs whatever is still held. With one thread it
+ * runs at once. Held products run in the order they were held, each on one
+ * BLIS thread, so the bits do not depend on the thread count. Until
+ * cg_k_gemm_sync() returns, the caller must not touch out nor write a or b,
+ * and all three must stay allocated. False with an error on bad input. */
 bool cg_k_gemm_async_(cg_tensor *out, const cg_tensor *a, const cg_tensor *b, double alpha);
 /* Run every product this thread holds (cg_k_gemm_async_). */
 void cg_k_gemm_sync(void);
