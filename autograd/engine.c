@@ -19,7 +19,7 @@ static bool g_hooks_installed;
 typedef struct deferred {
     cg_tensor *leaf;
     double alpha;
-    int64_t cap, used, sent; /* rows of the buffers: all, filled, queued */
+    int64_t cap, used, sent; /* rows of the buffers: all, filled, sent */
     cg_tensor *at, *b;       /* [cap, M] and [cap, N] */
     struct deferred *next;
 } deferred;
@@ -31,7 +31,7 @@ typedef struct {
     cg_tensor *pending_list; /* tensors with a pending gradient */
     int64_t open;            /* non-leaf pending gradients not yet consumed */
     deferred *deferred;      /* leaves with GEMM products still to add */
-    bool queued;             /* products held back and not yet run */
+    bool queued;             /* products sent and perhaps still held back */
 } bw_state;
 static _Thread_local bw_state *t_bw;
 
@@ -397,8 +397,10 @@ bool cg__defer_gemm_grad(cg_node *n, int i, const cg_tensor *a, const cg_tensor 
     cg_tensor *ra = cg_k_slice(d->at, 0, d->used, d->used + K, 1), *rb = cg_k_slice(d->b, 0, d->used, d->used + K, 1);
     if (!ra || !rb || !cg_k_copy_(ra, cg_k_transpose(a, 0, 1)) || !cg_k_copy_(rb, b)) return false;
     d->used += K;
-    if (2.0 * (double)M * (double)N * (double)(d->used - d->sent) >= DEFER_SEND_FLOPS && send_deferred(d) != CG_OK)
+    if (2.0 * (double)M * (double)N * (double)(d->used - d->sent) >= DEFER_SEND_FLOPS && send_deferred(d) != CG_OK) {
+        d->used -= K; /* not taken: the caller adds this product itself */
         return false;
+    }
     return true;
 }
 

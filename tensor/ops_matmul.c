@@ -319,7 +319,6 @@ bool cg_k_gemm_many_(const cg_gemm_job *jobs, int n) {
  * too small to split. Held products run in the order they were held. */
 
 typedef struct {
-    cg_tensor *out;
     cg_dtype dt;
     int64_t M, N, K;
     double alpha;
@@ -348,8 +347,6 @@ void cg_k_gemm_sync(void) {
     for (held_gemm *h; (h = pop_held());) run_held(h);
 }
 
-/* Run this single-thread product with the oldest held one beside it, if
- * there is one and a second thread; false if nothing was run. */
 /* Bytes [lo, hi) an m x n matrix with positive strides spans. */
 typedef struct {
     const char *lo, *hi;
@@ -359,6 +356,9 @@ static span span_of(const char *p, int64_t m, int64_t n, int64_t rs, int64_t cs,
 }
 static bool meet(span a, span b) { return a.lo < b.hi && b.lo < a.hi; }
 
+/* Run this single-thread product with the oldest held one beside it, if
+ * there is one, a second thread, and no memory one writes that the other
+ * reads or writes; false if nothing was run. */
 static bool gemm_paired(cg_dtype dt, int64_t M, int64_t N, int64_t K, double alpha, mat A, mat B, double beta,
                         char *C, int64_t rsc, int64_t csc) {
     if (!t_held_n || cg_get_num_threads() < 2 || omp_in_parallel()) return false;
@@ -401,7 +401,7 @@ bool cg_k_gemm_async_(cg_tensor *out, const cg_tensor *a, const cg_tensor *b, do
         return true;
     }
     if (t_held_n == HELD_MAX) run_held(pop_held());
-    t_held[(t_held_first + t_held_n++) % HELD_MAX] = (held_gemm){out, out->dtype, M, N, K, alpha, {cg_data(a), rsa, csa},
+    t_held[(t_held_first + t_held_n++) % HELD_MAX] = (held_gemm){out->dtype, M, N, K, alpha, {cg_data(a), rsa, csa},
                                                                  {cg_data(b), rsb, csb}, cg_data(out), rsc, csc};
     out->storage->version++;
     return true;
