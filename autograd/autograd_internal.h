@@ -80,11 +80,11 @@ cg_status cg__grad_select_add(cg_node *node, int i, int dim, int64_t index, cons
 cg_tensor *cg__grad_inplace_target(cg_node *node, int i);
 
 /* For a GEMM backward: add alpha * a @ b (2-D) to the .grad of leaf input i
- * later, joined with the other products into the same leaf as one GEMM over
- * the stacked contraction dim (a recurrent kernel's gradient over many time
- * steps: one large product instead of T small ones). False when it cannot
- * be put off (not a plain leaf, anomaly mode, a product big enough to
- * thread): compute it now. */
+ * later, joined with the leaf's next products along the contraction dim
+ * into one GEMM per 1 MFLOP (a recurrent kernel's gradient over many time
+ * steps), which the next step's product takes along on a second thread.
+ * False when it cannot be put off (not a plain leaf, anomaly mode, a
+ * product big enough to thread): compute it now. */
 bool cg__defer_gemm_grad(cg_node *node, int i, const cg_tensor *a, const cg_tensor *b, double alpha);
 
 /* Built-in rows of the op table (defined in the ops_*.c files). */

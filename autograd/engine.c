@@ -404,15 +404,6 @@ bool cg__defer_gemm_grad(cg_node *n, int i, const cg_tensor *a, const cg_tensor 
     return true;
 }
 
-/* Send what is left in each leaf's buffers and run all of it. */
-static cg_status run_deferred(bw_state *bw) {
-    cg_status st = CG_OK;
-    for (deferred *d = bw->deferred; d && st == CG_OK; d = d->next) st = send_deferred(d);
-    drain(bw);
-    bw->deferred = NULL;
-    return st;
-}
-
 cg_status cg__accumulate(cg_tensor *t, cg_tensor *g) {
     struct cg_autograd_meta *m = t->autograd;
     if (g->dtype != t->dtype)
@@ -651,8 +642,10 @@ static cg_status run_node(cg_node *n, bool retain) {
 /* Leaves with hooks collected their gradient in pending: finish them, and
  * drop whatever is left pending (after an error). */
 static cg_status finish(bw_state *bw, cg_status st) {
-    if (st == CG_OK) st = run_deferred(bw);
-    drain(bw); /* after an error too: held products point into this backward's buffers */
+    /* what is left in the leaves' buffers; run everything held, after an
+     * error too (held products point into this backward's buffers) */
+    for (deferred *d = bw->deferred; d && st == CG_OK; d = d->next) st = send_deferred(d);
+    drain(bw);
     bw->deferred = NULL;
     for (cg_tensor *t = bw->pending_list, *next; t; t = next) {
         struct cg_autograd_meta *m = t->autograd;

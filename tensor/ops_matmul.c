@@ -33,10 +33,6 @@ static bool blis_ok(int64_t m, int64_t n, int64_t *rs, int64_t *cs) {
     return (*cs == 1 && *rs >= n) || (*rs == 1 && *cs >= m);
 }
 
-/* Below CG_GEMM_THREADED_FLOPS a GEMM runs on the calling thread: waking
- * BLIS' threads costs more than it saves (and spins on a busy machine). */
-#define GEMM_THREADED_FLOPS CG_GEMM_THREADED_FLOPS
-
 static double gemm_flops(int64_t M, int64_t N, int64_t K) { return 2.0 * (double)M * (double)N * (double)K; }
 
 /* threads: BLIS threads, or 0 to choose by size. */
@@ -44,7 +40,7 @@ static void gemm_raw(cg_dtype dt, int64_t M, int64_t N, int64_t K, double alpha,
                      char *C, int64_t rsc, int64_t csc, int threads) {
     rntm_t rntm;
     bli_rntm_init(&rntm);
-    if (!threads) threads = gemm_flops(M, N, K) < GEMM_THREADED_FLOPS ? 1 : cg_get_num_threads();
+    if (!threads) threads = gemm_flops(M, N, K) < CG_GEMM_THREADED_FLOPS ? 1 : cg_get_num_threads();
     bli_rntm_set_num_threads(threads, &rntm);
     if (dt == CG_FLOAT32) {
         float al = (float)alpha, be = (float)beta;
@@ -98,7 +94,7 @@ static bool gemm2d(const cg_tensor *a, const cg_tensor *b, double alpha, double 
     }
     mat A, B;
     if (!blis_operand(a, &A) || !blis_operand(b, &B)) return false;
-    if (gemm_flops(M, N, K) >= GEMM_THREADED_FLOPS ||
+    if (gemm_flops(M, N, K) >= CG_GEMM_THREADED_FLOPS ||
         !gemm_paired(a->dtype, M, N, K, alpha, A, B, beta, cg_data(out), rsc, csc))
         gemm_raw(a->dtype, M, N, K, alpha, A, B, beta, cg_data(out), rsc, csc, 0);
     return true;
@@ -287,7 +283,7 @@ bool cg_k_gemm_many_(const cg_gemm_job *jobs, int n) {
      * a small one is quicker where its operands are in cache. */
     bool big = true;
     for (int i = 0; i < n && big; i++)
-        big = gemm_flops(jobs[i].a->shape[0], jobs[i].b->shape[1], jobs[i].a->shape[1]) >= GEMM_THREADED_FLOPS;
+        big = gemm_flops(jobs[i].a->shape[0], jobs[i].b->shape[1], jobs[i].a->shape[1]) >= CG_GEMM_THREADED_FLOPS;
     if (n < 2 || nt < 2 || !big || omp_in_parallel() || !independent(jobs, n)) {
         for (int i = 0; i < n; i++)
             if (!cg_k_gemm_(jobs[i].out, jobs[i].a, jobs[i].b, jobs[i].alpha, jobs[i].beta)) return false;
@@ -393,16 +389,14 @@ bool cg_k_gemm_async_(cg_tensor *out, const cg_tensor *a, const cg_tensor *b, do
         cg_k_gemm_sync(); /* after the ones held before it */
         return cg_k_gemm_(out, a, b, alpha, 1.0) != NULL;
     }
+    held_gemm h = {out->dtype, M, N, K, alpha, {cg_data(a), rsa, csa}, {cg_data(b), rsb, csb}, cg_data(out), rsc, csc};
+    out->storage->version++;
     if (cg_get_num_threads() < 2 || omp_in_parallel()) { /* no second thread: now, while a and b are in cache */
         cg_k_gemm_sync();
-        gemm_raw(out->dtype, M, N, K, alpha, (mat){cg_data(a), rsa, csa}, (mat){cg_data(b), rsb, csb}, 1.0,
-                 cg_data(out), rsc, csc, 1);
-        out->storage->version++;
+        run_held(&h);
         return true;
     }
     if (t_held_n == HELD_MAX) run_held(pop_held());
-    t_held[(t_held_first + t_held_n++) % HELD_MAX] = (held_gemm){out->dtype, M, N, K, alpha, {cg_data(a), rsa, csa},
-                                                                 {cg_data(b), rsb, csb}, cg_data(out), rsc, csc};
-    out->storage->version++;
+    t_held[(t_held_first + t_held_n++) % HELD_MAX] = h;
     return true;
 }
