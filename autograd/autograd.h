@@ -283,6 +283,13 @@ cg_tensor *cg_node_saved(const cg_node *node, int i);
 /* Input i's gradient buffer, to add a partial gradient into in place
  * (zeros when new; shape and dtype of the input). */
 cg_tensor *cg_node_grad_buffer(cg_node *node, int i);
+/* Where input i's whole gradient may be written instead of handed back in
+ * gin[i], or NULL (then use gin[i] as usual). Taking it is a promise: set
+ * every element (shape and dtype of the input; not zeroed) and leave gin[i]
+ * NULL. There is one when input i is a slice taken by cg_select that has
+ * no gradient yet and its place in the source's gradient is unwritten, so
+ * the gradient lands there without the select's copy. */
+cg_tensor *cg_node_grad_target(cg_node *node, int i);
 
 /* ------------------------------------------------------------ gradcheck */
 

@@ -74,6 +74,9 @@ cg_tensor *cg__grad_buffer_rows(cg_node *node, int i, const cg_tensor *idx);
  * only indices no select wrote are zeroed, when the gradient is read. */
 cg_status cg__grad_select_add(cg_node *node, int i, int dim, int64_t index, const cg_tensor *g);
 
+/* The dim and index of a select node; false for any other op. */
+bool cg__select_params(const cg_node *node, int *dim, int64_t *index);
+
 /* Input i's gradient buffer when writing into it in place is free (a leaf
  * accumulating straight into .grad, or a gradient already owned by this
  * backward); NULL when an out-of-place result is cheaper to hand over. */

@@ -267,6 +267,19 @@ static cg_status settle(struct cg_autograd_meta *m) {
     return CG_OK;
 }
 
+/* t's gradient made by selects along dim d, started (unwritten) if it is
+ * not there yet and t is not a plain leaf; false on error. */
+static bool start_select_made(cg_tensor *t, struct cg_autograd_meta *m, int d) {
+    if (direct_leaf(m) || m->pending || d < 0 || d >= t->ndim || cg_numel(t) == 0) return true;
+    m->pending = cg_empty(t->dtype, t->shape, t->ndim);
+    m->fresh = m->pending ? cg_scope_alloc((size_t)t->shape[d], true) : NULL;
+    if (!m->fresh) return m->pending = NULL, false;
+    m->fresh_dim = d;
+    m->pending_owned = true;
+    mark_pending(m, t);
+    return true;
+}
+
 cg_status cg__grad_select_add(cg_node *n, int i, int dim, int64_t index, const cg_tensor *g) {
     if (!t_bw || i < 0 || i >= n->n_in)
         return cg_set_error(CG_ERR_STATE, "cg__grad_select_add: only valid inside a backward callback");
@@ -274,14 +287,7 @@ cg_status cg__grad_select_add(cg_node *n, int i, int dim, int64_t index, const c
     struct cg_autograd_meta *m = t->autograd;
     int d = dim < 0 ? dim + t->ndim : dim;
     if (d >= 0 && d < t->ndim && index < 0) index += t->shape[d];
-    if (!direct_leaf(m) && !m->pending && d >= 0 && d < t->ndim && cg_numel(t) > 0) {
-        m->pending = cg_empty(t->dtype, t->shape, t->ndim);
-        m->fresh = m->pending ? cg_scope_alloc((size_t)t->shape[d], true) : NULL;
-        if (!m->fresh) return m->pending = NULL, cg_last_status();
-        m->fresh_dim = d;
-        m->pending_owned = true;
-        mark_pending(m, t);
-    }
+    if (!start_select_made(t, m, d)) return cg_last_status();
     if (m->fresh && m->fresh_dim == d && index >= 0 && index < t->shape[d]) {
         cg_tensor *r = cg_k_select(m->pending, d, index);
         bool first = !m->fresh[index];
@@ -292,6 +298,34 @@ cg_status cg__grad_select_add(cg_node *n, int i, int dim, int64_t index, const c
     cg_tensor *buf = cg_node_grad_buffer(n, i);
     cg_tensor *r = buf ? cg_k_select(buf, dim, index) : NULL;
     return r && cg_k_binary_(CG_ADD, r, g) ? CG_OK : cg_last_status();
+}
+
+cg_tensor *cg_node_grad_target(cg_node *n, int i) {
+    if (!t_bw || !n || i < 0 || i >= n->n_in) {
+        cg_set_error(CG_ERR_STATE, "cg_node_grad_target: only valid inside a backward callback");
+        return NULL;
+    }
+    /* a slice that nothing else has given a gradient to, hooked or kept by
+     * nobody, whose select has not run (anomaly mode checks every op's
+     * gradient, so there the select copies as usual) */
+    struct cg_autograd_meta *m = n->in[i]->autograd;
+    int dim;
+    int64_t index;
+    if (t_anomaly || !m || m->pending || m->hooks || m->retain || !m->node || m->node->freed ||
+        !cg__select_params(m->node, &dim, &index))
+        return NULL;
+    cg_tensor *src = m->node->in[0];
+    struct cg_autograd_meta *ms = src->autograd;
+    if (!ms || !m->node->needs_grad[0]) return NULL;
+    int d = dim < 0 ? dim + src->ndim : dim;
+    if (d < 0 || d >= src->ndim) return NULL;
+    if (index < 0) index += src->shape[d];
+    if (!start_select_made(src, ms, d)) return NULL;
+    /* its place in the source's gradient must be unwritten: it is set, not added to */
+    if (!ms->fresh || ms->fresh_dim != d || index < 0 || index >= src->shape[d] || ms->fresh[index]) return NULL;
+    cg_tensor *r = cg_k_select(ms->pending, d, index);
+    if (r) ms->fresh[index] = 1;
+    return r;
 }
 
 cg_tensor *cg_node_grad_buffer(cg_node *n, int i) {

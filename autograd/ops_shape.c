@@ -147,6 +147,12 @@ static cg_status bwd_select(cg_node *n, cg_tensor *const *g, const bool *ng, cg_
     const select_params *p = P(n, select_params);
     return cg__grad_select_add(n, 0, p->dim, p->index, g[0]);
 }
+bool cg__select_params(const cg_node *n, int *dim, int64_t *index) {
+    if (n->op != &cg__op_select) return false;
+    *dim = P(n, select_params)->dim;
+    *index = P(n, select_params)->index;
+    return true;
+}
 cg_tensor *cg_select(cg_tensor *x, int dim, int64_t index) {
     return cg__apply1(&cg__op_select, x, &(select_params){dim, index});
 }

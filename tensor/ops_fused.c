@@ -523,6 +523,11 @@ cg_status cg_k_fused(const cg_fused_prog *p, const cg_tensor *const *in, cg_tens
 
 cg_status cg_k_fused_backward(const cg_fused_prog *p, const cg_tensor *const *in, const cg_tensor *const *gout,
                               const bool *need, cg_tensor **gin, const cg_tensor *keep) {
+    return cg_k_fused_backward_into(p, in, gout, need, gin, keep, NULL);
+}
+
+cg_status cg_k_fused_backward_into(const cg_fused_prog *p, const cg_tensor *const *in, const cg_tensor *const *gout,
+                                   const bool *need, cg_tensor **gin, const cg_tensor *keep, cg_tensor *const *into) {
     plan pl;
     cg_status st = make_plan("cg_fused backward", p, in, &pl);
     if (st != CG_OK) return st;
@@ -547,18 +552,41 @@ cg_status cg_k_fused_backward(const cg_fused_prog *p, const cg_tensor *const *in
         if (!operand(&pl, g, 1, 0, &pl.gout[j])) return cg_last_status();
         pl.has_gout[j] = true;
     }
+    cg_tensor *copy_to[CG_FUSED_MAX_INPUTS] = {NULL}; /* an `into` written through a temporary */
     for (int i = 0, r = 0; i < p->n_in; r += p->parts[i], i++) {
         gin[i] = NULL;
         if (need && !need[i]) continue;
         int64_t shape[CG_MAX_DIMS];
         memcpy(shape, pl.shape, sizeof shape);
         if (pl.ndim) shape[pl.ndim - 1] = pl.C * p->parts[i];
-        if (!(gin[i] = cg__new(pl.dt, shape, pl.ndim))) return cg_last_status();
+        cg_tensor *dst = into ? into[i] : NULL;
+        if (dst && (dst->dtype != pl.dt || dst->ndim != pl.ndim ||
+                    memcmp(dst->shape, shape, sizeof(int64_t) * (size_t)pl.ndim)))
+            return cg_set_error(CG_ERR_SHAPE, "cg_fused backward: program '%s': the destination of input %d's gradient is %s %s, expected %s %s",
+                                p->name, i, cg_dtype_name(dst->dtype), cg_shape_str(dst), cg_dtype_name(pl.dt),
+                                cg_dims_str(shape, pl.ndim));
+        bool in_place = dst != NULL;
+        for (int k = 0; k < p->parts[i] && in_place; k++) {
+            opnd o;
+            in_place = fold(&pl, dst, k * pl.C, pl.C, &o) && (o.cs == 1 || pl.C == 1);
+        }
+        if (in_place) {
+            gin[i] = dst;
+        } else {
+            if (!(gin[i] = cg__new(pl.dt, shape, pl.ndim))) return cg_last_status();
+            copy_to[i] = dst;
+        }
         for (int k = 0; k < p->parts[i]; k++) {
             pl.want[r + k] = true;
-            pl.gin[r + k] = (opnd){(char *)cg_data(gin[i]) + (size_t)(k * pl.C) * pl.es, pl.C * p->parts[i], 1, NULL};
+            if (in_place) fold(&pl, dst, k * pl.C, pl.C, &pl.gin[r + k]);
+            else pl.gin[r + k] = (opnd){(char *)cg_data(gin[i]) + (size_t)(k * pl.C) * pl.es, pl.C * p->parts[i], 1, NULL};
         }
     }
     if (pl.R * pl.C > 0) run_blocks(p, &pl, NULL);
+    for (int i = 0; i < p->n_in; i++)
+        if (copy_to[i]) {
+            if (!cg_k_copy_(copy_to[i], gin[i])) return cg_last_status();
+            gin[i] = copy_to[i];
+        }
     return CG_OK;
 }

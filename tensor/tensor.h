@@ -414,6 +414,13 @@ cg_status cg_k_fused(const cg_fused_prog *p, const cg_tensor *const *in, cg_tens
  * kept, or NULL to recompute the step values from the inputs. */
 cg_status cg_k_fused_backward(const cg_fused_prog *p, const cg_tensor *const *in, const cg_tensor *const *gout,
                               const bool *need, cg_tensor **gin, const cg_tensor *keep);
+/* Same, with input i's gradient written into into[i] when that is not NULL
+ * (into NULL: none are): a tensor of the shape gin[i] would have, which
+ * gin[i] then is. It is written in place when its last dim is contiguous
+ * and its rows are evenly spaced (a slice of a bigger gradient), else
+ * through a copy; it must not overlap anything the backward reads. */
+cg_status cg_k_fused_backward_into(const cg_fused_prog *p, const cg_tensor *const *in, const cg_tensor *const *gout,
+                                   const bool *need, cg_tensor **gin, const cg_tensor *keep, cg_tensor *const *into);
 
 /* ------------------------------------------------------------- reductions */
 

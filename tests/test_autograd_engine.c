@@ -503,6 +503,85 @@ START_TEST(missing_backward_is_an_error_naming_the_op) {
 }
 END_TEST
 
+/* An op y = 2x whose backward writes its gradient where the engine offers
+ * (cg_node_grad_target), else hands it back; counts the offers taken. */
+static int targets_taken;
+static int twice_fwd(cg_node *node, cg_tensor *const *in, int n, cg_tensor **out) {
+    (void)node, (void)n;
+    return (out[0] = cg_k_scalar(CG_MUL, in[0], 2.0)) ? 1 : -1;
+}
+static cg_status twice_bwd(cg_node *node, cg_tensor *const *g, const bool *ng, cg_tensor **gin) {
+    (void)ng;
+    cg_tensor *dst = cg_node_grad_target(node, 0), *d = cg_k_scalar(CG_MUL, g[0], 2.0);
+    if (!dst) return (gin[0] = d) ? CG_OK : cg_last_status();
+    ck_assert_shape(dst, 2, 3);
+    targets_taken++;
+    return d && cg_k_copy_(dst, d) ? CG_OK : cg_last_status();
+}
+static const cg_op twice_def = {"test_twice", 1, 1, 0, twice_fwd, twice_bwd, 0};
+static cg_tensor *twice(cg_tensor *x) {
+    const cg_op *op = cg_op_find(twice_def.name);
+    if (!op) op = cg_op_register(&twice_def);
+    return cg_op_apply(op, &x, 1, NULL);
+}
+static int hook_calls;
+static cg_tensor *count_hook(cg_tensor *g, void *u) {
+    (void)u;
+    hook_calls++;
+    return g;
+}
+
+/* The gradient of x [2, 5, 3] through p = 3x and slices p[:, t] of every
+ * kind: one op reading its slice (the offer is taken), the same index
+ * selected twice, a slice that a second op also reads, a hooked slice and
+ * a slice of the leaf itself (no offer: nothing to write into). With
+ * `plain`, y = 2x is cg_mul_scalar instead. */
+static cg_tensor *slices_grad(cg_tensor *x, bool plain) {
+    cg_clear_grad(x);
+    cg_tensor *(*f)(cg_tensor *) = twice;
+    cg_tensor *p = cg_mul_scalar(x, 3), *terms[7];
+    cg_rng rng = cg_rng_seeded(5);
+    cg_tensor *sl[7] = {cg_select(p, 1, 0), cg_select(p, 1, 1), cg_select(p, 1, 1), cg_select(p, 1, 2),
+                        cg_select(p, 1, 3), cg_select(x, 1, 4), NULL};
+    ck_assert_int_eq(cg_register_hook(sl[4], count_hook, NULL), CG_OK);
+    terms[6] = cg_mul(sl[3], cg_randn(&rng, CG_FLOAT64, CG_SHAPE(2, 3))); /* slice 2's other reader, first */
+    for (int k = 0; k < 6; k++) {
+        cg_tensor *y = plain ? cg_mul_scalar(sl[k], 2) : f(sl[k]);
+        terms[k] = cg_mul(y, cg_randn(&rng, CG_FLOAT64, CG_SHAPE(2, 3)));
+    }
+    cg_tensor *loss = sum_all(cg_stack(terms, 7, 0));
+    ck_assert_int_eq(cg_backward(loss), CG_OK);
+    return cg_clone(cg_grad(x));
+}
+
+START_TEST(grad_target_takes_a_selected_slice) {
+    cg_scope *s = cg_scope_begin();
+    cg_rng rng = cg_rng_seeded(2);
+    cg_tensor *x = cg_requires_grad_(cg_randn(&rng, CG_FLOAT64, CG_SHAPE(2, 5, 3)), true);
+    cg_tensor *want = slices_grad(x, true);
+    targets_taken = hook_calls = 0;
+    cg_tensor *got = slices_grad(x, false);
+    /* slice 0; one of slice 1's two selects (the other adds after it);
+     * slice 2 (its other reader adds after it) */
+    ck_assert_int_eq(targets_taken, 3);
+    ck_assert_int_eq(hook_calls, 1);
+    ck_assert_int_eq(memcmp(cg_data(got), cg_data(want), sizeof(double) * 30), 0);
+    /* anomaly mode checks each op's gradient: no offers, the same bits */
+    targets_taken = 0;
+    cg_set_anomaly_mode(true);
+    got = slices_grad(x, false);
+    cg_set_anomaly_mode(false);
+    ck_assert_int_eq(targets_taken, 0);
+    ck_assert_int_eq(memcmp(cg_data(got), cg_data(want), sizeof(double) * 30), 0);
+    /* only inside a backward */
+    cg_tensor *y = twice(cg_select(cg_mul_scalar(x, 3), 1, 0));
+    ck_assert_ptr_null(cg_node_grad_target(NULL, 0));
+    ck_assert_error(CG_ERR_STATE, "only valid inside a backward callback");
+    ck_assert_ptr_nonnull(y);
+    cg_scope_end(s);
+}
+END_TEST
+
 /* ------------------------------------------------------------- bad input */
 
 START_TEST(bad_input_gives_clear_errors) {
@@ -598,6 +677,7 @@ Suite *autograd_engine_suite(void) {
     tcase_add_test(tc, null_propagates_and_the_first_error_is_kept);
     tcase_add_test(tc, training_steps_allocate_nothing_after_the_first);
     tcase_add_test(tc, select_gradients_fill_only_what_they_reach);
+    tcase_add_test(tc, grad_target_takes_a_selected_slice);
     suite_add_tcase(s, tc);
     return s;
 }

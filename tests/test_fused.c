@@ -148,6 +148,50 @@ START_TEST(partial_gradients) {
 }
 END_TEST
 
+/* A gradient written into a destination: in place into a time step of a
+ * bigger [B, T, 4H] buffer (nothing else of it touched), through a copy
+ * into a transposed view, and the same bits as a new tensor either way. */
+START_TEST(gradients_written_into_a_destination) {
+    cg_scope *s = cg_scope_begin();
+    cg_rng rng = cg_rng_seeded(4);
+    int64_t B = 5, T = 3, H = 37;
+    cg_tensor *z = cg_uniform(&rng, CG_FLOAT32, -3, 3, CG_SHAPE(B, 4 * H));
+    cg_tensor *c = cg_uniform(&rng, CG_FLOAT32, -2, 2, CG_SHAPE(B, H));
+    cg_tensor *g = cg_uniform(&rng, CG_FLOAT32, -1, 1, CG_SHAPE(B, H));
+    cg_fused_prog p;
+    lstm_prog(&p);
+    cg_tensor *out[2], *keep, *want[2], *gin[2];
+    ck_assert_int_eq(cg_k_fused(&p, (const cg_tensor *[]){z, c}, out, &keep), CG_OK);
+    const cg_tensor *in[2] = {z, c}, *gout[2] = {g, g};
+    ck_assert_int_eq(cg_k_fused_backward(&p, in, gout, NULL, want, keep), CG_OK);
+
+    cg_tensor *buf = cg_full(CG_FLOAT32, CG_SHAPE(B, T, 4 * H), 7);
+    cg_tensor *slot = cg_select(buf, 1, 1);
+    ck_assert_int_eq(cg_k_fused_backward_into(&p, in, gout, NULL, gin, keep, (cg_tensor *[]){slot, NULL}), CG_OK);
+    ck_assert_ptr_eq(gin[0], slot);
+    ck_assert_int_eq(memcmp(cg_data(cg_contiguous(slot)), cg_data(want[0]), sizeof(float) * (size_t)(B * 4 * H)), 0);
+    ck_assert_int_eq(memcmp(cg_data(gin[1]), cg_data(want[1]), sizeof(float) * (size_t)(B * H)), 0);
+    for (int64_t t = 0; t < T; t += 2) /* the other steps keep their 7s */
+        ck_assert_double_eq(cg_item(cg_max(cg_abs(cg_add_scalar(cg_select(buf, 1, t), -7)), NULL, 0, false)), 0);
+
+    cg_tensor *tr = cg_transpose(cg_zeros(CG_FLOAT32, CG_SHAPE(H, B)), 0, 1); /* last dim strided */
+    ck_assert_int_eq(cg_k_fused_backward_into(&p, in, gout, NULL, gin, keep, (cg_tensor *[]){NULL, tr}), CG_OK);
+    ck_assert_ptr_eq(gin[1], tr);
+    ck_assert_int_eq(memcmp(cg_data(cg_contiguous(tr)), cg_data(want[1]), sizeof(float) * (size_t)(B * H)), 0);
+    ck_assert_int_eq(memcmp(cg_data(gin[0]), cg_data(want[0]), sizeof(float) * (size_t)(B * 4 * H)), 0);
+
+    /* a destination of another shape or dtype is refused, naming both */
+    ck_assert_int_eq(cg_k_fused_backward_into(&p, in, gout, NULL, gin, keep, (cg_tensor *[]){NULL, slot}),
+                     CG_ERR_SHAPE);
+    ck_assert_error(CG_ERR_SHAPE, "the destination of input 1's gradient is float32 [5,148], expected float32 [5,37]");
+    ck_assert_int_eq(cg_k_fused_backward_into(&p, in, gout, NULL, gin, keep,
+                                              (cg_tensor *[]){cg_zeros(CG_FLOAT64, CG_SHAPE(B, 4 * H)), NULL}),
+                     CG_ERR_SHAPE);
+    ck_assert_error(CG_ERR_SHAPE, "is float64 [5,148], expected float32 [5,148]");
+    cg_scope_end(s);
+}
+END_TEST
+
 START_TEST(errors_name_the_program) {
     cg_scope *s = cg_scope_begin();
     cg_fused_prog p;
@@ -227,6 +271,7 @@ static Suite *fused_suite(void) {
     tcase_add_test(tc, matches_the_separate_ops);
     tcase_add_test(tc, same_bits_with_one_and_two_threads);
     tcase_add_test(tc, partial_gradients);
+    tcase_add_test(tc, gradients_written_into_a_destination);
     tcase_add_test(tc, errors_name_the_program);
     suite_add_tcase(s, tc);
     return s;
