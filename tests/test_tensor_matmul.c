@@ -65,6 +65,34 @@ START_TEST(matmul_strided_views) {
 }
 END_TEST
 
+/* A tall product (1024 rows or more) with a column-major right operand
+ * copies that operand row-major first: the same bits as with the copy
+ * made by hand, close to the float64 product, alone and side by side. */
+START_TEST(tall_product_with_a_transposed_operand) {
+    cg_scope *s = cg_scope_begin();
+    for (int d = 0; d < 2; d++) {
+        cg_dtype dt = d ? CG_FLOAT64 : CG_FLOAT32;
+        cg_tensor *x = rnd(dt, 7, CG_SHAPE(2048, 40)), *w = rnd(dt, 8, CG_SHAPE(56, 40));
+        cg_tensor *wt = cg_k_transpose(w, 0, 1), *c = cg_k_matmul(x, wt);
+        ck_assert_shape(c, 2048, 56);
+        ck_assert(same_bits(c, cg_k_matmul(x, cg_k_contiguous(wt))));
+        cg_tensor *ref = cg_k_matmul(cg_to_dtype(x, CG_FLOAT64), cg_to_dtype(wt, CG_FLOAT64));
+        cg_tensor *err = cg_k_reduce(CG_MAX, cg_k_unary(CG_ABS, cg_k_binary(CG_SUB, cg_to_dtype(c, CG_FLOAT64), ref)),
+                                     NULL, 0, false);
+        ck_assert_double_le(cg_item(err), d ? 1e-12 : 1e-4);
+        ck_assert(same_bits(wt, cg_k_transpose(rnd(dt, 8, CG_SHAPE(56, 40)), 0, 1))); /* w untouched */
+        /* two such products side by side (each over 4 MFLOP, two threads) */
+        cg_tensor *o[2] = {cg_zeros(dt, CG_SHAPE(2048, 56)), cg_zeros(dt, CG_SHAPE(2048, 56))};
+        cg_gemm_job jobs[2] = {{o[0], x, wt, 1.0, 0.0}, {o[1], x, wt, 2.0, 0.0}};
+        cg_set_num_threads(2);
+        ck_assert(cg_k_gemm_many_(jobs, 2));
+        ck_assert(same_bits(o[0], c));
+        ck_assert(same_bits(o[1], cg_k_matmul(x, cg_k_contiguous(cg_k_scalar(CG_MUL, wt, 2.0)))));
+    }
+    cg_scope_end(s);
+}
+END_TEST
+
 START_TEST(matmul_vectors) {
     cg_tensor *m = mk(CG_FLOAT64, VALS(1, 2, 3, 4, 5, 6), CG_SHAPE(2, 3));
     cg_tensor *v3 = mk(CG_FLOAT64, VALS(1, 0, -1), CG_SHAPE(3));
@@ -303,6 +331,7 @@ static Suite *suite(void) {
     TCase *tc = tcase_create("matmul");
     tcase_add_test(tc, matmul_2d);
     tcase_add_test(tc, matmul_strided_views);
+    tcase_add_test(tc, tall_product_with_a_transposed_operand);
     tcase_add_test(tc, matmul_vectors);
     tcase_add_test(tc, matmul_batched);
     tcase_add_test(tc, addmm);
