@@ -153,6 +153,22 @@ static int64_t idx_at(const cg_tensor *idx, int64_t i) {
     return idx->ndim == 0 ? b[0] : b[i * idx->strides[0]];
 }
 
+/* Rows picked at random from a table bigger than the caches wait on
+ * memory one after another; fetching the row ROW_AHEAD places ahead while
+ * this one is copied keeps several on their way. An embedding lookup of
+ * 1280 of 10,000 rows of 128 floats, the table out of the caches, one
+ * thread, best of 200: index_select 68 -> 59 us, index_add_ 46 -> 42 us.
+ * Long rows stream well without it. */
+#define ROW_AHEAD 8
+static void prefetch_row(const cg_tensor *idx, int64_t i, int64_t n, const char *base, size_t bytes, int rw) {
+    if (i >= n || bytes > 4096) return;
+    const char *r = base + (size_t)idx_at(idx, i) * bytes;
+    for (size_t o = 0; o < bytes; o += 64) {
+        if (rw) __builtin_prefetch(r + o, 1, 3);
+        else __builtin_prefetch(r + o, 0, 3);
+    }
+}
+
 cg_tensor *cg_k_index_select(const cg_tensor *x, int axis, const cg_tensor *idx) {
     CG_CHECK_NULL2("cg_index_select", x, idx);
     int a = cg__axis("cg_index_select", axis, x->ndim);
@@ -172,8 +188,10 @@ cg_tensor *cg_k_index_select(const cg_tensor *x, int axis, const cg_tensor *idx)
         char *dst = cg_data(out);
         int nt = cg__threads_for(n * row);
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-        for (int64_t i = 0; i < n; i++)
+        for (int64_t i = 0; i < n; i++) {
+            prefetch_row(idx, i + ROW_AHEAD, n, src, (size_t)row * es, 0);
             memcpy(dst + (size_t)(i * row) * es, src + (size_t)(idx_at(idx, i) * row) * es, (size_t)row * es);
+        }
         return out;
     }
     for (int64_t i = 0; i < n; i++) {
@@ -203,6 +221,7 @@ cg_tensor *cg_k_index_add_(cg_tensor *dst, int axis, const cg_tensor *idx, const
         float *d = cg_data(dst);
         const float *s = cg_data(src);
         for (int64_t i = 0; i < n; i++) {
+            prefetch_row(idx, i + ROW_AHEAD, n, (const char *)d, (size_t)row * sizeof(float), 1);
             float *dr = d + idx_at(idx, i) * row;
             const float *sr = s + i * row;
             _Pragma("omp simd") for (int64_t k = 0; k < row; k++) dr[k] += sr[k];
