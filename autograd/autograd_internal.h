@@ -18,6 +18,7 @@ struct cg_autograd_meta {
     bool requires_grad;
     bool retain;        /* non-leaf keeps .grad */
     bool pending_owned; /* pending may be written in place */
+    bool pending_sole;  /* nothing but this holds pending: its bytes may be reused once it is read */
     int out_index;      /* which output of node */
     cg_node *node;      /* producer; NULL for a leaf */
     cg_tensor *grad;    /* .grad */

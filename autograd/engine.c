@@ -209,6 +209,8 @@ void cg_node_save(cg_node *n, cg_tensor *t) {
 
 cg_tensor *cg_node_saved(const cg_node *n, int i) { return i >= 0 && i < n->n_saved ? n->saved[i] : NULL; }
 
+static bool builtin_op(const cg_op *op);
+
 /* Put t on the running backward's pending list. */
 static void mark_pending(struct cg_autograd_meta *m, cg_tensor *t) {
     m->next_pending = t_bw->pending_list;
@@ -275,7 +277,7 @@ static bool start_select_made(cg_tensor *t, struct cg_autograd_meta *m, int d) {
     m->fresh = m->pending ? cg_scope_alloc((size_t)t->shape[d], true) : NULL;
     if (!m->fresh) return m->pending = NULL, false;
     m->fresh_dim = d;
-    m->pending_owned = true;
+    m->pending_owned = m->pending_sole = true;
     mark_pending(m, t);
     return true;
 }
@@ -343,12 +345,19 @@ cg_tensor *cg_node_grad_buffer(cg_node *n, int i) {
         m->pending = cg_zeros(t->dtype, t->shape, t->ndim);
         if (!m->pending) return NULL;
         m->pending_owned = true;
+        m->pending_sole = builtin_op(n->op);
         mark_pending(m, t);
     } else if (settle(m) != CG_OK) {
         return NULL;
     } else if (!m->pending_owned || !cg_is_contiguous(m->pending)) {
-        m->pending = cg_clone(m->pending);
+        cg_tensor *c = cg_clone(m->pending);
+        if (!c) return NULL;
+        if (m->pending_sole) cg_scope_recycle(m->pending);
+        m->pending = c;
         m->pending_owned = true;
+        m->pending_sole = builtin_op(n->op);
+    } else if (!builtin_op(n->op)) {
+        m->pending_sole = false; /* an op of the user's may keep what it is handed */
     }
     return m->pending;
 }
@@ -438,7 +447,10 @@ bool cg__defer_gemm_grad(cg_node *n, int i, const cg_tensor *a, const cg_tensor 
     return true;
 }
 
-cg_status cg__accumulate(cg_tensor *t, cg_tensor *g) {
+/* Sum g into t's gradient. sole: nothing else holds g (a tensor an op's
+ * backward made and handed over), so it may become t's pending gradient to
+ * add into in place, and its bytes are handed back once they are read. */
+static cg_status accumulate(cg_tensor *t, cg_tensor *g, bool sole) {
     struct cg_autograd_meta *m = t->autograd;
     if (g->dtype != t->dtype)
         return cg_set_error(CG_ERR_DTYPE, "cg_backward: a gradient of dtype %s arrived for a %s tensor %s",
@@ -448,21 +460,39 @@ cg_status cg__accumulate(cg_tensor *t, cg_tensor *g) {
         if (!r)
             return cg_set_error(CG_ERR_SHAPE, "cg_backward: a gradient of shape %s does not reduce to its tensor's shape %s",
                                 cg_shape_str(g), cg_shape_str(t));
+        if (r->storage != g->storage) { /* a new sum: g is read */
+            if (sole) cg_scope_recycle(g);
+            sole = true;
+        }
         g = r;
     }
-    if (direct_leaf(m)) return add_to_grad(t, g);
+    if (direct_leaf(m)) {
+        cg_status st = add_to_grad(t, g);
+        if (st == CG_OK && sole) cg_scope_recycle(g);
+        return st;
+    }
     if (settle(m) != CG_OK) return cg_last_status();
     if (!m->pending) {
         m->pending = g;
-        m->pending_owned = false;
+        m->pending_owned = m->pending_sole = sole;
         mark_pending(m, t);
         return CG_OK;
     }
-    if (m->pending_owned && cg_is_contiguous(m->pending)) return cg_k_binary_(CG_ADD, m->pending, g) ? CG_OK : cg_last_status();
-    m->pending = cg_k_binary(CG_ADD, m->pending, g);
-    m->pending_owned = true;
-    return m->pending ? CG_OK : cg_last_status();
+    if (m->pending_owned && cg_is_contiguous(m->pending)) {
+        if (!cg_k_binary_(CG_ADD, m->pending, g)) return cg_last_status();
+        if (sole) cg_scope_recycle(g);
+        return CG_OK;
+    }
+    cg_tensor *sum = cg_k_binary(CG_ADD, m->pending, g);
+    if (!sum) return cg_last_status();
+    if (sole) cg_scope_recycle(g);
+    if (m->pending_sole) cg_scope_recycle(m->pending);
+    m->pending = sum;
+    m->pending_owned = m->pending_sole = true;
+    return CG_OK;
 }
+
+cg_status cg__accumulate(cg_tensor *t, cg_tensor *g) { return accumulate(t, g, false); }
 
 /* ----------------------------------------------------------- apply */
 
@@ -607,13 +637,29 @@ static cg_status check_versions(const cg_node *n) {
     return CG_OK;
 }
 
+/* Does a gradient an op handed back hold bytes nothing else does: made
+ * during its backward (after serial `mark`), whole, and not shared with
+ * another of its gradients? Only the built-in ops are taken at their word. */
+static bool handed_sole(const cg_node *n, cg_tensor *const *gin, int i, uint64_t mark) {
+    const cg_tensor *g = gin[i];
+    if (!builtin_op(n->op) || g->storage->serial <= mark || g->offset != 0 || !cg_is_contiguous(g) ||
+        (size_t)cg_numel(g) * cg_dtype_size(g->dtype) != g->storage->nbytes)
+        return false;
+    for (int k = 0; k < n->n_in; k++)
+        if (k != i && n->needs_grad[k] && gin[k] && gin[k]->storage == g->storage) return false;
+    return true;
+}
+
 static cg_status run_node(cg_node *n, bool retain) {
     cg_tensor *gout[CG_MAX_OUTPUTS];
+    bool gsole[CG_MAX_OUTPUTS];
     for (int j = 0; j < n->n_out; j++) {
         cg_tensor *o = n->out[j];
         struct cg_autograd_meta *m = o->autograd;
         if (settle(m) != CG_OK) return cg_last_status();
         gout[j] = m->pending;
+        gsole[j] = m->pending_sole && !m->hooks && !m->retain;
+        m->pending_sole = false;
         if (!m->pending) continue;
         m->pending = NULL;
         n->n_pending--;
@@ -643,6 +689,7 @@ static cg_status run_node(cg_node *n, bool retain) {
         gin = cg_scope_alloc(sizeof(cg_tensor *) * (size_t)n->n_in, true);
         if (!gin) return cg_last_status();
     }
+    uint64_t mark = cg_alloc_serial();
     st = op->backward(n, gout, n->needs_grad, gin);
     if (st != CG_OK) {
         if (cg_last_status() == CG_OK) cg_set_error(st, "cg_backward: the backward of '%s' failed", op->name);
@@ -654,8 +701,17 @@ static cg_status run_node(cg_node *n, bool retain) {
             return cg_set_error(CG_ERR_NUMERIC,
                                 "anomaly: the backward of '%s' produced NaN or Inf in the gradient of input %d (shape %s)",
                                 op->name, i, cg_shape_str(n->in[i]));
-        st = cg__accumulate(n->in[i], gin[i]);
+        st = accumulate(n->in[i], gin[i], handed_sole(n, gin, i, mark));
         if (st != CG_OK) return st;
+    }
+    /* the outputs' gradients are read: hand back the bytes of those that
+     * nothing else holds (an input's gradient may be one of them, or a view;
+     * an op of the user's may have kept them) */
+    bool trusted = builtin_op(op);
+    for (int j = 0; j < n->n_out; j++) {
+        bool held = !gsole[j] || !gout[j] || !trusted;
+        for (int i = 0; i < n->n_in && !held; i++) held = gin[i] && gin[i]->storage == gout[j]->storage;
+        if (!held) cg_scope_recycle(gout[j]);
     }
     if (t_anomaly)
         for (int i = 0; i < n->n_in; i++) {
@@ -689,6 +745,7 @@ static cg_status finish(bw_state *bw, cg_status st) {
         m->fresh = NULL;
         cg_tensor *g = m->pending;
         m->pending = NULL;
+        m->pending_sole = false;
         if (m->node) m->node->n_pending = 0;
         if (st != CG_OK || !g || m->node) continue;
         g = run_hooks(t, g);
@@ -726,6 +783,9 @@ cg_status cg_backward_ex(cg_tensor *t, const cg_tensor *grad_output, bool retain
     }
     bw_state bw = {NULL, 0, NULL, false};
     t_bw = &bw;
+    /* gradients read are handed back for the ones made next (anomaly mode
+     * leaves every gradient where it was made) */
+    if (!t_anomaly) cg_scope_recycle_begin();
     cg_status st = cg__accumulate(t, g);
     for (cg_node *n = t->autograd->node; st == CG_OK && n && bw.open > 0; n = n->prev) {
         if (n->n_pending > 0) st = run_node(n, retain_graph);
@@ -740,6 +800,7 @@ cg_status cg_backward_ex(cg_tensor *t, const cg_tensor *grad_output, bool retain
                           "graph in the scope where backward runs, or compute such tensors under CG_NO_GRAD",
                           (long long)bw.open);
     st = finish(&bw, st);
+    cg_scope_recycle_end();
     t_bw = NULL;
     return st;
 }
@@ -821,6 +882,12 @@ static custom_op *g_custom;
 static int g_ncustom;
 
 int cg_op_count(void) { return N_BUILTIN + g_ncustom; }
+
+static bool builtin_op(const cg_op *op) {
+    for (const custom_op *c = g_custom; c; c = c->next)
+        if (&c->op == op) return false;
+    return true;
+}
 
 const cg_op *cg_op_at(int i) {
     if (i < 0) return NULL;

@@ -203,7 +203,7 @@ static void accum_row(int64_t n, char **p, const int64_t *s, void *vctx) {
  * shape with stride 0 on the reduced dims. */
 static void accumulate_rows(const cg_tensor *x, const bool *red, double *acc, int64_t O) {
     cg_tensor accv = *x;
-    cg_storage st = {acc, (size_t)O * sizeof(double), 0, NULL};
+    cg_storage st = {acc, (size_t)O * sizeof(double), 0, NULL, 0};
     accv.storage = &st;
     accv.offset = 0;
     accv.dtype = CG_FLOAT64;

@@ -40,6 +40,17 @@ static _Thread_local block *t_free_large;
 static _Thread_local size_t t_cached;
 static cg_scope_hook g_on_begin, g_on_end;
 
+/* Bytes handed back by cg_scope_recycle, newest last; one pass at a time. */
+#define RECYCLE_MAX 64
+typedef struct {
+    void *data;
+    size_t nbytes;
+} recycled;
+static _Thread_local recycled t_rec[RECYCLE_MAX];
+static _Thread_local int t_nrec;
+static _Thread_local cg_scope *t_rec_scope; /* NULL: no pass */
+static _Thread_local uint64_t t_serial;
+
 uint64_t cg_heap_allocations(void) { return atomic_load(&g_mallocs); }
 size_t cg_heap_bytes(void) { return atomic_load(&g_bytes); }
 
@@ -205,10 +216,48 @@ void cg_scope_end(cg_scope *s) {
     }
     if (g_on_end) g_on_end(s, &s->slot);
     t_current = s->parent;
+    if (s == t_rec_scope) cg_scope_recycle_end();
     scope_release(s);
 }
 
 cg_scope *cg_arena_new(void) { return scope_create(true); }
+
+void cg_scope_recycle_begin(void) {
+    t_rec_scope = cg_scope_current();
+    t_nrec = 0;
+}
+
+void cg_scope_recycle_end(void) {
+    t_rec_scope = NULL;
+    t_nrec = 0;
+}
+
+bool cg_scope_recycle(const cg_tensor *t) {
+    if (!t || !t_rec_scope || t_nrec == RECYCLE_MAX) return false;
+    const cg_storage *st = t->storage;
+    if (!st || st->scope != t_rec_scope || st->serial == 0 || t->offset != 0 || !cg_is_contiguous(t) ||
+        (size_t)cg_numel(t) * cg_dtype_size(t->dtype) != st->nbytes || st->nbytes == 0)
+        return false;
+    for (int k = 0; k < t_nrec; k++)
+        if (t_rec[k].data == st->data) return false; /* handed back already */
+    t_rec[t_nrec++] = (recycled){st->data, st->nbytes};
+    return true;
+}
+
+uint64_t cg_alloc_serial(void) { return t_serial; }
+
+void *cg__recycled(cg_scope *s, size_t nbytes, uint64_t *serial) {
+    *serial = ++t_serial;
+    if (s != t_rec_scope) return NULL;
+    for (int k = t_nrec - 1; k >= 0; k--)
+        if (t_rec[k].nbytes == nbytes) {
+            void *p = t_rec[k].data;
+            memmove(&t_rec[k], &t_rec[k + 1], sizeof(recycled) * (size_t)(t_nrec - 1 - k));
+            t_nrec--;
+            return p;
+        }
+    return NULL;
+}
 
 void cg_scope_enter(cg_scope *a) {
     if (!a || a->magic != SCOPE_MAGIC || !a->is_arena || a->entered) {
@@ -244,6 +293,7 @@ void cg_arena_free(cg_scope *a) {
         cg_set_error(CG_ERR_STATE, "cg_arena_free: not a free-standing arena, or still entered");
         return;
     }
+    if (a == t_rec_scope) cg_scope_recycle_end();
     scope_release(a);
 }
 
@@ -271,6 +321,7 @@ void cg_scope_trim(void) {
 }
 
 void cg_cleanup(void) {
+    cg_scope_recycle_end();
     while (t_current) {
         cg_scope *s = t_current;
         t_current = s->parent;

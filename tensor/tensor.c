@@ -97,7 +97,13 @@ cg_tensor *cg__new(cg_dtype dt, const int64_t *shape, int ndim) {
     size_t head = (sizeof(cg_tensor) + 63) / 64 * 64 + (sizeof(cg_storage) + 63) / 64 * 64;
     char *mem;
     char *data;
-    if (bytes <= 4096) {
+    uint64_t serial;
+    void *reuse = bytes ? cg__recycled(s, bytes, &serial) : (serial = 0, NULL);
+    if (reuse) {
+        mem = cg_arena_alloc(s, head, false);
+        if (!mem) return NULL;
+        data = reuse;
+    } else if (bytes <= 4096) {
         mem = cg_arena_alloc(s, head + bytes, false);
         if (!mem) return NULL;
         data = mem + head;
@@ -112,6 +118,7 @@ cg_tensor *cg__new(cg_dtype dt, const int64_t *shape, int ndim) {
     st->nbytes = bytes;
     st->version = 0;
     st->scope = s;
+    st->serial = serial;
     memset(t, 0, sizeof *t);
     t->storage = st;
     t->offset = 0;
@@ -330,7 +337,7 @@ cg_status cg_copy_out(const cg_tensor *t, void *dst, size_t nbytes) {
         return CG_OK;
     }
     /* a contiguous view over dst, on the stack: nothing is allocated */
-    cg_storage st = {dst, need, 0, NULL};
+    cg_storage st = {dst, need, 0, NULL, 0};
     cg_tensor d = *t;
     d.storage = &st;
     d.offset = 0;

@@ -114,6 +114,7 @@ typedef struct cg_storage {
     size_t nbytes;
     uint64_t version; /* bumped by every in-place kernel */
     cg_scope *scope;  /* the arena that owns the bytes */
+    uint64_t serial;  /* cg_alloc_serial() just after it was made (0: not made by cgrad's allocator) */
 } cg_storage;
 
 struct cg_tensor {
@@ -182,6 +183,22 @@ void cg_scope_trim(void);
 /* Release the root arena, the block cache and per-thread state of this
  * thread. Every tensor created outside a scope becomes invalid. */
 void cg_cleanup(void);
+
+/* Reuse of dead tensors' bytes, for one pass that makes many short-lived
+ * tensors (the backward's gradients). Between cg_scope_recycle_begin() and
+ * cg_scope_recycle_end() on a thread, cg_scope_recycle(t) hands back the
+ * bytes of a tensor that nothing will read or write again: a whole,
+ * contiguous tensor this thread made in the scope that was current at
+ * begin. The next tensor of exactly that size made there takes them, most
+ * recently handed back first, while they are still in cache. Returns false
+ * (and keeps nothing) for a tensor that does not qualify. Ending that scope
+ * ends the pass. */
+void cg_scope_recycle_begin(void);
+void cg_scope_recycle_end(void);
+bool cg_scope_recycle(const cg_tensor *t);
+/* How many tensors this thread's allocator has made so far: a storage whose
+ * serial is above a value read earlier was made since. */
+uint64_t cg_alloc_serial(void);
 
 /* Make `s` (any live scope or arena) the allocation target and return the
  * previous target; give that back to cg_scope_redirect to restore it. Used

@@ -21,6 +21,9 @@ void *cg__alloc(size_t nbytes);
 cg_tensor *cg__view_of(const cg_tensor *base);
 /* A contiguous tensor with new storage (uninitialized). */
 cg_tensor *cg__new(cg_dtype dt, const int64_t *shape, int ndim);
+/* For cg__new: bytes of exactly nbytes handed back in scope s during a
+ * recycling pass, or NULL; *serial gets the new storage's serial. */
+void *cg__recycled(cg_scope *s, size_t nbytes, uint64_t *serial);
 /* Fill row-major strides for shape. */
 void cg__contig_strides(const int64_t *shape, int ndim, int64_t *strides);
 /* Normalize a possibly negative axis; -1 and an error naming `op` if out of range. */

@@ -582,6 +582,74 @@ START_TEST(grad_target_takes_a_selected_slice) {
 }
 END_TEST
 
+/* Gradients the backward has read are handed back for reuse; one a hook
+ * or an op of the user's was given is not: after the backward both still
+ * hold what they were given, and the gradients have the bits of anomaly
+ * mode's (which reuses nothing). The graph has broadcasting, views, one
+ * tensor used twice, a split, a stack of selects and a retained gradient. */
+static cg_tensor *seen_by_hook, *copy_by_hook, *kept_gout, *kept_copy;
+static cg_tensor *keep_hook(cg_tensor *g, void *u) {
+    (void)u;
+    seen_by_hook = g;
+    copy_by_hook = cg_clone(g);
+    return NULL;
+}
+static int keep_fwd(cg_node *node, cg_tensor *const *in, int n, cg_tensor **out) {
+    (void)node, (void)n;
+    return (out[0] = cg_k_scalar(CG_MUL, in[0], 0.5)) ? 1 : -1;
+}
+static cg_status keep_bwd(cg_node *node, cg_tensor *const *g, const bool *ng, cg_tensor **gin) {
+    (void)node, (void)ng;
+    kept_gout = g[0]; /* kept past the callback */
+    kept_copy = cg_clone(g[0]);
+    return (gin[0] = cg_k_scalar(CG_MUL, g[0], 0.5)) ? CG_OK : cg_last_status();
+}
+static const cg_op keep_def = {"test_keeps_gout", 1, 1, 0, keep_fwd, keep_bwd, 0};
+
+static void reuse_round(cg_tensor *x, cg_tensor *w, cg_tensor **gx, cg_tensor **gw, cg_tensor **ga) {
+    const cg_op *op = cg_op_find(keep_def.name);
+    if (!op) op = cg_op_register(&keep_def);
+    cg_clear_grad(x);
+    cg_clear_grad(w);
+    cg_tensor *a = cg_mul(x, w);
+    ck_assert_int_eq(cg_retain_grad(a), CG_OK);
+    cg_tensor *b = cg_tanh(a);
+    ck_assert_int_eq(cg_register_hook(b, keep_hook, NULL), CG_OK);
+    cg_tensor *c = cg_transpose(cg_reshape(cg_mul_scalar(b, 1.5), CG_SHAPE(6, 4)), 0, 1);
+    cg_tensor *e = cg_add(c, c);
+    cg_tensor *k = cg_tanh(cg_op_apply(op, (cg_tensor *[]){cg_exp(e)}, 1, NULL)), *parts[2];
+    ck_assert_int_eq(cg_chunk(k, 2, 0, parts), 2);
+    cg_tensor *l1 = sum_all(cg_mul_scalar(parts[0], 3)), *l2 = sum_all(cg_exp(parts[1]));
+    cg_tensor *st = cg_stack((cg_tensor *[]){cg_select(b, 0, 0), cg_select(b, 0, 1), cg_select(b, 0, 0)}, 3, 0);
+    cg_tensor *loss = cg_add(cg_add(l1, l2), sum_all(cg_square(cg_sigmoid(st))));
+    ck_assert_int_eq(cg_backward(loss), CG_OK);
+    *gx = cg_clone(cg_grad(x));
+    *gw = cg_clone(cg_grad(w));
+    *ga = cg_clone(cg_grad(a));
+    /* what the hook and the user's op were given is untouched */
+    ck_assert(seen_by_hook && kept_gout);
+    ck_assert_int_eq(memcmp(cg_data(seen_by_hook), cg_data(copy_by_hook), sizeof(double) * 24), 0);
+    ck_assert_int_eq(memcmp(cg_data(kept_gout), cg_data(kept_copy), sizeof(double) * 24), 0);
+}
+
+START_TEST(read_gradients_are_reused_and_held_ones_are_not) {
+    cg_scope *s = cg_scope_begin();
+    cg_rng rng = cg_rng_seeded(4);
+    cg_tensor *x = cg_requires_grad_(cg_randn(&rng, CG_FLOAT64, CG_SHAPE(4, 6)), true);
+    cg_tensor *w = cg_requires_grad_(cg_randn(&rng, CG_FLOAT64, CG_SHAPE(6)), true);
+    cg_tensor *g[3][3];
+    for (int round = 0; round < 3; round++) {
+        cg_set_anomaly_mode(round == 1);
+        reuse_round(x, w, &g[round][0], &g[round][1], &g[round][2]);
+    }
+    cg_set_anomaly_mode(false);
+    for (int round = 1; round < 3; round++)
+        for (int k = 0; k < 3; k++)
+            ck_assert_int_eq(memcmp(cg_data(g[0][k]), cg_data(g[round][k]), sizeof(double) * (size_t)cg_numel(g[0][k])), 0);
+    cg_scope_end(s);
+}
+END_TEST
+
 /* ------------------------------------------------------------- bad input */
 
 START_TEST(bad_input_gives_clear_errors) {
@@ -678,6 +746,7 @@ Suite *autograd_engine_suite(void) {
     tcase_add_test(tc, training_steps_allocate_nothing_after_the_first);
     tcase_add_test(tc, select_gradients_fill_only_what_they_reach);
     tcase_add_test(tc, grad_target_takes_a_selected_slice);
+    tcase_add_test(tc, read_gradients_are_reused_and_held_ones_are_not);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -152,6 +152,50 @@ START_TEST(misuse_is_an_error) {
 }
 END_TEST
 
+/* A recycling pass: bytes handed back go to the next tensor of exactly
+ * their size made in the pass's scope, newest first; views, partial
+ * tensors, other scopes' tensors and anything outside a pass are refused;
+ * ending the scope ends the pass. */
+START_TEST(recycled_bytes) {
+    cg_scope *s = cg_scope_begin();
+    cg_tensor *a = cg_zeros(CG_FLOAT32, CG_SHAPE(32, 90)), *b = cg_zeros(CG_FLOAT32, CG_SHAPE(32, 90));
+    ck_assert(!cg_scope_recycle(a)); /* no pass yet */
+    uint64_t before = cg_alloc_serial();
+    cg_scope_recycle_begin();
+    ck_assert(cg_scope_recycle(a));
+    ck_assert(cg_scope_recycle(b));
+    ck_assert(!cg_scope_recycle(b)); /* once */
+    ck_assert(!cg_scope_recycle(cg_k_transpose(a, 0, 1)));           /* not contiguous */
+    ck_assert(!cg_scope_recycle(cg_k_slice(cg_ones(CG_FLOAT32, CG_SHAPE(8, 4)), 0, 0, 4, 1))); /* part of its bytes */
+    ck_assert(!cg_scope_recycle(cg_k_select(cg_ones(CG_FLOAT32, CG_SHAPE(8, 4)), 0, 3)));      /* offset */
+    cg_tensor *other = cg_zeros(CG_FLOAT32, CG_SHAPE(4)), *c, *d, *e;
+    cg_scope *inner = cg_scope_begin();
+    ck_assert(!cg_scope_recycle(cg_zeros(CG_FLOAT32, CG_SHAPE(4)))); /* made in another scope */
+    c = cg_empty(CG_FLOAT32, CG_SHAPE(90, 32));                        /* made in another scope: new bytes */
+    ck_assert_ptr_ne(cg_data(c), cg_data(a));
+    ck_assert_ptr_ne(cg_data(c), cg_data(b));
+    cg_scope_end(inner);
+    c = cg_empty(CG_FLOAT32, CG_SHAPE(90, 32)); /* the same size: b's bytes, then a's, then new ones */
+    d = cg_full(CG_FLOAT32, CG_SHAPE(2880), 7);
+    e = cg_empty(CG_FLOAT32, CG_SHAPE(32, 90));
+    ck_assert_ptr_eq(cg_data(c), cg_data(b));
+    ck_assert_ptr_eq(cg_data(d), cg_data(a));
+    ck_assert_ptr_ne(cg_data(e), cg_data(a));
+    ck_assert_ptr_ne(cg_data(e), cg_data(b));
+    ck_assert_double_eq(cg_item(cg_k_reduce(CG_SUM, d, NULL, 0, false)), 7 * 2880); /* written in full */
+    ck_assert(c->storage->serial > before && e->storage->serial > c->storage->serial);
+    ck_assert(cg_scope_recycle(other));
+    cg_tensor *f = cg_empty(CG_FLOAT32, CG_SHAPE(2)); /* another size: not other's bytes */
+    ck_assert_ptr_ne(cg_data(f), cg_data(other));
+    cg_scope_recycle_end();
+    ck_assert(!cg_scope_recycle(e));
+    ck_assert_ptr_ne(cg_data(cg_empty(CG_FLOAT32, CG_SHAPE(4))), cg_data(other)); /* the pass dropped it */
+    cg_scope_recycle_begin();
+    cg_scope_end(s); /* ends the pass */
+    ck_assert(!cg_scope_recycle(cg_zeros(CG_FLOAT32, CG_SHAPE(4))));
+}
+END_TEST
+
 START_TEST(trim_and_cleanup) {
     cg_scope *s = cg_scope_begin();
     cg_zeros(CG_FLOAT32, CG_SHAPE(1 << 20));
@@ -209,6 +253,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, arenas);
     tcase_add_test(tc, misuse_is_an_error);
     tcase_add_test(tc, hooks);
+    tcase_add_test(tc, recycled_bytes);
     tcase_add_test(tc, trim_and_cleanup);
     suite_add_tcase(s, tc);
     return s;
