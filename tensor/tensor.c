@@ -98,7 +98,7 @@ cg_tensor *cg__new(cg_dtype dt, const int64_t *shape, int ndim) {
     char *mem;
     char *data;
     uint64_t serial;
-    void *reuse = bytes ? cg__recycled(s, bytes, &serial) : (serial = 0, NULL);
+    void *reuse = cg__recycled(s, bytes, &serial);
     if (reuse) {
         mem = cg_arena_alloc(s, head, false);
         if (!mem) return NULL;

@@ -114,7 +114,7 @@ typedef struct cg_storage {
     size_t nbytes;
     uint64_t version; /* bumped by every in-place kernel */
     cg_scope *scope;  /* the arena that owns the bytes */
-    uint64_t serial;  /* cg_alloc_serial() just after it was made (0: not made by cgrad's allocator) */
+    uint64_t serial;  /* cg_alloc_serial() just after cgrad's allocator made it (0: bytes from elsewhere) */
 } cg_storage;
 
 struct cg_tensor {
