@@ -49,7 +49,8 @@ typedef struct {
 static _Thread_local recycled t_rec[RECYCLE_MAX];
 static _Thread_local int t_nrec;
 static _Thread_local cg_scope *t_rec_scope; /* NULL: no pass */
-static _Thread_local uint64_t t_serial;
+/* One count for all threads: "made after" holds whichever thread made it. */
+static atomic_uint_fast64_t g_serial;
 
 uint64_t cg_heap_allocations(void) { return atomic_load(&g_mallocs); }
 size_t cg_heap_bytes(void) { return atomic_load(&g_bytes); }
@@ -244,10 +245,10 @@ bool cg_scope_recycle(const cg_tensor *t) {
     return true;
 }
 
-uint64_t cg_alloc_serial(void) { return t_serial; }
+uint64_t cg_alloc_serial(void) { return atomic_load_explicit(&g_serial, memory_order_relaxed); }
 
 void *cg__recycled(cg_scope *s, size_t nbytes, uint64_t *serial) {
-    *serial = ++t_serial;
+    *serial = atomic_fetch_add_explicit(&g_serial, 1, memory_order_relaxed) + 1;
     if (s != t_rec_scope) return NULL;
     for (int k = t_nrec - 1; k >= 0; k--)
         if (t_rec[k].nbytes == nbytes) {

@@ -196,8 +196,8 @@ void cg_cleanup(void);
 void cg_scope_recycle_begin(void);
 void cg_scope_recycle_end(void);
 bool cg_scope_recycle(const cg_tensor *t);
-/* How many tensors this thread's allocator has made so far: a storage whose
- * serial is above a value read earlier was made since. */
+/* How many tensors cgrad's allocator has made so far, on all threads: a
+ * storage whose serial is above a value read earlier was made since. */
 uint64_t cg_alloc_serial(void);
 
 /* Make `s` (any live scope or arena) the allocation target and return the

@@ -650,6 +650,35 @@ START_TEST(read_gradients_are_reused_and_held_ones_are_not) {
 }
 END_TEST
 
+/* A gradient handed in from outside (cg_backward_with) is never taken as
+ * the engine's own, even when another thread made it after making many
+ * tensors: here a reshape's backward hands back a view of it, and x's
+ * second gradient must not be added into it. */
+static void *make_grad_elsewhere(void *out) {
+    cg_scope *s = cg_scope_begin();
+    for (int k = 0; k < 20000; k++) cg_zeros(CG_FLOAT64, CG_SHAPE(1));
+    cg_scope_end(s);
+    *(cg_tensor **)out = cg_full(CG_FLOAT64, CG_SHAPE(2, 3), 1.0); /* this thread's root arena */
+    return NULL;
+}
+
+START_TEST(a_gradient_handed_in_is_left_alone) {
+    cg_tensor *g = NULL;
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, make_grad_elsewhere, &g), 0);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    cg_scope *s = cg_scope_begin();
+    cg_tensor *w = cg_requires_grad_(cg_full(CG_FLOAT64, CG_SHAPE(6), 2.0), true);
+    cg_tensor *x = cg_mul_scalar(w, 3); /* not a leaf: its gradient is summed in pending */
+    cg_tensor *r = cg_add(cg_reshape(x, CG_SHAPE(2, 3)), cg_reshape(cg_mul_scalar(x, 2), CG_SHAPE(2, 3)));
+    ck_assert_int_eq(cg_backward_with(r, g), CG_OK);
+    double ones[6] = {1, 1, 1, 1, 1, 1}, nines[6] = {9, 9, 9, 9, 9, 9};
+    ck_assert_tensor_near(g, ones, 6, 0);
+    ck_assert_tensor_near(cg_grad(w), nines, 6, 0);
+    cg_scope_end(s);
+}
+END_TEST
+
 /* ------------------------------------------------------------- bad input */
 
 START_TEST(bad_input_gives_clear_errors) {
@@ -747,6 +776,7 @@ Suite *autograd_engine_suite(void) {
     tcase_add_test(tc, select_gradients_fill_only_what_they_reach);
     tcase_add_test(tc, grad_target_takes_a_selected_slice);
     tcase_add_test(tc, read_gradients_are_reused_and_held_ones_are_not);
+    tcase_add_test(tc, a_gradient_handed_in_is_left_alone);
     suite_add_tcase(s, tc);
     return s;
 }
