@@ -654,19 +654,29 @@ END_TEST
  * the engine's own, even when another thread made it after making many
  * tensors: here a reshape's backward hands back a view of it, and x's
  * second gradient must not be added into it. */
-static void *make_grad_elsewhere(void *out) {
+typedef struct {
+    cg_scope *arena;
+    cg_tensor *g;
+} made_elsewhere;
+static void *make_grad_elsewhere(void *arg) {
+    made_elsewhere *out = arg;
     cg_scope *s = cg_scope_begin();
     for (int k = 0; k < 20000; k++) cg_zeros(CG_FLOAT64, CG_SHAPE(1));
     cg_scope_end(s);
-    *(cg_tensor **)out = cg_full(CG_FLOAT64, CG_SHAPE(2, 3), 1.0); /* this thread's root arena */
+    out->arena = cg_arena_new(); /* outlives this thread; freed by the test */
+    cg_scope_enter(out->arena);
+    out->g = cg_full(CG_FLOAT64, CG_SHAPE(2, 3), 1.0);
+    cg_scope_leave(out->arena);
+    cg_cleanup();
     return NULL;
 }
 
 START_TEST(a_gradient_handed_in_is_left_alone) {
-    cg_tensor *g = NULL;
+    made_elsewhere e = {NULL, NULL};
     pthread_t th;
-    ck_assert_int_eq(pthread_create(&th, NULL, make_grad_elsewhere, &g), 0);
+    ck_assert_int_eq(pthread_create(&th, NULL, make_grad_elsewhere, &e), 0);
     ck_assert_int_eq(pthread_join(th, NULL), 0);
+    cg_tensor *g = e.g;
     cg_scope *s = cg_scope_begin();
     cg_tensor *w = cg_requires_grad_(cg_full(CG_FLOAT64, CG_SHAPE(6), 2.0), true);
     cg_tensor *x = cg_mul_scalar(w, 3); /* not a leaf: its gradient is summed in pending */
@@ -676,6 +686,7 @@ START_TEST(a_gradient_handed_in_is_left_alone) {
     ck_assert_tensor_near(g, ones, 6, 0);
     ck_assert_tensor_near(cg_grad(w), nines, 6, 0);
     cg_scope_end(s);
+    cg_arena_free(e.arena);
 }
 END_TEST
 
