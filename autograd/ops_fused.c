@@ -17,24 +17,14 @@ static int fwd_fused(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out) {
     return p->n_out;
 }
 
-/* Is input i's gradient from the kernel its own shape (the input is not
- * broadcast against the others)? */
-static bool full_shape(const cg_fused_prog *p, const cg_tensor *const *in, int i) {
-    int64_t b[CG_MAX_DIMS], piece[CG_MAX_DIMS], out[CG_MAX_DIMS];
-    int nb = 0;
-    for (int k = 0; k < p->n_in; k++) {
-        const cg_tensor *t = in[k];
-        if (t->ndim == 0) return false;
-        memcpy(piece, t->shape, sizeof(int64_t) * (size_t)t->ndim);
-        piece[t->ndim - 1] /= p->parts[k];
-        if (k == 0) memcpy(b, piece, sizeof(int64_t) * (size_t)(nb = t->ndim));
-        else if (cg_broadcast_shape(b, nb, piece, t->ndim, out, &nb) != CG_OK) return false;
-        else memcpy(b, out, sizeof b);
-    }
-    const cg_tensor *t = in[i];
-    if (t->ndim != nb || t->shape[nb - 1] != b[nb - 1] * p->parts[i]) return false;
-    for (int d = 0; d + 1 < nb; d++)
-        if (t->shape[d] != b[d]) return false;
+/* Is input i's gradient from the kernel its own shape: the outputs' (the
+ * broadcast shape) with its parts along the last dim, i.e. the input is not
+ * broadcast against the others? */
+static bool full_shape(const cg_fused_prog *p, const cg_tensor *in, const cg_tensor *out, int i) {
+    if (in->ndim != out->ndim || in->ndim == 0 || in->shape[in->ndim - 1] != out->shape[out->ndim - 1] * p->parts[i])
+        return false;
+    for (int d = 0; d + 1 < in->ndim; d++)
+        if (in->shape[d] != out->shape[d]) return false;
     return true;
 }
 
@@ -46,7 +36,7 @@ static cg_status bwd_fused(cg_node *n, cg_tensor *const *g, const bool *ng, cg_t
      * selected from the input projection of all steps) is written there */
     cg_tensor *into[CG_FUSED_MAX_INPUTS] = {NULL};
     for (int i = 0; i < p->n_in; i++)
-        if (ng[i] && full_shape(p, in, i)) into[i] = cg_node_grad_target(n, i);
+        if (ng[i] && full_shape(p, in[i], cg_node_output(n, 0), i)) into[i] = cg_node_grad_target(n, i);
     cg_status st = cg_k_fused_backward_into(p, in, (const cg_tensor *const *)g, ng, gin, cg_node_saved(n, 0), into);
     for (int i = 0; i < p->n_in; i++)
         if (into[i]) gin[i] = NULL; /* in place: nothing to hand back */

@@ -565,22 +565,18 @@ cg_status cg_k_fused_backward_into(const cg_fused_prog *p, const cg_tensor *cons
             return cg_set_error(CG_ERR_SHAPE, "cg_fused backward: program '%s': the destination of input %d's gradient is %s %s, expected %s %s",
                                 p->name, i, cg_dtype_name(dst->dtype), cg_shape_str(dst), cg_dtype_name(pl.dt),
                                 cg_dims_str(shape, pl.ndim));
-        bool in_place = dst != NULL;
-        for (int k = 0; k < p->parts[i] && in_place; k++) {
-            opnd o;
-            in_place = fold(&pl, dst, k * pl.C, pl.C, &o) && (o.cs == 1 || pl.C == 1);
-        }
+        bool in_place = dst != NULL; /* every piece folds with unit column stride */
+        for (int k = 0; k < p->parts[i] && in_place; k++)
+            in_place = fold(&pl, dst, k * pl.C, pl.C, &pl.gin[r + k]) && (pl.gin[r + k].cs == 1 || pl.C == 1);
         if (in_place) {
             gin[i] = dst;
         } else {
             if (!(gin[i] = cg__new(pl.dt, shape, pl.ndim))) return cg_last_status();
             copy_to[i] = dst;
+            for (int k = 0; k < p->parts[i]; k++)
+                pl.gin[r + k] = (opnd){(char *)cg_data(gin[i]) + (size_t)(k * pl.C) * pl.es, pl.C * p->parts[i], 1, NULL};
         }
-        for (int k = 0; k < p->parts[i]; k++) {
-            pl.want[r + k] = true;
-            if (in_place) fold(&pl, dst, k * pl.C, pl.C, &pl.gin[r + k]);
-            else pl.gin[r + k] = (opnd){(char *)cg_data(gin[i]) + (size_t)(k * pl.C) * pl.es, pl.C * p->parts[i], 1, NULL};
-        }
+        for (int k = 0; k < p->parts[i]; k++) pl.want[r + k] = true;
     }
     if (pl.R * pl.C > 0) run_blocks(p, &pl, NULL);
     for (int i = 0; i < p->n_in; i++)
