@@ -40,7 +40,8 @@ static void gemm_raw(cg_dtype dt, int64_t M, int64_t N, int64_t K, double alpha,
                      char *C, int64_t rsc, int64_t csc, int threads) {
     rntm_t rntm;
     bli_rntm_init(&rntm);
-    if (!threads) threads = gemm_flops(M, N, K) < CG_GEMM_THREADED_FLOPS ? 1 : cg_get_num_threads();
+    if (!threads) /* (inside a parallel region, e.g. one shard of a batch, the thread is taken) */
+        threads = gemm_flops(M, N, K) < CG_GEMM_THREADED_FLOPS || omp_in_parallel() ? 1 : cg_get_num_threads();
     bli_rntm_set_num_threads(threads, &rntm);
     if (dt == CG_FLOAT32) {
         float al = (float)alpha, be = (float)beta;

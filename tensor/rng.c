@@ -4,6 +4,60 @@
 
 static cg_rng g_default = {0x2545F4914F6CDD1DULL, 0};
 
+/* A thread's forked streams: one per generator drawn from while it is set. */
+typedef struct fork_entry {
+    cg_rng *orig;
+    cg_rng stream;
+    struct fork_entry *next;
+} fork_entry;
+struct cg_rng_fork {
+    uint64_t key;
+    fork_entry *head;
+};
+static _Thread_local cg_rng_fork *t_fork;
+
+static uint64_t mix64(uint64_t z) { /* splitmix64's finalizer */
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+/* The generator a draw uses: the default for NULL, and under a fork the
+ * stream forked from it (made on first use; the original if that fails). */
+static cg_rng *use(cg_rng *r) {
+    if (!r) r = &g_default;
+    if (!t_fork) return r;
+    fork_entry *e = t_fork->head;
+    while (e && e->orig != r) e = e->next;
+    if (!e) {
+        if (!(e = cg_scope_alloc(sizeof *e, false))) return r;
+        e->orig = r;
+        e->stream = cg_rng_seeded(mix64(r->seed ^ mix64(r->counter ^ mix64(t_fork->key + 0x9E3779B97F4A7C15ULL))));
+        e->next = t_fork->head;
+        t_fork->head = e;
+    }
+    return &e->stream;
+}
+
+cg_rng_fork *cg_rng_fork_begin(uint64_t key) {
+    cg_rng_fork *f = cg_scope_alloc(sizeof *f, true);
+    if (f) f->key = key;
+    t_fork = f;
+    return f;
+}
+
+void cg_rng_fork_end(void) { t_fork = NULL; }
+
+void cg_rng_fork_advance(cg_rng_fork *const *forks, int n) {
+    for (int i = 0; i < n; i++)
+        for (fork_entry *e = forks[i] ? forks[i]->head : NULL; e; e = e->next) {
+            bool seen = false; /* by an earlier fork: advanced already */
+            for (int j = 0; j < i && !seen; j++)
+                for (fork_entry *o = forks[j] ? forks[j]->head : NULL; o && !seen; o = o->next) seen = o->orig == e->orig;
+            if (!seen) e->orig->counter++;
+        }
+}
+
 cg_rng cg_rng_seeded(uint64_t seed) { return (cg_rng){seed, 0}; }
 cg_rng *cg_default_rng(void) { return &g_default; }
 void cg_manual_seed(uint64_t seed) { g_default = cg_rng_seeded(seed); }
@@ -30,7 +84,7 @@ static inline double u01_64(uint32_t hi, uint32_t lo) {
 }
 
 uint64_t cg_rng_u64(cg_rng *r) {
-    if (!r) r = &g_default;
+    r = use(r);
     uint32_t o[4];
     philox(r->seed, r->counter++, o);
     return ((uint64_t)o[0] << 32) | o[1];
@@ -39,7 +93,7 @@ uint64_t cg_rng_u64(cg_rng *r) {
 double cg_rng_uniform(cg_rng *r) { return (double)(cg_rng_u64(r) >> 11) * (1.0 / 9007199254740992.0); }
 
 double cg_rng_normal(cg_rng *r) {
-    if (!r) r = &g_default;
+    r = use(r);
     uint32_t o[4];
     philox(r->seed, r->counter++, o);
     double u1 = 1.0 - u01_64(o[0], o[1]), u2 = u01_64(o[2], o[3]);
@@ -96,7 +150,7 @@ static void fill_block(const dspec *d, cg_dtype dt, const uint32_t o[4], double 
 }
 
 static cg_tensor *generate(const char *op, cg_rng *r, cg_dtype dt, const int64_t *shape, int ndim, const dspec *d) {
-    if (!r) r = &g_default;
+    r = use(r);
     cg_tensor *t = cg_empty(dt, shape, ndim);
     if (!t) return NULL;
     int64_t n = cg_numel(t);

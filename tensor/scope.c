@@ -3,6 +3,7 @@
  * after its first round. */
 #include "tensor_internal.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -39,6 +40,9 @@ static _Thread_local block *t_free_std;
 static _Thread_local block *t_free_large;
 static _Thread_local size_t t_cached;
 static cg_scope_hook g_on_begin, g_on_end;
+/* Blocks threads gave up (cg_scope_share_cache) for any thread to take. */
+static pthread_mutex_t g_pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static block *g_pool;
 
 /* Bytes handed back by cg_scope_recycle, newest last; one pass at a time. */
 #define RECYCLE_MAX 64
@@ -93,6 +97,43 @@ static void cache_put(block *b) {
     }
 }
 
+/* A shared block of exactly cap bytes (STD_BLOCK), or the best fit for a
+ * large request of need bytes (no more than twice it); NULL if none. */
+static block *pool_take(size_t need, bool std) {
+    block *b = NULL;
+    pthread_mutex_lock(&g_pool_lock);
+    block **best = NULL;
+    for (block **pp = &g_pool; *pp; pp = &(*pp)->next) {
+        size_t c = (*pp)->cap;
+        bool fits = std ? c == STD_BLOCK : c >= need && c <= 2 * need;
+        if (fits && (!best || c < (*best)->cap)) best = pp;
+        if (fits && std) break;
+    }
+    if (best) {
+        b = *best;
+        *best = b->next;
+        b->next = NULL;
+        b->used = 0;
+    }
+    pthread_mutex_unlock(&g_pool_lock);
+    return b;
+}
+
+void cg_scope_share_cache(void) {
+    block *all = t_free_std, *last = NULL;
+    for (block *b = all; b; b = b->next) last = b;
+    if (last) last->next = t_free_large;
+    else all = t_free_large;
+    t_free_std = t_free_large = NULL;
+    t_cached = 0;
+    if (!all) return;
+    for (last = all; last->next;) last = last->next;
+    pthread_mutex_lock(&g_pool_lock);
+    last->next = g_pool;
+    g_pool = all;
+    pthread_mutex_unlock(&g_pool_lock);
+}
+
 static block *get_std_block(void) {
     block *b = t_free_std;
     if (b) {
@@ -102,7 +143,8 @@ static block *get_std_block(void) {
         b->used = 0;
         return b;
     }
-    return block_malloc(STD_BLOCK);
+    b = g_pool ? pool_take(STD_BLOCK, true) : NULL; /* (read unlocked: a hint) */
+    return b ? b : block_malloc(STD_BLOCK);
 }
 
 /* Best fit among cached large blocks no more than twice the request. */
@@ -124,7 +166,8 @@ static block *get_large_block(size_t need) {
     /* a large block of exactly the standard size is cached with the
      * standard ones (cache_put goes by size): look for it there */
     if (cap == STD_BLOCK && t_free_std) return get_std_block();
-    return block_malloc(cap);
+    block *b = g_pool ? pool_take(need, cap == STD_BLOCK) : NULL;
+    return b ? b : block_malloc(cap);
 }
 
 static cg_scope *scope_create(bool is_arena) {
@@ -340,4 +383,12 @@ void cg_cleanup(void) {
         t_root = NULL;
     }
     cg_scope_trim();
+    pthread_mutex_lock(&g_pool_lock);
+    block *all = g_pool;
+    g_pool = NULL;
+    pthread_mutex_unlock(&g_pool_lock);
+    for (block *b = all, *n; b; b = n) {
+        n = b->next;
+        block_release_to_system(b);
+    }
 }

@@ -180,8 +180,14 @@ uint64_t cg_heap_allocations(void);
 size_t cg_heap_bytes(void);
 /* Give cached blocks back to the system. */
 void cg_scope_trim(void);
+/* Hand this thread's cached blocks to a pool the other threads take from
+ * before they ask the system: for threads that come and go, or that run
+ * only now and then (cg_train_batch's helpers call it after each batch).
+ * cg_cleanup releases the pool. */
+void cg_scope_share_cache(void);
 /* Release the root arena, the block cache and per-thread state of this
- * thread. Every tensor created outside a scope becomes invalid. */
+ * thread, and the shared pool (cg_scope_share_cache): call it when no other
+ * thread allocates. Every tensor created outside a scope becomes invalid. */
 void cg_cleanup(void);
 
 /* Reuse of dead tensors' bytes, for one pass that makes many short-lived
@@ -251,6 +257,17 @@ cg_rng cg_rng_seeded(uint64_t seed);
 cg_rng *cg_default_rng(void);
 void cg_manual_seed(uint64_t seed);
 uint64_t cg_rng_u64(cg_rng *r);
+/* Forked streams, for parts of one step run side by side on threads
+ * (cg_train_batch): while a fork is set on a thread, every draw there from
+ * a generator g (NULL: the default one) comes from a stream of its own,
+ * seeded from g's state and the fork's key, so each part draws different
+ * numbers and the same ones on every run. The fork lives in the current
+ * scope. After the forks end, cg_rng_fork_advance moves each generator they
+ * drew from one block on, once, so the next step draws anew. */
+typedef struct cg_rng_fork cg_rng_fork;
+cg_rng_fork *cg_rng_fork_begin(uint64_t key);
+void cg_rng_fork_end(void);
+void cg_rng_fork_advance(cg_rng_fork *const *forks, int n);
 double cg_rng_uniform(cg_rng *r); /* [0, 1) */
 double cg_rng_normal(cg_rng *r);  /* N(0, 1) */
 /* A random permutation of 0..n-1 (int64, [n]). */
