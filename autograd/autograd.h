@@ -101,6 +101,27 @@ cg_status cg_backward_with(cg_tensor *t, const cg_tensor *grad_output);
  * saved tensors so the graph can be backpropagated again. */
 cg_status cg_backward_ex(cg_tensor *t, const cg_tensor *grad_output, bool retain_graph);
 
+/* Gradient sinks let several threads run backward over graphs that share
+ * leaves (a model's parameters) at once. While a sink is set on a thread,
+ * the leaf gradients every backward on that thread computes are summed in
+ * the sink, not in the leaves' .grad; cg_grad_sink_merge then adds them to
+ * .grad. A sink, its entries and its gradients live in the scope that was
+ * current when it was made. Leaves with hooks cannot take part (an error).
+ * cg_train_batch (train.h) splits a batch over threads this way. */
+typedef struct cg_grad_sink cg_grad_sink;
+cg_grad_sink *cg_grad_sink_new(void);
+/* Set s (NULL: none) as this thread's sink; returns the one set before. */
+cg_grad_sink *cg_grad_sink_set(cg_grad_sink *s);
+/* The gradient s holds for leaf t (NULL if none reached it). */
+cg_tensor *cg_grad_sink_grad(cg_grad_sink *s, const cg_tensor *t);
+/* Add s's gradients to their leaves' .grad (made in the leaves' own arenas,
+ * row-sparse embedding gradients kept row-sparse) and empty s, keeping its
+ * buffers for the next backward. Call it on one thread at a time, outside
+ * any backward. */
+cg_status cg_grad_sink_merge(cg_grad_sink *s);
+/* Empty s without adding anything to .grad (after a failed step). */
+cg_status cg_grad_sink_clear(cg_grad_sink *s);
+
 /* Write the graph that produced t as Graphviz DOT: ops with their output
  * shapes, leaves with names, shapes and whether they require grad. */
 cg_status cg_write_dot(const cg_tensor *t, FILE *f);

@@ -14,6 +14,21 @@ typedef struct cg_hook_entry {
     struct cg_hook_entry *next;
 } cg_hook_entry;
 
+/* Where a tensor's gradient is summed: its .grad, or for a leaf the entry
+ * of the thread's gradient sink (cg_grad_sink_set) while one is on. */
+typedef struct cg_grad_slot {
+    cg_tensor *grad;
+    /* Row-sparse gradient of a leaf: the dim-0 rows of grad that may be
+     * nonzero, while only row scatters (the embedding backward) wrote it. */
+    bool grad_dense;
+    bool gemm_queued; /* held products (cg_k_gemm_async_) still add into grad */
+    bool rows_only;   /* a sink's row-sparse grad: rows not listed are unwritten, not zero */
+    int64_t n_rows;
+    int64_t *rows;     /* room for rows_cap */
+    uint8_t *row_seen; /* rows_cap flags */
+    int64_t rows_cap;
+} cg_grad_slot;
+
 struct cg_autograd_meta {
     bool requires_grad;
     bool retain;        /* non-leaf keeps .grad */
@@ -21,7 +36,7 @@ struct cg_autograd_meta {
     bool pending_sole;  /* nothing but this holds pending: its bytes may be reused once it is read */
     int out_index;      /* which output of node */
     cg_node *node;      /* producer; NULL for a leaf */
-    cg_tensor *grad;    /* .grad */
+    cg_grad_slot g;     /* .grad (a leaf's goes to the thread's sink, if one is on) */
     cg_tensor *pending; /* gradient being summed during one backward */
     /* Set while pending was made by selects along dim fresh_dim: only the
      * indices i with fresh[i] hold values yet, the rest are unwritten. */
@@ -30,13 +45,6 @@ struct cg_autograd_meta {
     cg_tensor *next_pending; /* list of tensors with a pending gradient */
     cg_hook_entry *hooks;
     const char *name;
-    /* Row-sparse gradient of a leaf: the dim-0 rows of .grad that may be
-     * nonzero, while only row scatters (the embedding backward) wrote it. */
-    bool grad_dense;
-    bool gemm_queued; /* held products (cg_k_gemm_async_) still add into .grad */
-    int64_t n_rows;
-    int64_t *rows;
-    uint8_t *row_seen;
 };
 
 #define CG_VERSION_OUTPUTS (1u << 31)

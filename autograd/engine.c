@@ -18,6 +18,7 @@ static bool g_hooks_installed;
  * have run (drain). */
 typedef struct deferred {
     cg_tensor *leaf;
+    cg_grad_slot *slot; /* where its gradient is summed */
     double alpha;
     int64_t cap, used, sent; /* rows of the buffers: all, filled, sent */
     cg_tensor *at, *b;       /* [cap, M] and [cap, N] */
@@ -34,6 +35,19 @@ typedef struct {
     bool queued;             /* products sent and perhaps still held back */
 } bw_state;
 static _Thread_local bw_state *t_bw;
+
+/* A gradient sink: one slot per leaf met, in a list (slots stay put). */
+typedef struct sink_entry {
+    cg_tensor *leaf;
+    cg_grad_slot s;
+    struct sink_entry *next;
+} sink_entry;
+
+struct cg_grad_sink {
+    cg_scope *scope; /* where its entries and gradients are made */
+    sink_entry *head;
+};
+static _Thread_local cg_grad_sink *t_sink;
 
 /* ----------------------------------------------------- scope integration */
 
@@ -88,10 +102,10 @@ cg_tensor *cg_requires_grad_(cg_tensor *t, bool on) {
 
 bool cg_requires_grad(const cg_tensor *t) { return t && t->autograd && t->autograd->requires_grad; }
 bool cg_is_leaf(const cg_tensor *t) { return t && (!t->autograd || !t->autograd->node); }
-cg_tensor *cg_grad(const cg_tensor *t) { return t && t->autograd ? t->autograd->grad : NULL; }
+cg_tensor *cg_grad(const cg_tensor *t) { return t && t->autograd ? t->autograd->g.grad : NULL; }
 
 void cg_zero_grad(cg_tensor *t) {
-    struct cg_autograd_meta *m = t ? t->autograd : NULL;
+    cg_grad_slot *m = t && t->autograd ? &t->autograd->g : NULL;
     if (!m || !m->grad) return;
     cg_tensor *g = m->grad;
     if (!m->grad_dense && m->rows && cg_is_contiguous(g)) {
@@ -112,15 +126,16 @@ void cg_zero_grad(cg_tensor *t) {
 
 void cg_clear_grad(cg_tensor *t) {
     if (t && t->autograd) {
-        t->autograd->grad = NULL;
-        t->autograd->n_rows = 0;
-        t->autograd->grad_dense = false;
-        if (t->autograd->row_seen) memset(t->autograd->row_seen, 0, (size_t)t->shape[0]);
+        cg_grad_slot *m = &t->autograd->g;
+        m->grad = NULL;
+        m->n_rows = 0;
+        m->grad_dense = false;
+        if (m->row_seen) memset(m->row_seen, 0, (size_t)t->shape[0]);
     }
 }
 
 const int64_t *cg_grad_rows(const cg_tensor *t, int64_t *n) {
-    const struct cg_autograd_meta *m = t ? t->autograd : NULL;
+    const cg_grad_slot *m = t && t->autograd ? &t->autograd->g : NULL;
     if (!m || !m->grad || m->grad_dense || !m->rows) return NULL;
     if (n) *n = m->n_rows;
     return m->rows;
@@ -223,36 +238,103 @@ static void mark_pending(struct cg_autograd_meta *m, cg_tensor *t) {
 
 static bool direct_leaf(const struct cg_autograd_meta *m) { return !m->node && !m->hooks; }
 
-/* The leaf's .grad, created as zeros in the leaf's own arena if missing. */
+static bool slot_rows(cg_grad_slot *m, cg_scope *s, int64_t nrows);
+
+/* Where t's gradient is summed: its own slot, or for a leaf the entry of
+ * this thread's sink (made on first use); NULL on error. */
+static cg_grad_slot *slot_of(cg_tensor *t) {
+    struct cg_autograd_meta *m = t->autograd;
+    if (!t_sink || m->node) return &m->g;
+    sink_entry *e = t_sink->head;
+    while (e && e->leaf != t) e = e->next;
+    if (e && ((e->s.grad && (e->s.grad->dtype != t->dtype || !cg_same_shape(e->s.grad, t))) ||
+              (e->s.rows && (t->ndim < 1 || e->s.rows_cap != t->shape[0]))))
+        e->s = (cg_grad_slot){0}; /* another leaf now at that address: start over */
+    if (!e) {
+        if (!(e = cg_arena_alloc(t_sink->scope, sizeof *e, true))) return NULL;
+        e->leaf = t;
+        e->next = t_sink->head;
+        t_sink->head = e;
+    }
+    if (t->ndim >= 1 && !slot_rows(&e->s, t_sink->scope, t->shape[0])) return NULL;
+    return &e->s;
+}
+
+/* The arena a gradient of t is made in: the leaf's own, or the sink's. */
+static cg_scope *grad_scope(const cg_tensor *t) { return t_sink && !t->autograd->node ? t_sink->scope : t->scope; }
+
+/* A leaf with hooks sums its gradient in its own metadata, which threads
+ * running backward side by side would share. */
+static cg_status hooked_leaf_in_sink(const cg_tensor *t) {
+    return cg_set_error(CG_ERR_STATE,
+                        "cg_backward: the leaf %s has a gradient hook, and a gradient sink is set on this thread "
+                        "(a data-parallel step): hooks on leaves run only in a plain backward",
+                        cg_shape_str(t));
+}
+
+/* A row-sparse gradient in a sink is made without zeroing the whole table
+ * (a step's batch touches a few rows of an embedding): its listed rows are
+ * zeroed as they are listed, the rest here, once it is needed whole. */
+static void zero_unlisted(cg_grad_slot *m) {
+    if (!m->rows_only) return;
+    m->rows_only = false;
+    cg_tensor *g = m->grad;
+    if (!m->row_seen) { /* a 0-d leaf's */
+        cg_k_fill_(g, 0);
+        return;
+    }
+    size_t row = (size_t)(cg_numel(g) / g->shape[0]) * cg_dtype_size(g->dtype);
+    for (int64_t r = 0; r < g->shape[0]; r++)
+        if (!m->row_seen[r]) memset((char *)cg_data(g) + (size_t)r * row, 0, row);
+}
+
+/* The leaf's gradient, created as zeros (in grad_scope) if missing. */
 static void drain(bw_state *bw);
-static cg_tensor *leaf_grad_zeros(cg_tensor *t, struct cg_autograd_meta *m) {
+static cg_tensor *leaf_grad_zeros(cg_tensor *t, cg_grad_slot *m) {
     if (m->gemm_queued) drain(t_bw);
+    zero_unlisted(m);
     if (!m->grad) {
-        cg_scope *old = cg_scope_redirect(t->scope);
+        cg_scope *old = cg_scope_redirect(grad_scope(t));
         m->grad = cg_zeros(t->dtype, t->shape, t->ndim);
         cg_scope_redirect(old);
     }
     return m->grad;
 }
 
+/* Make the row bookkeeping of a leaf's row-sparse gradient; false on error. */
+static bool slot_rows(cg_grad_slot *m, cg_scope *s, int64_t nrows) {
+    if (m->rows) return true;
+    m->rows = cg_arena_alloc(s, sizeof(int64_t) * (size_t)nrows, false);
+    m->row_seen = cg_arena_alloc(s, (size_t)nrows, true);
+    m->rows_cap = nrows;
+    return m->rows && m->row_seen;
+}
+
 cg_tensor *cg__grad_buffer_rows(cg_node *n, int i, const cg_tensor *idx) {
     cg_tensor *t = n->in[i];
-    struct cg_autograd_meta *m = t->autograd;
-    if (!t_bw || !direct_leaf(m) || t->ndim < 1 || m->grad_dense) return cg_node_grad_buffer(n, i);
+    if (!t_bw || !direct_leaf(t->autograd) || t->ndim < 1) return cg_node_grad_buffer(n, i);
+    cg_grad_slot *m = slot_of(t);
+    if (!m) return NULL;
+    if (m->grad_dense) return cg_node_grad_buffer(n, i);
     /* not dense: the gradient is absent or zero outside the rows listed */
-    if (!leaf_grad_zeros(t, m)) return NULL;
-    if (!m->rows) {
-        m->rows = cg_arena_alloc(t->scope, sizeof(int64_t) * (size_t)t->shape[0], false);
-        m->row_seen = cg_arena_alloc(t->scope, (size_t)t->shape[0], true);
-        if (!m->rows || !m->row_seen) return NULL;
+    if (!slot_rows(m, grad_scope(t), t->shape[0])) return NULL;
+    if (m->gemm_queued) drain(t_bw);
+    if (t_sink && !m->grad) {
+        cg_scope *old = cg_scope_redirect(t_sink->scope);
+        m->grad = cg_empty(t->dtype, t->shape, t->ndim);
+        cg_scope_redirect(old);
+        m->rows_only = m->grad != NULL;
     }
+    if (!m->rows_only && !leaf_grad_zeros(t, m)) return NULL;
     const int64_t *ids = cg_data(idx);
     int64_t k = cg_numel(idx), stride = idx->ndim ? idx->strides[0] : 0;
+    size_t row = (size_t)(cg_numel(t) / t->shape[0]) * cg_dtype_size(t->dtype);
     for (int64_t j = 0; j < k; j++) {
         int64_t r = ids[j * stride];
         if (r >= 0 && r < t->shape[0] && !m->row_seen[r]) {
             m->row_seen[r] = 1;
             m->rows[m->n_rows++] = r;
+            if (m->rows_only) memset((char *)cg_data(m->grad) + (size_t)r * row, 0, row);
         }
     }
     return m->grad;
@@ -273,6 +355,7 @@ static cg_status settle(struct cg_autograd_meta *m) {
  * not there yet and t is not a plain leaf; false on error. */
 static bool start_select_made(cg_tensor *t, struct cg_autograd_meta *m, int d) {
     if (direct_leaf(m) || m->pending || d < 0 || d >= t->ndim || cg_numel(t) == 0) return true;
+    if (t_sink && !m->node) return hooked_leaf_in_sink(t), false;
     m->pending = cg_empty(t->dtype, t->shape, t->ndim);
     m->fresh = m->pending ? cg_scope_alloc((size_t)t->shape[d], true) : NULL;
     if (!m->fresh) return m->pending = NULL, false;
@@ -338,9 +421,12 @@ cg_tensor *cg_node_grad_buffer(cg_node *n, int i) {
     cg_tensor *t = n->in[i];
     struct cg_autograd_meta *m = t->autograd;
     if (direct_leaf(m)) {
-        m->grad_dense = true;
-        return leaf_grad_zeros(t, m);
+        cg_grad_slot *g = slot_of(t);
+        if (!g) return NULL;
+        g->grad_dense = true;
+        return leaf_grad_zeros(t, g);
     }
+    if (t_sink && !m->node) return hooked_leaf_in_sink(t), NULL;
     if (!m->pending) {
         m->pending = cg_zeros(t->dtype, t->shape, t->ndim);
         if (!m->pending) return NULL;
@@ -364,11 +450,13 @@ cg_tensor *cg_node_grad_buffer(cg_node *n, int i) {
 
 /* Add g into t's .grad (allocated in t's own arena the first time). */
 static cg_status add_to_grad(cg_tensor *t, cg_tensor *g) {
-    struct cg_autograd_meta *m = t->autograd;
+    cg_grad_slot *m = slot_of(t);
+    if (!m) return cg_last_status();
     if (m->gemm_queued) drain(t_bw);
+    zero_unlisted(m);
     m->grad_dense = true;
     if (!m->grad) {
-        cg_scope *old = cg_scope_redirect(t->scope);
+        cg_scope *old = cg_scope_redirect(grad_scope(t));
         m->grad = cg_clone(g);
         cg_scope_redirect(old);
         return m->grad ? CG_OK : cg_last_status();
@@ -389,15 +477,16 @@ static void drain(bw_state *bw) {
     if (!bw || !bw->queued) return;
     cg_k_gemm_sync();
     bw->queued = false;
-    for (deferred *d = bw->deferred; d; d = d->next) d->leaf->autograd->gemm_queued = false;
+    for (deferred *d = bw->deferred; d; d = d->next) d->slot->gemm_queued = false;
 }
 
 /* Hold back grad += alpha * at[sent:used]^T @ b[sent:used]. */
 static cg_status send_deferred(deferred *d) {
     if (d->used == d->sent) return CG_OK;
-    struct cg_autograd_meta *m = d->leaf->autograd;
+    cg_grad_slot *m = d->slot;
     m->grad_dense = true;
     /* a gradient with products held is only added to by more of them here */
+    zero_unlisted(m);
     cg_tensor *g = m->grad ? m->grad : leaf_grad_zeros(d->leaf, m);
     cg_tensor *at = cg_k_slice(d->at, 0, d->sent, d->used, 1), *b = cg_k_slice(d->b, 0, d->sent, d->used, 1);
     if (!g || !at || !b || !cg_k_gemm_async_(g, cg_k_transpose(at, 0, 1), b, d->alpha)) return cg_last_status();
@@ -421,6 +510,7 @@ bool cg__defer_gemm_grad(cg_node *n, int i, const cg_tensor *a, const cg_tensor 
     while (d && !(d->leaf == t && d->alpha == alpha)) d = d->next;
     if (!d) {
         if (!(d = cg_scope_alloc(sizeof *d, true))) return false;
+        if (!(d->slot = slot_of(t))) return false;
         int64_t cap = ((int64_t)1 << 18) / (M + N); /* about 1 MiB of float32 */
         d->cap = cap > 4 * K ? cap : 4 * K;
         d->at = cg_empty(t->dtype, CG_SHAPE(d->cap, M));
@@ -471,6 +561,7 @@ static cg_status accumulate(cg_tensor *t, cg_tensor *g, bool sole) {
         if (st == CG_OK && sole) cg_scope_recycle(g);
         return st;
     }
+    if (t_sink && !m->node) return hooked_leaf_in_sink(t);
     if (settle(m) != CG_OK) return cg_last_status();
     if (!m->pending) {
         m->pending = g;
@@ -493,6 +584,96 @@ static cg_status accumulate(cg_tensor *t, cg_tensor *g, bool sole) {
 }
 
 cg_status cg__accumulate(cg_tensor *t, cg_tensor *g) { return accumulate(t, g, false); }
+
+/* ------------------------------------------------------ gradient sinks */
+
+cg_grad_sink *cg_grad_sink_new(void) {
+    cg_grad_sink *s = cg_scope_alloc(sizeof *s, true);
+    if (s) s->scope = cg_scope_current();
+    return s;
+}
+
+cg_grad_sink *cg_grad_sink_set(cg_grad_sink *s) {
+    if (t_bw) {
+        cg_set_error(CG_ERR_STATE, "cg_grad_sink_set: called from inside a backward (a hook or an op)");
+        return t_sink;
+    }
+    cg_grad_sink *old = t_sink;
+    t_sink = s;
+    return old;
+}
+
+cg_tensor *cg_grad_sink_grad(cg_grad_sink *s, const cg_tensor *t) {
+    for (sink_entry *e = s ? s->head : NULL; e; e = e->next)
+        if (e->leaf == t) {
+            zero_unlisted(&e->s);
+            return e->s.grad;
+        }
+    return NULL;
+}
+
+/* dst (a leaf's own slot) += src's listed rows, keeping dst row-sparse if it was. */
+static cg_status merge_rows(cg_tensor *t, cg_grad_slot *dst, const cg_grad_slot *src) {
+    if (src->n_rows == 0) return CG_OK;
+    if (!dst->grad_dense) {
+        if (!leaf_grad_zeros(t, dst) || !slot_rows(dst, t->scope, t->shape[0])) return cg_last_status();
+        for (int64_t k = 0; k < src->n_rows; k++) {
+            int64_t r = src->rows[k];
+            if (!dst->row_seen[r]) {
+                dst->row_seen[r] = 1;
+                dst->rows[dst->n_rows++] = r;
+            }
+        }
+    }
+    cg_tensor *idx = cg_from_data(CG_INT64, CG_SHAPE(src->n_rows), src->rows);
+    cg_tensor *part = idx ? cg_k_index_select(src->grad, 0, idx) : NULL;
+    return part && cg_k_index_add_(dst->grad, 0, idx, part) ? CG_OK : cg_last_status();
+}
+
+/* Empty a slot for the next backward, keeping its gradient's bytes: from
+ * now on they are unwritten (rows_only with no row listed). */
+static void slot_reset(cg_grad_slot *m) {
+    if (!m->grad) return;
+    if (!m->row_seen) /* a 0-d leaf's: no rows */;
+    else if (m->grad_dense) memset(m->row_seen, 0, (size_t)m->grad->shape[0]);
+    else
+        for (int64_t k = 0; k < m->n_rows; k++) m->row_seen[m->rows[k]] = 0;
+    m->n_rows = 0;
+    m->grad_dense = m->gemm_queued = false;
+    m->rows_only = true;
+}
+
+cg_status cg_grad_sink_clear(cg_grad_sink *s) {
+    if (!s) return cg_set_error(CG_ERR_NULL, "cg_grad_sink_clear: sink is NULL");
+    if (t_bw) return cg_set_error(CG_ERR_STATE, "cg_grad_sink_clear: called from inside a backward (a hook or an op)");
+    for (sink_entry *e = s->head; e; e = e->next) slot_reset(&e->s);
+    return CG_OK;
+}
+
+cg_status cg_grad_sink_merge(cg_grad_sink *s) {
+    if (!s) return cg_set_error(CG_ERR_NULL, "cg_grad_sink_merge: sink is NULL");
+    if (t_bw) return cg_set_error(CG_ERR_STATE, "cg_grad_sink_merge: called from inside a backward (a hook or an op)");
+    for (sink_entry *e = s->head; e; e = e->next) {
+        cg_tensor *t = e->leaf;
+        cg_grad_slot *dst = &t->autograd->g, *src = &e->s;
+        if (!src->grad || (src->rows_only && src->n_rows == 0)) continue; /* nothing written */
+        cg_status st;
+        if (!src->grad_dense && src->rows) {
+            st = merge_rows(t, dst, src);
+        } else if (!dst->grad) {
+            cg_scope *old = cg_scope_redirect(t->scope);
+            dst->grad = cg_clone(src->grad);
+            cg_scope_redirect(old);
+            st = dst->grad ? CG_OK : cg_last_status();
+        } else {
+            st = cg_k_binary_(CG_ADD, dst->grad, src->grad) ? CG_OK : cg_last_status();
+        }
+        if (st != CG_OK) return st;
+        if (src->grad_dense || !src->rows) dst->grad_dense = true;
+        slot_reset(src);
+    }
+    return CG_OK;
+}
 
 /* ----------------------------------------------------------- apply */
 
