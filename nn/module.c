@@ -108,6 +108,10 @@ void cg_module_free(cg_module *m) {
     if (!m) return;
     for (int i = 0; i < m->n_children; i++) cg_module_free(m->children[i]);
     if (m->type && m->type->free) m->type->free(m);
+    if (m->parts) {
+        for (int k = 0; k < CG_MAX_PARTS; k++) cg_arena_free(m->parts->arena[k]);
+        free(m->parts);
+    }
     cg_arena_free(m->arena);
     free(m);
 }

@@ -135,6 +135,14 @@ typedef struct cg_module_type {
     cg_status (*torch_import)(cg_module *m, const cg_safetensors *f, const char *prefix, bool apply);
 } cg_module_type;
 
+/* What a model keeps for cg_train_batch's parts between steps: part k's
+ * arena and the gradient sink in it (its gradient buffers are reused). */
+#define CG_MAX_PARTS 64
+typedef struct cg_module_parts {
+    cg_scope *arena[CG_MAX_PARTS];
+    cg_grad_sink *sink[CG_MAX_PARTS];
+} cg_module_parts;
+
 struct cg_module {
     const cg_module_type *type;
     char name[64];
@@ -144,6 +152,7 @@ struct cg_module {
     cg_tensor **params;
     int n_children, cap_children;
     cg_module **children;
+    cg_module_parts *parts; /* cg_train_batch's, kept between steps; freed with the module */
 };
 
 /* Set up the base of a module struct (allocated by the caller, usually

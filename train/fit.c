@@ -191,22 +191,18 @@ static bool train_epoch(cg_module *model, cg_optim *opt, cg_loss loss, cg_metric
         cg_tensor *xb, *yb;
         cg_status st = cg_batcher_get(b, i, &xb, &yb);
         cg_optim_zero_grad(opt);
-        cg_tensor *pred = st == CG_OK ? cg_module_forward(model, xb) : NULL;
-        cg_tensor *l = pred ? cg_loss_apply(loss, pred, yb) : NULL;
-        double lv = l ? cg_item(l) : NAN;
-        if (l && !isfinite(lv)) {
+        double lv = NAN, mv = NAN;
+        if (st == CG_OK) st = cg_train_batch(model, loss, metric, xb, yb, o->shards, &lv, &mv);
+        if (st == CG_ERR_NUMERIC && !isfinite(lv)) /* (anomaly mode's own errors are CG_ERR_NUMERIC too) */
             cg_set_error(CG_ERR_NUMERIC, "cg_fit: the loss became %g at epoch %d, batch %lld", lv, epoch + 1,
                          (long long)i + 1);
-            l = NULL;
-        }
-        st = l ? cg_backward(l) : cg_last_status();
         if (st == CG_OK && o->clip_norm > 0) st = cg_clip_grad_norm(ps, np, o->clip_norm, NULL);
         if (st == CG_OK) st = cg_optim_step(opt);
         if (st == CG_OK) {
             int64_t bs = xb->shape[0];
             seen += bs;
             lsum += lv * (double)bs;
-            msum += cg_metric_apply(metric, loss, pred, yb) * (double)bs;
+            msum += mv * (double)bs;
         }
         cg_scope_end(s);
         if (st != CG_OK) return false;

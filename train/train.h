@@ -126,10 +126,32 @@ typedef struct cg_fit_opts {
     const cg_callback *callbacks;
     int n_callbacks;
     double clip_norm;        /* > 0: clip the global gradient norm each step */
+    int shards;              /* split each batch over threads: see cg_train_batch (default 0: no) */
     FILE *out;               /* progress output; NULL: stdout */
 } cg_fit_opts;
 
 cg_fit_opts cg_fit_defaults(void);
+
+/* One batch's forward, loss and backward: adds the gradient of the batch's
+ * loss (a mean over its samples) to the parameters' .grad, as cg_backward of
+ * that loss would. shards 0 or 1: so, on the calling thread. shards n > 1
+ * (-1: one per thread, cg_get_num_threads): the batch's rows are split into
+ * n parts run side by side, one per thread (data parallel). Each part's
+ * leaf gradients go to a gradient sink of its own (cg_grad_sink_new), kept
+ * with the model between steps, and are added to .grad in part order: the
+ * same bits on every run for a given n, within float rounding of the
+ * unsplit batch. Random draws (dropout) come from forked streams
+ * (cg_rng_fork_begin), reproducible too. Splitting pays where a batch's ops
+ * are too small to spread over threads one by one (small recurrent layers,
+ * short sequences); where large products dominate, they are already
+ * threaded. *loss_out and *metric_out (either may be NULL) get the batch's
+ * loss and metric (NaN for CG_METRIC_NONE). A NaN or infinite loss fails
+ * with CG_ERR_NUMERIC; an error in one part names its rows; when split,
+ * either fails with nothing added to .grad. The model's forward must be
+ * safe to run on several threads at once, as the built-in layers' are;
+ * leaves with gradient hooks cannot be split (an error). */
+cg_status cg_train_batch(cg_module *model, cg_loss loss, cg_metric metric, cg_tensor *x, cg_tensor *y, int shards,
+                         double *loss_out, double *metric_out);
 
 /* Train model on x -> y (dim 0 = samples). Returns the history (caller
  * frees), or NULL with an error for bad arguments. A NaN/Inf loss stops
