@@ -31,6 +31,7 @@ typedef struct ex_args {
     const char *prog; /* program name, for messages and the default --out */
     const char *data, *out;
     int epochs, threads;
+    int shards; /* cg_fit_opts.shards for every fit; 0: no split */
     int64_t limit;
     uint64_t seed;
 } ex_args;
@@ -44,7 +45,7 @@ typedef struct ex_flag {
 } ex_flag;
 
 static inline void ex_usage(const ex_args *a, const ex_flag *extra, int n_extra, const char *about) {
-    printf("%s: %s\n\nusage: %s [--data DIR] [--epochs N] [--limit N] [--seed S] [--threads N] [--out DIR]",
+    printf("%s: %s\n\nusage: %s [--data DIR] [--epochs N] [--limit N] [--seed S] [--threads N] [--shards N] [--out DIR]",
            a->prog, about, a->prog);
     for (int i = 0; i < n_extra; i++) printf(" [%s %s]", extra[i].name, extra[i].str ? "TEXT" : "N");
     printf("\n  defaults: --epochs %d --seed %llu --out out/%s; --data falls back to $CGRAD_DATA\n", a->epochs,
@@ -79,6 +80,8 @@ static inline void ex_parse(int argc, char **argv, ex_args *a, const ex_flag *ex
             a->seed = strtoull(v, NULL, 10);
         } else if (!strcmp(f, "--threads")) {
             a->threads = atoi(v);
+        } else if (!strcmp(f, "--shards")) { /* -1: split each batch over the threads */
+            a->shards = atoi(v);
         } else {
             known = false;
             for (int k = 0; k < n_extra && !known; k++) {
@@ -94,8 +97,8 @@ static inline void ex_parse(int argc, char **argv, ex_args *a, const ex_flag *ex
         }
         i++;
     }
-    if (a->epochs < 0 || a->limit < 0) {
-        fprintf(stderr, "%s: --epochs and --limit must be >= 0\n", a->prog);
+    if (a->epochs < 0 || a->limit < 0 || a->shards < -1) {
+        fprintf(stderr, "%s: --epochs and --limit must be >= 0, --shards >= -1\n", a->prog);
         exit(2);
     }
     if (!a->out) {
@@ -277,7 +280,9 @@ static inline cg_fit_opts ex_fit_opts(const ex_args *a, int64_t batch, cg_callba
 /* cg_fit that must run every epoch: prints the error and returns NULL. */
 static inline cg_history *ex_fit(const ex_args *a, cg_module *model, cg_optim *opt, cg_loss loss, cg_metric metric,
                           cg_tensor *x, cg_tensor *y, const cg_fit_opts *o) {
-    cg_history *h = cg_fit(model, opt, loss, metric, x, y, o);
+    cg_fit_opts oo = *o;
+    if (a->shards) oo.shards = a->shards;
+    cg_history *h = cg_fit(model, opt, loss, metric, x, y, &oo);
     if (!h || h->status != CG_OK || h->epochs != o->epochs) {
         ex_fail(a, "fit");
         cg_history_free(h);
