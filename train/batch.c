@@ -50,6 +50,7 @@ cg_status cg_train_batch(cg_module *model, cg_loss loss, cg_metric metric, cg_te
     if (omp_in_parallel()) S = 1;
     shard r[CG_MAX_PARTS];
     memset(r, 0, sizeof(shard) * (size_t)S);
+    for (int k = 0; k < S; k++) r[k].loss = r[k].metric = NAN; /* until computed */
     if (S == 1) {
         cg_scope *s = cg_scope_begin();
         cg_status st = run_shard(model, loss, metric, x, y, 0, n, 1.0, &r[0]);
@@ -101,10 +102,14 @@ cg_status cg_train_batch(cg_module *model, cg_loss loss, cg_metric metric, cg_te
              * every run), and none if any shard failed */
             bool ok = true;
             for (int k = 0; k < S; k++) ok = ok && r[k].st == CG_OK;
-            for (int k = 0; k < S && merged == CG_OK; k++)
-                if ((merged = ok ? cg_grad_sink_merge(r[k].sink) : cg_grad_sink_clear(r[k].sink)) != CG_OK)
+            for (int k = 0; k < S; k++) { /* (after a failed merge the rest are emptied) */
+                cg_status st = ok && merged == CG_OK ? cg_grad_sink_merge(r[k].sink) : cg_grad_sink_clear(r[k].sink);
+                if (st != CG_OK && merged == CG_OK) {
+                    merged = st;
                     snprintf(merge_err, sizeof merge_err, "%s", cg_last_error());
-            cg_rng_fork *forks[64];
+                }
+            }
+            cg_rng_fork *forks[CG_MAX_PARTS];
             for (int k = 0; k < S; k++) forks[k] = r[k].fork;
             cg_rng_fork_advance(forks, S);
         }

@@ -146,8 +146,8 @@ cg_fit_opts cg_fit_defaults(void);
  * short sequences); where large products dominate, they are already
  * threaded. *loss_out and *metric_out (either may be NULL) get the batch's
  * loss and metric (NaN for CG_METRIC_NONE). A NaN or infinite loss fails
- * with CG_ERR_NUMERIC; an error in one part names its rows; when split,
- * either fails with nothing added to .grad. The model's forward must be
+ * with CG_ERR_NUMERIC; an error in one part names its rows and, when
+ * split, adds nothing to .grad. The model's forward must be
  * safe to run on several threads at once, as the built-in layers' are;
  * leaves with gradient hooks cannot be split (an error). */
 cg_status cg_train_batch(cg_module *model, cg_loss loss, cg_metric metric, cg_tensor *x, cg_tensor *y, int shards,
