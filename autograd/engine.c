@@ -279,7 +279,7 @@ static void zero_unlisted(cg_grad_slot *m) {
     if (!m->rows_only) return;
     m->rows_only = false;
     cg_tensor *g = m->grad;
-    if (!m->row_seen) { /* a 0-d leaf's */
+    if (m->n_rows == 0) { /* (a dense parameter's, reused: one fill) */
         cg_k_fill_(g, 0);
         return;
     }
@@ -634,10 +634,7 @@ static cg_status merge_rows(cg_tensor *t, cg_grad_slot *dst, const cg_grad_slot 
  * now on they are unwritten (rows_only with no row listed). */
 static void slot_reset(cg_grad_slot *m) {
     if (!m->grad) return;
-    if (!m->row_seen) /* a 0-d leaf's: no rows */;
-    else if (m->grad_dense) memset(m->row_seen, 0, (size_t)m->grad->shape[0]);
-    else
-        for (int64_t k = 0; k < m->n_rows; k++) m->row_seen[m->rows[k]] = 0;
+    for (int64_t k = 0; k < m->n_rows; k++) m->row_seen[m->rows[k]] = 0; /* (every seen row is listed) */
     m->n_rows = 0;
     m->grad_dense = m->gemm_queued = false;
     m->rows_only = true;
@@ -653,26 +650,19 @@ cg_status cg_grad_sink_clear(cg_grad_sink *s) {
 cg_status cg_grad_sink_merge(cg_grad_sink *s) {
     if (!s) return cg_set_error(CG_ERR_NULL, "cg_grad_sink_merge: sink is NULL");
     if (t_bw) return cg_set_error(CG_ERR_STATE, "cg_grad_sink_merge: called from inside a backward (a hook or an op)");
-    for (sink_entry *e = s->head; e; e = e->next) {
-        cg_tensor *t = e->leaf;
-        cg_grad_slot *dst = &t->autograd->g, *src = &e->s;
-        if (!src->grad || (src->rows_only && src->n_rows == 0)) continue; /* nothing written */
-        cg_status st;
-        if (!src->grad_dense && src->rows) {
-            st = merge_rows(t, dst, src);
-        } else if (!dst->grad) {
-            cg_scope *old = cg_scope_redirect(t->scope);
-            dst->grad = cg_clone(src->grad);
-            cg_scope_redirect(old);
-            st = dst->grad ? CG_OK : cg_last_status();
-        } else {
-            st = cg_k_binary_(CG_ADD, dst->grad, src->grad) ? CG_OK : cg_last_status();
-        }
-        if (st != CG_OK) return st;
-        if (src->grad_dense || !src->rows) dst->grad_dense = true;
+    cg_grad_sink *own = t_sink; /* the leaves' own slots, whatever sink this thread has set */
+    t_sink = NULL;
+    cg_status st = CG_OK;
+    for (sink_entry *e = s->head; e; e = e->next) { /* (after an error the rest are emptied) */
+        cg_grad_slot *src = &e->s;
+        bool written = src->grad && !(src->rows_only && src->n_rows == 0);
+        if (written && st == CG_OK)
+            st = src->grad_dense || !src->rows_only ? add_to_grad(e->leaf, src->grad)
+                                                    : merge_rows(e->leaf, &e->leaf->autograd->g, src);
         slot_reset(src);
     }
-    return CG_OK;
+    t_sink = own;
+    return st;
 }
 
 /* ----------------------------------------------------------- apply */

@@ -43,6 +43,7 @@ static cg_scope_hook g_on_begin, g_on_end;
 /* Blocks threads gave up (cg_scope_share_cache) for any thread to take. */
 static pthread_mutex_t g_pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static block *g_pool;
+static atomic_int g_pool_blocks; /* read without the lock: whether to look */
 
 /* Bytes handed back by cg_scope_recycle, newest last; one pass at a time. */
 #define RECYCLE_MAX 64
@@ -114,23 +115,24 @@ static block *pool_take(size_t need, bool std) {
         *best = b->next;
         b->next = NULL;
         b->used = 0;
+        atomic_fetch_sub(&g_pool_blocks, 1);
     }
     pthread_mutex_unlock(&g_pool_lock);
     return b;
 }
 
 void cg_scope_share_cache(void) {
-    block *all = t_free_std, *last = NULL;
-    for (block *b = all; b; b = b->next) last = b;
-    if (last) last->next = t_free_large;
-    else all = t_free_large;
+    block *lists[2] = {t_free_std, t_free_large};
     t_free_std = t_free_large = NULL;
     t_cached = 0;
-    if (!all) return;
-    for (last = all; last->next;) last = last->next;
     pthread_mutex_lock(&g_pool_lock);
-    last->next = g_pool;
-    g_pool = all;
+    for (int i = 0; i < 2; i++)
+        for (block *b = lists[i], *next; b; b = next) {
+            next = b->next;
+            b->next = g_pool;
+            g_pool = b;
+            atomic_fetch_add(&g_pool_blocks, 1);
+        }
     pthread_mutex_unlock(&g_pool_lock);
 }
 
@@ -143,7 +145,7 @@ static block *get_std_block(void) {
         b->used = 0;
         return b;
     }
-    b = g_pool ? pool_take(STD_BLOCK, true) : NULL; /* (read unlocked: a hint) */
+    b = atomic_load_explicit(&g_pool_blocks, memory_order_relaxed) ? pool_take(STD_BLOCK, true) : NULL;
     return b ? b : block_malloc(STD_BLOCK);
 }
 
@@ -166,7 +168,7 @@ static block *get_large_block(size_t need) {
     /* a large block of exactly the standard size is cached with the
      * standard ones (cache_put goes by size): look for it there */
     if (cap == STD_BLOCK && t_free_std) return get_std_block();
-    block *b = g_pool ? pool_take(need, cap == STD_BLOCK) : NULL;
+    block *b = atomic_load_explicit(&g_pool_blocks, memory_order_relaxed) ? pool_take(need, cap == STD_BLOCK) : NULL;
     return b ? b : block_malloc(cap);
 }
 
@@ -386,6 +388,7 @@ void cg_cleanup(void) {
     pthread_mutex_lock(&g_pool_lock);
     block *all = g_pool;
     g_pool = NULL;
+    atomic_store(&g_pool_blocks, 0);
     pthread_mutex_unlock(&g_pool_lock);
     for (block *b = all, *n; b; b = n) {
         n = b->next;
