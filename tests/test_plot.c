@@ -106,7 +106,7 @@ START_TEST(history_plot_reads_like_the_lessons) {
     ck_assert_ptr_nonnull(strstr(gp, "set xlabel 'epoch'\nset ylabel 'loss'\nset logscale y"));
     ck_assert_ptr_nonnull(strstr(gp, "set xlabel 'epoch'\nset ylabel 'accuracy'\nunset logscale y"));
     ck_assert_ptr_nonnull(strstr(gp, "set key top right")); /* falling losses */
-    ck_assert_ptr_nonnull(strstr(gp, "set key bottom right")); /* rising accuracy */
+    ck_assert_ptr_nonnull(strstr(gp, "set key top left")); /* rising accuracy: the empty corner */
     /* loss and val_loss: one colour, solid and dashed; accuracy another */
     char c_loss[8], c_vloss[8], c_acc[8], c_vacc[8];
     int d_loss, d_vloss, d_acc, d_vacc;
@@ -140,9 +140,10 @@ END_TEST
 START_TEST(history_without_accuracy_is_one_panel) {
     make_dir();
     cg_history *h = history(3);
-    h->n_keys = 1; /* loss only: 0.5, 0.125, 0.03125 span less than two decades */
+    h->n_keys = 1; /* loss only, 0.5 to 0.0625: less than a decade */
+    h->values[2 * CG_HISTORY_MAX_KEYS] = 0.0625;
     cg_status st = cg_history_plot(h, in_dir("loss.png"), "counting");
-    ck_assert_str_eq(slurp(in_dir("loss.csv")), "epoch,loss\n1,0.5\n2,0.125\n3,0.03125\n");
+    ck_assert_str_eq(slurp(in_dir("loss.csv")), "epoch,loss\n1,0.5\n2,0.125\n3,0.0625\n");
     const char *gp = slurp(in_dir("loss.gp"));
     ck_assert_ptr_null(strstr(gp, "multiplot"));
     ck_assert_ptr_nonnull(strstr(gp, "set title 'counting'"));
@@ -188,13 +189,30 @@ START_TEST(plot_lines_labels_scale_and_colours) {
     if (have_gnuplot()) ck_assert_msg(st == CG_OK, "%s", cg_last_error());
     cg_clear_error();
 
-    /* positive values over four decades: a log axis; CG_PLOT_LINEAR overrides */
+    /* positive values over three decades: a log axis; CG_PLOT_LINEAR overrides */
     cg_plot_line lc = {.name = "loss", .y = c};
     ck_assert_int_eq(cg_plot(in_dir("c.png"), &lc, 1, 40, NULL) == CG_OK, have_gnuplot());
     ck_assert_ptr_nonnull(strstr(slurp(in_dir("c.gp")), "\nset logscale y"));
     o.yscale = CG_PLOT_LINEAR;
     ck_assert_int_eq(cg_plot(in_dir("c.png"), &lc, 1, 40, &o) == CG_OK, have_gnuplot());
     ck_assert_ptr_null(strstr(slurp(in_dir("c.gp")), "\nset logscale y"));
+    /* less than a decade (0.1 to 0.5): linear */
+    for (int i = 0; i < 40; i++) c[i] = 0.1 + 0.01 * i;
+    ck_assert_int_eq(cg_plot(in_dir("c.png"), &lc, 1, 40, NULL) == CG_OK, have_gnuplot());
+    ck_assert_ptr_null(strstr(slurp(in_dir("c.gp")), "\nset logscale y"));
+    /* many lines: the legend goes outside, on the right of a wider figure */
+    cg_plot_line five[5] = {{.name = "a", .y = a}, {.name = "b", .y = b}, {.name = "c", .y = c}, {.name = "d", .y = a},
+                            {.name = "e", .y = b}};
+    st = cg_plot(in_dir("five.png"), five, 5, 40, NULL);
+    const char *gp5 = slurp(in_dir("five.gp"));
+    ck_assert_ptr_nonnull(strstr(gp5, "set key outside right top"));
+    ck_assert_ptr_nonnull(strstr(gp5, "size 1100,540"));
+    if (have_gnuplot()) {
+        ck_assert_msg(st == CG_OK, "%s", cg_last_error());
+        int w, hh;
+        png_size(in_dir("five.png"), &w, &hh);
+        ck_assert_int_eq(w, 1100);
+    }
     cg_clear_error();
     remove_dir();
 }

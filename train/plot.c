@@ -114,7 +114,7 @@ typedef struct figure {
     int n_cols;
 } figure;
 
-/* Whether every finite value is > 0 and they span more than two decades. */
+/* Whether every finite value is > 0 and they span more than a decade. */
 static bool spans_decades(const figure *fg, const panel *p) {
     double lo = INFINITY, hi = 0;
     for (int i = 0; i < p->n; i++)
@@ -124,26 +124,72 @@ static bool spans_decades(const figure *fg, const panel *p) {
             if (v <= 0) return false;
             lo = v < lo ? v : lo, hi = v > hi ? v : hi;
         }
-    return hi > 0 && hi / lo > 100;
+    return hi > 0 && hi / lo > 10;
 }
 
-/* Where the legend goes: top right unless the lines end in the upper half
- * of the panel (rising curves such as accuracy), then bottom right. */
+/* Where the legend goes: outside on the right for more than four lines;
+ * else the inside corner (top right, top left, bottom right, bottom left,
+ * in that order of preference) whose box would cover the fewest points, a
+ * rough matplotlib loc="best". */
 static const char *key_place(const figure *fg, const panel *p, bool logy) {
-    double lo = INFINITY, hi = -INFINITY, end = 0;
-    int n_end = 0;
+    if (p->n > 4) return "outside right top";
+    double lo = INFINITY, hi = -INFINITY;
+    size_t longest = 0;
     for (int i = 0; i < p->n; i++) {
-        double last = NAN;
+        size_t l = strlen(p->lines[i].name);
+        longest = l > longest ? l : longest;
         for (int64_t k = 0; k < fg->len; k++) {
             double v = p->lines[i].y[k];
             if (!isfinite(v) || (logy && v <= 0)) continue;
             v = logy ? log10(v) : v;
-            lo = v < lo ? v : lo, hi = v > hi ? v : hi, last = v;
+            lo = v < lo ? v : lo, hi = v > hi ? v : hi;
         }
-        if (!isnan(last)) end += last, n_end++;
     }
-    if (!n_end || !(hi > lo)) return "top right";
-    return (end / n_end - lo) / (hi - lo) > 0.5 ? "bottom right" : "top right";
+    if (!(hi > lo) || fg->len < 2) return "top right";
+    /* the box as fractions of the panel (about 12 px per character of a
+     * 900 px panel, 25 px per line of a 540 px one) */
+    double w = ((double)longest * 0.011 + 0.09) * (fg->n_panels > 1 ? 1.4 : 1.0), h = p->n * 0.05 + 0.04;
+    static const char *const names[4] = {"top right", "top left", "bottom right", "bottom left"};
+    int best = 0;
+    int64_t best_count = -1;
+    for (int c = 0; c < 4; c++) {
+        bool right = c % 2 == 0, top = c < 2;
+        int64_t count = 0;
+        for (int i = 0; i < p->n; i++)
+            for (int64_t k = 0; k < fg->len; k++) {
+                double v = p->lines[i].y[k];
+                if (!isfinite(v) || (logy && v <= 0)) continue;
+                v = logy ? log10(v) : v;
+                double fx = 0.03 + 0.94 * (double)k / (double)(fg->len - 1), fy = 0.05 + 0.9 * (v - lo) / (hi - lo);
+                count += (right ? fx > 1 - w : fx < w) && (top ? fy > 1 - h : fy < h);
+            }
+        if (best_count < 0 || count < best_count) best = c, best_count = count;
+    }
+    return names[best];
+}
+
+/* On a log axis spanning less than three decades, tics at 1, 2 and 5 of
+ * each decade (the decades alone would leave one or two labels). */
+static void log_tics(FILE *f, const figure *fg, const panel *p) {
+    double lo = INFINITY, hi = 0;
+    for (int i = 0; i < p->n; i++)
+        for (int64_t k = 0; k < fg->len; k++) {
+            double v = p->lines[i].y[k];
+            if (isfinite(v) && v > 0) lo = v < lo ? v : lo, hi = v > hi ? v : hi;
+        }
+    if (!(hi > 0) || hi / lo >= 1000) {
+        fprintf(f, "set ytics autofreq\n");
+        return;
+    }
+    fprintf(f, "set ytics (");
+    int n = 0;
+    for (int d = (int)floor(log10(lo)); d <= (int)ceil(log10(hi)); d++)
+        for (int m = 1; m <= 5; m += m == 1 ? 1 : 3) {
+            double v = m * pow(10, d);
+            if (v < lo / 1.2 || v > hi * 1.2) continue;
+            fprintf(f, "%s%g", n++ ? ", " : "", v);
+        }
+    fprintf(f, ")\n");
 }
 
 static void emit_csv(FILE *f, const void *ctx) {
@@ -160,7 +206,7 @@ static void emit_csv(FILE *f, const void *ctx) {
 
 static void emit_script(FILE *f, const void *ctx) {
     const figure *fg = ctx;
-    int w = fg->n_panels > 1 ? 1400 : 900, h = 540;
+    int w = fg->n_panels > 1 ? 1400 : fg->panels[0].n > 4 ? 1100 : 900, h = 540;
     fprintf(f, "# %s from %s (cgrad); to redraw, run gnuplot on this file in its folder\n", base_name(fg->png),
             base_name(fg->csv));
     fprintf(f, "set terminal pngcairo noenhanced size %d,%d font ',12'\nset output ", w, h);
@@ -169,7 +215,8 @@ static void emit_script(FILE *f, const void *ctx) {
     fprintf(f, "set grid lc rgb '#d8d8d8'\nset format x '%%g'\nset format y '%%g'\n");
     /* margins around the lines, as matplotlib leaves them */
     if (fg->len <= 1) fprintf(f, "set xrange [%g:%g]\n", fg->x0 - 0.5, fg->x0 + 0.5);
-    else fprintf(f, "set autoscale xfix\nset offsets graph 0.03, graph 0.03, graph 0.05, graph 0.05\n");
+    else fprintf(f, "set autoscale xfix\n");
+    fprintf(f, "set autoscale yfix\nset offsets graph 0.03, graph 0.03, graph 0.05, graph 0.05\n");
     if (fg->len <= 12) fprintf(f, "set xtics 1\n");
     if (fg->n_panels > 1) {
         fprintf(f, "set multiplot layout 1,%d title ", fg->n_panels);
@@ -186,8 +233,9 @@ static void emit_script(FILE *f, const void *ctx) {
         fprintf(f, "\nset ylabel ");
         put_quoted(f, pn->ylabel ? pn->ylabel : "");
         bool logy = pn->yscale == CG_PLOT_LOG || (pn->yscale == CG_PLOT_AUTO && spans_decades(fg, pn));
-        fprintf(f, logy ? "\nset logscale y\n" : "\nunset logscale y\n");
-        fprintf(f, "set key %s box opaque samplen 3\n", key_place(fg, pn, logy));
+        fprintf(f, logy ? "\nset logscale y\n" : "\nunset logscale y\nset ytics autofreq\n");
+        if (logy) log_tics(f, fg, pn);
+        fprintf(f, "set key %s Left reverse box opaque samplen 3\n", key_place(fg, pn, logy));
         fprintf(f, "plot ");
         int next_auto = 0;
         for (int i = 0; i < pn->n; i++) {

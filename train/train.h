@@ -81,7 +81,7 @@ double cg_history_last(const cg_history *h, const char *key);
 cg_status cg_history_write_csv(const cg_history *h, const char *path);
 /* PNG of the history per epoch (x from 1, as the progress line counts)
  * through gnuplot (pngcairo), like the lessons' matplotlib figures: the
- * losses in one panel (a log axis when they span more than two decades),
+ * losses in one panel (a log axis when they span more than a decade),
  * accuracy beside it when present; a key and its val_ twin share a colour,
  * validation dashed; labelled axes, a legend, `title` on top. Writes
  * <png_path without .png>.csv (cg_history_write_csv's format) and .gp (the
@@ -104,7 +104,7 @@ typedef struct cg_plot_line {
 } cg_plot_line;
 
 typedef enum cg_plot_scale {
-    CG_PLOT_AUTO = 0, /* log when every value is > 0 and they span more than two decades */
+    CG_PLOT_AUTO = 0, /* log when every value is > 0 and they span more than a decade */
     CG_PLOT_LINEAR,
     CG_PLOT_LOG
 } cg_plot_scale;
