@@ -13,6 +13,8 @@
  *   --data DIR     the data folder (default: $CGRAD_DATA)
  *   --limit N      use only the first N samples (0: all)
  *   --out DIR      where CSV and PNG files go (default: out/<program>)
+ * --help lists them all with their defaults and what runs (cg_build_info);
+ * --version prints only the latter.
  * Programs add flags of their own (ex_flag). Every value is checked whole:
  * a number that is not one, or out of its range, stops the program with
  * status 2 and the same message for every flag; --help lists every flag with
@@ -164,6 +166,12 @@ static inline void ex_parse(int argc, char **argv, ex_args *a, const ex_flag *ex
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
             ex_usage(a, extra, n_extra, about);
+            printf("\n");
+            cg_build_info_print(stdout);
+            exit(0);
+        }
+        if (!strcmp(f, "--version")) {
+            cg_build_info_print(stdout);
             exit(0);
         }
         bool known = true;
