@@ -32,6 +32,16 @@ static int train(const ex_args *a, cg_module *model, cg_tensor *x, cg_tensor *y,
     return *pred ? 0 : ex_fail(a, "predict");
 }
 
+/* The two models (caller frees both). */
+static void build(int64_t units, cg_module **rnn, cg_module **lstm) {
+    cg_rnn_opts rnn_o = {.name = "simple_rnn"};
+    *rnn = cg_sequential_new("rnn_model"), *lstm = cg_sequential_new("lstm_model");
+    cg_sequential_add(*rnn, cg_simple_rnn_new(1, (int)units, &rnn_o));
+    cg_sequential_add(*rnn, cg_dense_new((int)units, 1, CG_ACT_LINEAR, NULL));
+    cg_sequential_add(*lstm, cg_lstm_new(1, (int)units, NULL));
+    cg_sequential_add(*lstm, cg_dense_new((int)units, 1, CG_ACT_LINEAR, NULL));
+}
+
 int main(int argc, char **argv) {
     ex_args a = {.prog = "deaths_rnn_vs_lstm", .takes = EX_DATA | EX_LIMIT | EX_OUT, .data_help = "deaths.csv",
                  .limit_help = "use the first N months", .limit_min = 8, .epochs = 1000, .seed = 1};
@@ -39,14 +49,15 @@ int main(int argc, char **argv) {
     ex_flag flags[] = {{"--clip", NULL, &clip, false, 0, 1e15, "clip the series at this value first, 0: no clipping", NULL}};
     ex_parse(argc, argv, &a, flags, 1, "SimpleRNN(100) vs LSTM(100) on monthly deaths from lung diseases");
     const int64_t step = 7, units = 100;
-
-    cg_rnn_opts rnn_o = {.name = "simple_rnn"};
-    cg_module *rnn = cg_sequential_new("rnn_model"), *lstm = cg_sequential_new("lstm_model");
-    cg_sequential_add(rnn, cg_simple_rnn_new(1, units, &rnn_o));
-    cg_sequential_add(rnn, cg_dense_new(units, 1, CG_ACT_LINEAR, NULL));
-    cg_sequential_add(lstm, cg_lstm_new(1, units, NULL));
-    cg_sequential_add(lstm, cg_dense_new(units, 1, CG_ACT_LINEAR, NULL));
-    if (a.epochs == 0) return ex_summary(&a, rnn, CG_SHAPE(step, 1)) || ex_summary(&a, lstm, CG_SHAPE(step, 1));
+    cg_module *rnn, *lstm;
+    int rc = 1;
+    if (a.epochs == 0) { /* the summaries alone */
+        build(units, &rnn, &lstm);
+        rc = ex_summary(&a, rnn, CG_SHAPE(step, 1)) || ex_summary(&a, lstm, CG_SHAPE(step, 1));
+        cg_module_free(rnn);
+        cg_module_free(lstm);
+        return rc;
+    }
 
     /* the data first: a missing or bad file stops here */
     cg_table *t = cg_read_csv(ex_data_path(&a, "deaths.csv"), NULL);
@@ -62,23 +73,26 @@ int main(int argc, char **argv) {
     if (clip > 0) series = cg_k_clamp(series, -INFINITY, clip);
     cg_scaler *sc = cg_scaler_new(CG_SCALE_STANDARD, 0, 1);
     cg_tensor *x, *y;
-    if (!series || !sc || cg_scaler_fit(sc, series) != CG_OK ||
-        cg_timeseries_windows(cg_scaler_transform(sc, series), step, false, &x, &y) != CG_OK)
-        return ex_fail(&a, "standardizing and windowing");
+    bool ok = series && sc && cg_scaler_fit(sc, series) == CG_OK &&
+              cg_timeseries_windows(cg_scaler_transform(sc, series), step, false, &x, &y) == CG_OK;
     cg_scaler_free(sc);
+    if (!ok) return ex_fail(&a, "standardizing and windowing");
 
-    if (ex_summary(&a, rnn, CG_SHAPE(step, 1)) || ex_summary(&a, lstm, CG_SHAPE(step, 1))) return 1;
+    build(units, &rnn, &lstm);
+    double *p_rnn = NULL, *p_lstm = NULL, *target = NULL, loss_rnn, loss_lstm, s_rnn, s_lstm;
+    if (ex_summary(&a, rnn, CG_SHAPE(step, 1)) || ex_summary(&a, lstm, CG_SHAPE(step, 1))) goto done;
     char clipped[64] = ", not clipped";
     if (clip > 0) snprintf(clipped, sizeof clipped, ", clipped at %g", clip);
     printf("%lld months%s, standardized -> x %s, y %s\n", (long long)cg_numel(series), clipped, cg_shape_str(x),
            cg_shape_str(y));
 
-    double *p_rnn = NULL, *p_lstm = NULL, loss_rnn, loss_lstm, s_rnn, s_lstm;
     if (train(&a, rnn, x, y, "SimpleRNN(100)", &p_rnn, &loss_rnn, &s_rnn) ||
         train(&a, lstm, x, y, "LSTM(100)", &p_lstm, &loss_lstm, &s_lstm))
-        return 1;
-    double *target = ex_values(y);
-    if (!target) return ex_fail(&a, "reading y");
+        goto done;
+    if (!(target = ex_values(y))) {
+        ex_fail(&a, "reading y");
+        goto done;
+    }
     /* y[i] is month i + step + 1 of the series (1 = January 1974) */
     cg_plot_line lines[3] = {{.name = "data", .y = target, .color = 8},
                              {.name = "SimpleRNN", .y = p_rnn, .color = 1},
@@ -93,9 +107,11 @@ int main(int argc, char **argv) {
            (long long)cg_numel(y));
     printf("mean training loss of the last epoch: SimpleRNN %.4f, LSTM %.4f (seed %llu; %.3f / %.3f s/epoch)\n",
            loss_rnn, loss_lstm, (unsigned long long)a.seed, s_rnn, s_lstm);
+    rc = 0;
+done:
     free(target), free(p_rnn), free(p_lstm);
     cg_module_free(rnn);
     cg_module_free(lstm);
     cg_cleanup();
-    return 0;
+    return rc;
 }

@@ -168,6 +168,92 @@ static cg_text_corpus *load(const ex_args *a, const char *path, cg_tokenizer *tk
     return c;
 }
 
+enum { NUM_WORDS = 20000 };
+
+/* Embedding(20000, 300) -> LSTM(50) -> Dense(2, softmax) (caller frees). */
+static cg_module *build(void) {
+    cg_module *model = cg_sequential_new(NULL);
+    cg_sequential_add(model, cg_embedding_new(NUM_WORDS, 300, NULL));
+    cg_sequential_add(model, cg_lstm_new(300, 50, NULL));
+    cg_sequential_add(model, cg_dense_new(50, 2, CG_ACT_SOFTMAX, NULL));
+    return model;
+}
+
+/* The lesson on the encoded reviews: the summary, fit, the test reviews
+ * (x_test may be NULL), the growing sentence. 0, or 1 after printing the
+ * error; frees what it makes. */
+static int lesson(const ex_args *a, cg_tokenizer *tk, cg_tensor *x, cg_tensor *y, cg_tensor *x_test,
+                  cg_tensor *y_test, const char *test_file, const char *sentence, int64_t batch) {
+    int rc = 1;
+    cg_module *model = build();
+    cg_optim *opt = NULL;
+    cg_history *h = NULL;
+    cg_sequences *grow = NULL;
+    char *prefix = NULL, *clean = NULL;
+    if (ex_summary(a, model, CG_SHAPE(MAX_WORDS))) goto done;
+
+    int np;
+    cg_tensor **params = ex_params(model, &np);
+    cg_adam_opts ao = cg_adam_keras();
+    if (!(opt = cg_adam_new(params, np, &ao))) {
+        ex_fail(a, "cg_adam_new");
+        goto done;
+    }
+    cg_fit_opts o = ex_fit_opts(a, batch);
+    o.validation_split = 0.2;
+    h = ex_fit(a, model, opt, CG_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, CG_METRIC_ACCURACY, x, y, &o);
+    if (!h) goto done;
+    const char *png = ex_out_path(a, "history.png");
+    ex_report_plot(a, cg_history_plot(h, png, "Korean reviews (NSMC): Embedding -> LSTM(50)"), png);
+    for (int e = 0; e < h->epochs; e++)
+        printf("epoch %d: accuracy %.4f, val_accuracy %.4f\n", e + 1, cg_history_get(h, "accuracy", e),
+               cg_history_get(h, "val_accuracy", e));
+    if (x_test) {
+        cg_eval_result r = cg_evaluate(model, CG_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, CG_METRIC_ACCURACY, x_test, y_test,
+                                       batch);
+        if (r.status != CG_OK) {
+            ex_fail(a, "evaluating on the test reviews");
+            goto done;
+        }
+        printf("test accuracy: %.4f, test loss %.4f on %lld reviews of %s\n", r.metric, r.loss,
+               (long long)x_test->shape[0], test_file);
+    }
+
+    /* The sentence as it grows: its prefixes of 1, 2, ... words. */
+    size_t len = strlen(sentence), ends[64];
+    prefix = malloc(len + 1), clean = malloc(8 * len + 256);
+    grow = cg_sequences_new();
+    int64_t ids[MAX_WORDS], n_prefix = 0;
+    for (size_t i = 0; i <= len && n_prefix < 64 && prefix && clean && grow; i++) {
+        if (sentence[i] != ' ' && sentence[i]) continue;
+        memcpy(prefix, sentence, i), prefix[i] = 0;
+        preprocess(prefix, clean);
+        int64_t k = cg_tokenizer_encode(tk, clean, ids, MAX_WORDS);
+        cg_sequences_append(grow, ids, k < MAX_WORDS ? k : MAX_WORDS);
+        ends[n_prefix++] = i;
+    }
+    cg_tensor *p = n_prefix ? cg_predict(model, cg_pad_sequences(grow, MAX_WORDS, CG_PAD_POST, CG_PAD_POST, 0), 32) : NULL;
+    if (!p) {
+        ex_fail(a, "predicting the sentence");
+        goto done;
+    }
+    printf("\nP(negative)  P(positive)  the sentence so far\n");
+    for (int64_t i = 0; i < n_prefix; i++)
+        printf("  %.4f       %.4f       %.*s\n", cg_get(p, (int64_t[]){i, 0}), cg_get(p, (int64_t[]){i, 1}),
+               (int)ends[i], sentence);
+    printf("final sentence: P(positive) = %.4f; val_accuracy %.4f (seed %llu, %.2f s/epoch)\n",
+           cg_get(p, (int64_t[]){n_prefix - 1, 1}), cg_history_last(h, "val_accuracy"), (unsigned long long)a->seed,
+           ex_seconds_per_epoch(h));
+    rc = 0;
+done:
+    free(prefix), free(clean);
+    cg_sequences_free(grow);
+    cg_history_free(h);
+    cg_optim_free(opt);
+    cg_module_free(model);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     ex_args a = {.prog = "korean_reviews", .takes = EX_DATA | EX_LIMIT | EX_OUT,
                  .data_help = "nsmc/ratings_train.txt and nsmc/ratings_test.txt",
@@ -182,13 +268,12 @@ int main(int argc, char **argv) {
         {"--sentence", &sentence, NULL, false, 0, 0, "the sentence to predict word by word (default: the lesson's)", NULL},
         {"--batch", NULL, &batch, true, 1, 1e6, "batch size, as in the lesson", NULL}};
     ex_parse(argc, argv, &a, flags, 4, "Korean review sentiment with Embedding(300) -> LSTM(50) -> Dense(2, softmax)");
-    const int64_t num_words = 20000;
-
-    cg_module *model = cg_sequential_new(NULL);
-    cg_sequential_add(model, cg_embedding_new(num_words, 300, NULL));
-    cg_sequential_add(model, cg_lstm_new(300, 50, NULL));
-    cg_sequential_add(model, cg_dense_new(50, 2, CG_ACT_SOFTMAX, NULL));
-    if (a.epochs == 0) return ex_summary(&a, model, CG_SHAPE(MAX_WORDS));
+    if (a.epochs == 0) { /* the summary alone */
+        cg_module *model = build();
+        int rc = ex_summary(&a, model, CG_SHAPE(MAX_WORDS));
+        cg_module_free(model);
+        return rc;
+    }
 
     /* the data first: a missing or malformed file stops here */
     if (!file) {
@@ -196,67 +281,18 @@ int main(int argc, char **argv) {
         if (!test_file) test_file = ex_data_path(&a, "nsmc/ratings_test.txt");
     }
     cg_tokenizer_options to = cg_tokenizer_defaults();
-    to.num_words = num_words, to.filters = ""; /* the lesson passes word lists: no filtering */
+    to.num_words = NUM_WORDS, to.filters = ""; /* the lesson passes word lists: no filtering */
     cg_tokenizer *tk = cg_tokenizer_new(&to);
     cg_tensor *x, *y, *x_test = NULL, *y_test = NULL;
     cg_text_corpus *train = tk ? load(&a, file, tk, true, &x, &y) : NULL, *test = NULL;
-    if (!train) return 1;
-    if (test_file && !(test = load(&a, test_file, tk, false, &x_test, &y_test))) return 1;
-    printf("%lld distinct words (the first %lld kept)\n", (long long)cg_tokenizer_vocab_size(tk), (long long)num_words - 1);
-    if (ex_summary(&a, model, CG_SHAPE(MAX_WORDS))) return 1;
-
-    int np;
-    cg_tensor **params = ex_params(model, &np);
-    cg_adam_opts ao = cg_adam_keras();
-    cg_optim *opt = cg_adam_new(params, np, &ao);
-    cg_fit_opts o = ex_fit_opts(&a, (int64_t)batch);
-    o.validation_split = 0.2;
-    cg_history *h = opt ? ex_fit(&a, model, opt, CG_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, CG_METRIC_ACCURACY, x, y, &o)
-                        : NULL;
-    if (!h) return opt ? 1 : ex_fail(&a, "cg_adam_new");
-    const char *png = ex_out_path(&a, "history.png");
-    ex_report_plot(&a, cg_history_plot(h, png, "Korean reviews (NSMC): Embedding -> LSTM(50)"), png);
-    for (int e = 0; e < h->epochs; e++)
-        printf("epoch %d: accuracy %.4f, val_accuracy %.4f\n", e + 1, cg_history_get(h, "accuracy", e),
-               cg_history_get(h, "val_accuracy", e));
-    if (test) {
-        cg_eval_result r = cg_evaluate(model, CG_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, CG_METRIC_ACCURACY, x_test, y_test,
-                                       (int64_t)batch);
-        if (r.status != CG_OK) return ex_fail(&a, "evaluating on the test reviews");
-        printf("test accuracy: %.4f, test loss %.4f on %lld reviews of %s\n", r.metric, r.loss,
-               (long long)x_test->shape[0], test_file);
+    int rc = 1;
+    if (train && (!test_file || (test = load(&a, test_file, tk, false, &x_test, &y_test)))) {
+        printf("%lld distinct words (the first %d kept)\n", (long long)cg_tokenizer_vocab_size(tk), NUM_WORDS - 1);
+        rc = lesson(&a, tk, x, y, x_test, y_test, test_file, sentence, (int64_t)batch);
     }
-
-    /* The sentence as it grows: its prefixes of 1, 2, ... words. */
-    size_t len = strlen(sentence), ends[64];
-    char *prefix = malloc(len + 1), *clean = malloc(8 * len + 256);
-    cg_sequences *grow = cg_sequences_new();
-    int64_t ids[MAX_WORDS], n_prefix = 0;
-    for (size_t i = 0; i <= len && n_prefix < 64 && prefix && clean && grow; i++) {
-        if (sentence[i] != ' ' && sentence[i]) continue;
-        memcpy(prefix, sentence, i), prefix[i] = 0;
-        preprocess(prefix, clean);
-        int64_t k = cg_tokenizer_encode(tk, clean, ids, MAX_WORDS);
-        cg_sequences_append(grow, ids, k < MAX_WORDS ? k : MAX_WORDS);
-        ends[n_prefix++] = i;
-    }
-    cg_tensor *p = n_prefix ? cg_predict(model, cg_pad_sequences(grow, MAX_WORDS, CG_PAD_POST, CG_PAD_POST, 0), 32) : NULL;
-    if (!p) return ex_fail(&a, "predicting the sentence");
-    printf("\nP(negative)  P(positive)  the sentence so far\n");
-    for (int64_t i = 0; i < n_prefix; i++)
-        printf("  %.4f       %.4f       %.*s\n", cg_get(p, (int64_t[]){i, 0}), cg_get(p, (int64_t[]){i, 1}),
-               (int)ends[i], sentence);
-    printf("final sentence: P(positive) = %.4f; val_accuracy %.4f (seed %llu, %.2f s/epoch)\n",
-           cg_get(p, (int64_t[]){n_prefix - 1, 1}), cg_history_last(h, "val_accuracy"), (unsigned long long)a.seed,
-           ex_seconds_per_epoch(h));
-    free(prefix), free(clean);
-    cg_sequences_free(grow);
-    cg_history_free(h);
-    cg_optim_free(opt);
-    cg_module_free(model);
     cg_tokenizer_free(tk);
     cg_text_corpus_free(train);
     cg_text_corpus_free(test);
     cg_cleanup();
-    return 0;
+    return rc;
 }
