@@ -1,4 +1,4 @@
-/* The LayerNorm-LSTM (Ba, Kiros & Hinton 2016, "Layer Normalization", section 3.1) as a cell
+/* The LayerNorm-LSTM (Ba, Kiros & Hinton 2016, "Layer Normalization") as a cell
  * for cg_rnn_new, computed as PyTorch's reference LayerNormLSTMCell computes it
  * (pytorch/benchmarks/fastrnns/custom_lstms.py):
  *     gates = LN_i(x W) + LN_h(h U)     LN_i, LN_h over all 4H pre-activations
@@ -9,6 +9,8 @@
  * LN biases are the cell's only biases. Parameters: kernel W [F, 4H] (glorot uniform),
  * recurrent_kernel U [H, 4H] (orthogonal), ln_i_gamma, ln_i_beta, ln_h_gamma, ln_h_beta [4H],
  * ln_c_gamma, ln_c_beta [H]; PyTorch's weight_ih is W transposed, weight_hh U transposed.
+ * Like that reference, the state carried to the next step is the normalized c'; Ba et al.'s
+ * equations carry f c + i g and normalize it only where it enters h'.
  * The loop projects x W for every step at once; a step normalizes its slice, and the gate
  * arithmetic runs as two fused programs on either side of LN_c (a reduction).
  *
