@@ -490,6 +490,24 @@ static int w_args(int argc, char **argv) {
     return 0;
 }
 
+/* hosts: each rank's host name, and how many ranks share this machine. */
+static int w_hosts(int argc, char **argv) {
+    (void)argc, (void)argv;
+#ifdef CGRAD_TEST_MPI
+    char me[64] = "", *all = calloc(64, (size_t)cg_dist_size(g_d));
+    gethostname(me, sizeof me - 1);
+    MPI_Gather(me, 64, MPI_CHAR, all, 64, MPI_CHAR, 0, MPI_COMM_WORLD);
+    if (g_rank == 0) {
+        printf("RESULT hosts");
+        for (int r = 0; r < cg_dist_size(g_d); r++) printf(" %s", all + 64 * r);
+        printf("\n");
+    }
+    free(all);
+#endif
+    report("local_size", "%d", cg_dist_local_size(g_d));
+    return 0;
+}
+
 static int worker(int argc, char **argv) {
     cg_set_num_threads(1);
     g_d = cg_dist_init(&argc, &argv, NULL);
@@ -499,7 +517,8 @@ static int worker(int argc, char **argv) {
         const char *name;
         int (*fn)(int, char **);
     } W[] = {{"niter", w_niter},       {"fit", w_fit}, {"uneven", w_uneven}, {"mismatch", w_mismatch},
-             {"bad", w_bad},           {"ckpt", w_ckpt}, {"world1", w_world1}, {"args", w_args}};
+             {"bad", w_bad},           {"ckpt", w_ckpt}, {"world1", w_world1}, {"args", w_args},
+             {"hosts", w_hosts}};
     int rc = -1;
     for (size_t i = 0; i < sizeof W / sizeof W[0]; i++)
         if (argc >= 3 && !strcmp(argv[2], W[i].name)) rc = W[i].fn(argc - 3, argv + 3);
