@@ -161,6 +161,9 @@ cg_status cg_dist_finalize(cg_dist *d) {
         MPI_Comm_free(&d->comm_b);
     }
     free(d->hdr);
+    free(d->sparse_class);
+    free(d->w);
+    free(d->rows);
     free(d->acc);
     free(d->uids);
     free(d->vals);

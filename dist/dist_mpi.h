@@ -76,6 +76,9 @@ struct cg_dist {
 
     int hdr_len;   /* int64 words per rank */
     int64_t *hdr;  /* [size x hdr_len] */
+    bool *sparse_class; /* [np]: a step's classification of the parameters */
+    double *w;          /* [size]: the ranks' weights in a step */
+    int64_t *rows;      /* [size]: the ranks' row counts of one parameter */
     double *acc;   /* summing scratch */
     size_t acc_cap;
     int64_t *uids; /* the union of the ranks' row ids */

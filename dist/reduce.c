@@ -450,9 +450,9 @@ cg_status cg__dist_step_finish(cg_dist *d, cg_status local, int64_t n, double lo
             st = cg_set_error(CG_ERR_VALUE, FN ": no rank had a sample in this step (every n_samples was 0)");
         }
     }
-    bool *sparse_class = st == CG_OK ? malloc((size_t)d->np + 1) : NULL;
-    double *w = st == CG_OK ? malloc(sizeof(double) * (size_t)W) : NULL;
-    if (st == CG_OK && (!sparse_class || !w)) st = cg_set_error(CG_ERR_NOMEM, FN ": out of memory");
+    bool *sparse_class = d->sparse_class;
+    double *w = d->w;
+    int64_t *rows = d->rows;
     bool reclassify = false;
     if (st == CG_OK) {
         /* sparse-class: row-sparse on some rank and dense on none */
@@ -479,8 +479,6 @@ cg_status cg__dist_step_finish(cg_dist *d, cg_status local, int64_t n, double lo
         }
     }
     /* parameters outside the buckets: how each travels this step */
-    int64_t *rows = st == CG_OK ? malloc(sizeof(int64_t) * (size_t)W) : NULL;
-    if (st == CG_OK && !rows) st = cg_set_error(CG_ERR_NOMEM, FN ": out of memory");
     for (int i = 0; i < d->np && st == CG_OK; i++) {
         dist_param *q = &d->pi[i];
         if (q->bucket >= 0) continue;
@@ -593,9 +591,6 @@ cg_status cg__dist_step_finish(cg_dist *d, cg_status local, int64_t n, double lo
     if (!d->broken) drain(d);
     if (st == CG_OK && reclassify) st = build_buckets(d, sparse_class);
     reset_step(d);
-    free(sparse_class);
-    free(w);
-    free(rows);
     cg_set_grad_enabled(was_grad);
     cg_grad_sink_set(sink);
     d->stats.steps++;

@@ -96,14 +96,19 @@ static cg_status attach(cg_dist *d, cg_tensor *const *ps, int np) {
     cg__dist_free_params(d);
     d->pi = calloc((size_t)np, sizeof *d->pi);
     d->hdr_len = 4 + np;
-    int64_t *h = realloc(d->hdr, sizeof(int64_t) * (size_t)d->hdr_len * (size_t)(d->size + 1));
-    if (!d->pi || !h) {
-        if (h) d->hdr = h;
+    free(d->hdr);
+    free(d->sparse_class);
+    free(d->w);
+    free(d->rows);
+    d->hdr = malloc(sizeof(int64_t) * (size_t)d->hdr_len * (size_t)(d->size + 1));
+    d->sparse_class = malloc((size_t)np + 1);
+    d->w = malloc(sizeof(double) * (size_t)d->size);
+    d->rows = malloc(sizeof(int64_t) * (size_t)d->size);
+    if (!d->pi || !d->hdr || !d->sparse_class || !d->w || !d->rows) {
         free(d->pi);
         d->pi = NULL;
         return cg_set_error(CG_ERR_NOMEM, "cg_dist_broadcast: out of memory");
     }
-    d->hdr = h;
     for (int i = 0; i < np; i++) {
         dist_param *q = &d->pi[i];
         q->p = ps[i];
