@@ -4,7 +4,12 @@
  *   <name> <seconds per epoch> s/epoch <samples per second> samples/s <peak RSS MiB> MiB
  * plus, for the IMDB models, inference throughput and the GFLOP/s the
  * recurrent GEMMs achieve in training.
- * Usage: cgrad-bench [--threads N] [--steps-scale F] [--lazy] [--shards N] [--mpi] [WORKLOAD ...]
+ * Usage: cgrad-bench [--threads N] [--steps-scale F] [--lazy] [--shards N] [--batch N] [--no-info] [--mpi]
+ *                    [WORKLOAD ...]
+ *        cgrad-bench --info | --blis-arch-type
+ * The output starts with cg_build_info's lines ("# " before each; --no-info:
+ * not); --info prints them alone, --blis-arch-type the number of BLIS's
+ * sub-configuration in use (bench/run.sh gives the peer the same).
  * --lazy runs Adam with its lazy option (only the embedding rows a batch
  * touched are updated, as PyTorch's SparseAdam); a different optimizer from
  * the peer's, so its lines are marked "_lazy". --shards N splits every
@@ -17,7 +22,8 @@
  * process of its own: samples/s of both, and for the two ranks the time
  * per step spent averaging gradients (packing, messages, waiting, summing,
  * unpacking) and the bytes each rank sent per step. --dist is one rank of
- * such a run (started by --mpi under mpirun). */
+ * such a run (started by --mpi under mpirun). --batch N changes the batch
+ * of 32 (with --dist: the global one). */
 #include <cgrad/cgrad.h>
 
 #include <stdio.h>
@@ -88,6 +94,7 @@ static void make_data(const workload *w, cg_tensor **x, cg_tensor **y) {
 }
 
 static int g_shards; /* --shards: for every workload; 0 = each its own */
+static int64_t g_batch = 32; /* --batch: the (global) batch */
 static cg_dist *g_dist; /* --dist: this rank's share of every batch */
 
 static bool step(cg_module *m, cg_optim *opt, const workload *w, cg_tensor *x, cg_tensor *y, int64_t i, int64_t B) {
@@ -123,7 +130,7 @@ static double train_flops_per_sample(const workload *w) {
 static bool g_lazy;
 
 static int run(const workload *w, double steps_scale) {
-    const int64_t B = 32;
+    const int64_t B = g_batch;
     cg_manual_seed(0);
     cg_module *m = build(w);
     cg_tensor *x, *y;
@@ -234,9 +241,9 @@ static int compare_mpi(const char *const *picked, int np, double scale) {
         if (!want) continue;
         char comm_key[64];
         snprintf(comm_key, sizeof comm_key, "%s_comm", w->name);
-        snprintf(cmd, sizeof cmd, "'%s' --threads 2 --steps-scale %g %s", self, scale, w->name);
+        snprintf(cmd, sizeof cmd, "'%s' --no-info --threads 2 --steps-scale %g %s", self, scale, w->name);
         bool ok = run_for(cmd, w->name, one, sizeof one);
-        snprintf(cmd, sizeof cmd, "mpirun -np 2 '%s' --threads 1 --steps-scale %g --dist %s", self, scale, w->name);
+        snprintf(cmd, sizeof cmd, "mpirun -np 2 '%s' --no-info --threads 1 --steps-scale %g --dist %s", self, scale, w->name);
         FILE *p = ok ? popen(cmd, "r") : NULL;
         char line[1024];
         bool got_two = false, got_comm = false;
@@ -265,21 +272,50 @@ int main(int argc, char **argv) {
     double scale = 1.0;
     const char *picked[N_WORKLOADS];
     int np = 0;
-    bool mpi = false, dist = false;
+    bool info = true, mpi = false, dist = false;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--threads") && i + 1 < argc) cg_set_num_threads(atoi(argv[++i]));
+        if (!strcmp(argv[i], "--info") || !strcmp(argv[i], "--blis-arch-type")) {
+            if (argv[i][2] == 'i') cg_build_info_print(stdout);
+            else printf("%d\n", cg_build_info().blis_arch_type);
+            return 0;
+        }
+        if (!strcmp(argv[i], "--no-info")) info = false;
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) cg_set_num_threads(atoi(argv[++i]));
         else if (!strcmp(argv[i], "--steps-scale") && i + 1 < argc) scale = atof(argv[++i]);
         else if (!strcmp(argv[i], "--lazy")) g_lazy = true;
         else if (!strcmp(argv[i], "--shards") && i + 1 < argc) g_shards = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) g_batch = atoll(argv[++i]);
         else if (!strcmp(argv[i], "--mpi")) mpi = true;
         else if (!strcmp(argv[i], "--dist")) dist = true;
         else if (np < N_WORKLOADS) picked[np++] = argv[i];
     }
-    if (mpi) return compare_mpi(picked, np, scale);
+    if (g_batch < 1) {
+        fprintf(stderr, "cgrad-bench: --batch must be >= 1\n");
+        return 2;
+    }
+    for (int k = 0; k < np; k++) {
+        bool known = false;
+        for (int j = 0; j < N_WORKLOADS; j++) known |= !strcmp(picked[k], WORKLOADS[j].name);
+        if (!known) {
+            fprintf(stderr, "cgrad-bench: unknown workload or flag '%s'\n", picked[k]);
+            return 2;
+        }
+    }
     if (dist && !(g_dist = cg_dist_init(&argc, &argv, NULL))) {
         fprintf(stderr, "cgrad-bench --dist: %s\n", cg_last_error());
         return 1;
     }
+    if (info && cg_dist_rank(g_dist) == 0) {
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        cg_build_info_print(f);
+        fclose(f);
+        for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) printf("# %s\n", line);
+        free(text);
+        fflush(stdout);
+    }
+    if (mpi) return compare_mpi(picked, np, scale);
     int rc = 0;
     for (int k = 0; k < N_WORKLOADS; k++) {
         bool want = np == 0;

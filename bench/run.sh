@@ -1,7 +1,8 @@
 #!/bin/bash
 # make bench: cgrad-bench and, when Debian's python3-torch is installed, the
 # PyTorch peer on the same workloads in the same run, each workload in its
-# own process (so peak RSS is per workload), then the ratios.
+# own process (so peak RSS is per workload), then the ratios; and
+# cgrad-bench --mpi (one process x 2 threads against 2 processes over MPI).
 #
 # A shared machine's speed drifts by tens of percent within minutes, so the
 # two sides run back to back per workload, ROUNDS times (default 3), and the
@@ -17,13 +18,25 @@ trap 'rm -f "$ours" "$theirs"' EXIT
 have_peer=0
 [ -f "$PEER" ] && /usr/bin/python3 -c "import torch" 2>/dev/null && have_peer=1
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; threads: $THREADS; rounds: $ROUNDS"
+"$BUILD/bench/cgrad-bench" --info
+# The peer's BLIS (Debian's torch multiplies through libblas.so.3, BLIS here)
+# runs the sub-configuration cgrad's does, so a ratio compares like with like.
+BLIS_FOR_PEER=${BLIS_ARCH_TYPE:-$("$BUILD/bench/cgrad-bench" --blis-arch-type)}
+echo "the peer runs with BLIS_ARCH_TYPE=$BLIS_FOR_PEER (libblas.so.3: $(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3 2>/dev/null))"
 [ "${MATMUL:-1}" = 0 ] || "$BUILD/bench/bench_matmul" --threads "$THREADS" 2>/dev/null || true
 for r in $(seq "$ROUNDS"); do
     for w in $WORKLOADS; do
-        "$BUILD/bench/cgrad-bench" --threads "$THREADS" "$w" | sed "s/^/$r /" | tee -a "$ours"
-        [ "$have_peer" = 1 ] && /usr/bin/python3 "$PEER" --threads "$THREADS" "$w" | sed "s/^/$r torch /" | tee -a "$theirs"
+        "$BUILD/bench/cgrad-bench" --no-info --threads "$THREADS" "$w" | sed "s/^/$r /" | tee -a "$ours"
+        [ "$have_peer" = 1 ] && BLIS_ARCH_TYPE=$BLIS_FOR_PEER /usr/bin/python3 "$PEER" --threads "$THREADS" "$w" | sed "s/^/$r torch /" | tee -a "$theirs"
     done
 done
+# One process x 2 threads against 2 processes x 1 thread over MPI (MPI=0:
+# not), when mpirun is installed and cgrad was built with MPI.
+if [ "${MPI:-1}" != 0 ] && command -v mpirun >/dev/null; then
+    echo
+    # shellcheck disable=SC2086
+    "$BUILD/bench/cgrad-bench" --no-info --mpi $WORKLOADS || echo "(cgrad-bench --mpi failed)"
+fi
 [ -s "$theirs" ] || { echo "(python3-torch not installed: no peer figures)"; exit 0; }
 echo
 printf "%-16s %-28s %8s %14s %14s %10s %10s\n" workload "speedup per round" median "cgrad samp/s" "torch samp/s" "cgrad MiB" "torch MiB"
