@@ -138,6 +138,12 @@ static cg_status start_ready(cg_dist *d) {
         if (st != CG_OK) return st;
         d->next_start++;
     }
+    /* MPI moves nonblocking collectives on only inside MPI calls: give the
+     * started ones a turn (a request that completes becomes MPI_REQUEST_NULL) */
+    for (int k = 0; k < d->next_start; k++) {
+        int done = 0, rc = MPI_Test(&d->b[k].ra, &done, MPI_STATUS_IGNORE);
+        if (rc != MPI_SUCCESS) return cg__dist_mpi_error(d, rc, FN);
+    }
     return CG_OK;
 }
 
