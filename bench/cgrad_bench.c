@@ -233,7 +233,8 @@ static int compare_mpi(const char *const *picked, int np, double scale) {
         setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
     }
     int rc = 0;
-    printf("%-16s %14s %14s %8s  %s\n", "workload", "1x2 samples/s", "2x1 samples/s", "2x1/1x2", "2x1: averaging gradients");
+    printf("%-16s %14s %14s %8s  %s\n", "workload", "1x2 samples/s", "2x1 samples/s", "2x1/1x2",
+           "2x1: averaging gradients");
     for (int k = 0; k < N_WORKLOADS; k++) {
         const workload *w = &WORKLOADS[k];
         bool want = np == 0;
@@ -243,15 +244,18 @@ static int compare_mpi(const char *const *picked, int np, double scale) {
         snprintf(comm_key, sizeof comm_key, "%s_comm", w->name);
         snprintf(cmd, sizeof cmd, "'%s' --no-info --threads 2 --steps-scale %g %s", self, scale, w->name);
         bool ok = run_for(cmd, w->name, one, sizeof one);
-        snprintf(cmd, sizeof cmd, "mpirun -np 2 '%s' --no-info --threads 1 --steps-scale %g --dist %s", self, scale, w->name);
+        snprintf(cmd, sizeof cmd, "mpirun -np 2 '%s' --no-info --threads 1 --steps-scale %g --dist %s", self, scale,
+                 w->name);
         FILE *p = ok ? popen(cmd, "r") : NULL;
         char line[1024];
         bool got_two = false, got_comm = false;
         while (p && fgets(line, sizeof line, p)) {
             size_t a = strlen(w->name), c = strlen(comm_key);
             line[strcspn(line, "\n")] = 0;
-            if (!strncmp(line, comm_key, c) && line[c] == ' ') snprintf(comm, sizeof comm, "%s", line + c + 1), got_comm = true;
-            else if (!strncmp(line, w->name, a) && line[a] == ' ') snprintf(two, sizeof two, "%s", line + a + 1), got_two = true;
+            if (!strncmp(line, comm_key, c) && line[c] == ' ')
+                snprintf(comm, sizeof comm, "%s", line + c + 1), got_comm = true;
+            else if (!strncmp(line, w->name, a) && line[a] == ' ')
+                snprintf(two, sizeof two, "%s", line + a + 1), got_two = true;
         }
         int st = p ? pclose(p) : -1;
         if (!ok || !got_two || !got_comm || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {

@@ -142,7 +142,9 @@ cg_dist *cg_dist_init_comm(const void *mpi_comm, const cg_dist_opts *o) {
     if (c == MPI_COMM_NULL) return cg_set_error(CG_ERR_VALUE, "%s: the communicator is MPI_COMM_NULL", fn), NULL;
     int inter = 0;
     MPI_Comm_test_inter(c, &inter);
-    if (inter) return cg_set_error(CG_ERR_VALUE, "%s: an intercommunicator cannot be used (give an intracommunicator)", fn), NULL;
+    if (inter)
+        return cg_set_error(CG_ERR_VALUE, "%s: an intercommunicator cannot be used (give an intracommunicator)", fn),
+               NULL;
     return make(fn, c, o, false);
 }
 
@@ -280,8 +282,9 @@ cg_status cg__dist_same(cg_dist *d, const char *fn, const int64_t *v, const char
     for (int j = 0; st == CG_OK && j < n; j++)
         for (int i = 1; st == CG_OK && i < d->size; i++)
             if (all[(size_t)i * n + j] != all[j])
-                st = cg_set_error(CG_ERR_VALUE, "%s: %s is %lld on rank 0 but %lld on rank %d (every rank must pass the same)",
-                                  fn, names[j], (long long)all[j], (long long)all[(size_t)i * n + j], i);
+                st = cg_set_error(CG_ERR_VALUE,
+                                  "%s: %s is %lld on rank 0 but %lld on rank %d (every rank must pass the same)", fn,
+                                  names[j], (long long)all[j], (long long)all[(size_t)i * n + j], i);
     free(all);
     return st;
 }

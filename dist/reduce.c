@@ -499,13 +499,18 @@ cg_status cg__dist_step_finish(cg_dist *d, cg_status local, int64_t n, double lo
             rows_bytes += (double)block_bytes(rows[r], row_bytes, true);
             ids_bytes += (double)block_bytes(rows[r], row_bytes, false);
         }
-        q->transport = all_none ? 0 : any_dense ? 3 : d->o.sparse == CG_DIST_SPARSE_ROWS ? 1 : d->o.sparse == CG_DIST_SPARSE_DENSE ? 2
-                       : rows_bytes <= ids_bytes + dense_bytes ? 1 : 2;
+        q->transport = all_none                             ? 0
+                       : any_dense                            ? 3
+                       : d->o.sparse == CG_DIST_SPARSE_ROWS   ? 1
+                       : d->o.sparse == CG_DIST_SPARSE_DENSE  ? 2
+                       : rows_bytes <= ids_bytes + dense_bytes ? 1
+                                                              : 2;
         if (q->transport == 1 && rows_bytes > (double)INT_MAX) q->transport = 2;
         if (q->transport == 2 && ids_bytes > (double)INT_MAX) q->transport = 3;
         if (q->transport == 1 || q->transport == 2) st = start_rows(d, q, rows, q->transport == 1);
         if (st == CG_OK && q->transport >= 2) {
-            if (!q->single && !(q->single = calloc(1, sizeof *q->single))) st = cg_set_error(CG_ERR_NOMEM, FN ": out of memory");
+            if (!q->single && !(q->single = calloc(1, sizeof *q->single)))
+                st = cg_set_error(CG_ERR_NOMEM, FN ": out of memory");
             if (st == CG_OK && !q->single->buf) st = bucket_init(d, q->single, &i, 1);
             if (st == CG_OK) {
                 pack(q->single->buf, q->p);
@@ -538,7 +543,8 @@ cg_status cg__dist_step_finish(cg_dist *d, cg_status local, int64_t n, double lo
             if (werr == CG_OK) werr = cg_set_error(CG_ERR_NOMEM, FN ": out of memory");
             continue;
         }
-        if (q->p->dtype == CG_FLOAT64) rows_sum_f64(q, q->block, q->bdispl, rows, w, W, (int64_t)E, d->acc, U, (double *)d->vals);
+        if (q->p->dtype == CG_FLOAT64)
+            rows_sum_f64(q, q->block, q->bdispl, rows, w, W, (int64_t)E, d->acc, U, (double *)d->vals);
         else rows_sum_f32(q, q->block, q->bdispl, rows, w, W, (int64_t)E, d->acc, U, (float *)d->vals);
         clear_map(q, uids, U);
         cg_status ws = write_rows(q->p, uids, U, d->vals);
@@ -576,7 +582,8 @@ cg_status cg__dist_step_finish(cg_dist *d, cg_status local, int64_t n, double lo
                                   U == -1 ? "a rank sent a row id out of range" : "out of memory");
                 if (U > 0) clear_map(q, uids, U);
             } else {
-                for (int64_t u = 0; u < U; u++) memcpy(d->vals + (size_t)u * rb, q->single->buf + (size_t)uids[u] * rb, rb);
+                for (int64_t u = 0; u < U; u++)
+                    memcpy(d->vals + (size_t)u * rb, q->single->buf + (size_t)uids[u] * rb, rb);
                 clear_map(q, uids, U);
                 ws = write_rows(q->p, uids, U, d->vals);
             }

@@ -66,11 +66,13 @@ static cg_status compare(const cg_dist *d, const char *fn, const char *mine, con
         if (!ha && !hb) return CG_OK;
         if (ha && hb && strcmp(a, b) == 0) continue;
         if (!hb)
-            return cg_set_error(CG_ERR_SHAPE, "%s: the ranks hold different models: rank 0 has %s, rank %d has nothing there",
-                                fn, a, d->rank);
+            return cg_set_error(CG_ERR_SHAPE,
+                                "%s: the ranks hold different models: rank 0 has %s, rank %d has nothing there", fn, a,
+                                d->rank);
         if (!ha)
-            return cg_set_error(CG_ERR_SHAPE, "%s: the ranks hold different models: rank %d has %s, rank 0 has nothing there",
-                                fn, d->rank, b);
+            return cg_set_error(CG_ERR_SHAPE,
+                                "%s: the ranks hold different models: rank %d has %s, rank 0 has nothing there", fn,
+                                d->rank, b);
         return cg_set_error(CG_ERR_SHAPE, "%s: the ranks hold different models: rank 0 has %s, rank %d has %s", fn, a,
                             d->rank, b);
     }
@@ -134,15 +136,18 @@ cg_status cg_dist_broadcast(cg_dist *d, cg_optim *opt) {
     size_t len = 0;
     if (!opt) st = cg_set_error(CG_ERR_NULL, "%s: optimizer is NULL", fn);
     if (st == CG_OK && (ns = cg_optim_state_tensors(opt, NULL, 0)) < 0) st = cg_last_status();
-    if (st == CG_OK && !(sts = malloc(sizeof *sts * (size_t)(ns + 1)))) st = cg_set_error(CG_ERR_NOMEM, "%s: out of memory", fn);
+    if (st == CG_OK && !(sts = malloc(sizeof *sts * (size_t)(ns + 1))))
+        st = cg_set_error(CG_ERR_NOMEM, "%s: out of memory", fn);
     if (st == CG_OK && cg_optim_state_tensors(opt, sts, ns) != ns) st = cg_last_status();
-    if (st == CG_OK && !(desc = describe(opt, ps, np, sts, ns, &len))) st = cg_set_error(CG_ERR_NOMEM, "%s: out of memory", fn);
+    if (st == CG_OK && !(desc = describe(opt, ps, np, sts, ns, &len)))
+        st = cg_set_error(CG_ERR_NOMEM, "%s: out of memory", fn);
     /* a rank that cannot even describe its model stops everyone */
     st = cg__dist_agree(d, st, fn, true);
     /* the same description everywhere? (its hash and length first) */
     int64_t mine[2] = {(int64_t)fnv(desc, len), (int64_t)len}, *all = NULL;
     if (st == CG_OK) {
-        if (!(all = malloc(sizeof(int64_t) * 2 * (size_t)d->size))) st = cg_set_error(CG_ERR_NOMEM, "%s: out of memory", fn);
+        if (!(all = malloc(sizeof(int64_t) * 2 * (size_t)d->size)))
+            st = cg_set_error(CG_ERR_NOMEM, "%s: out of memory", fn);
         st = cg__dist_agree(d, st, fn, true);
     }
     if (st == CG_OK) {

@@ -322,7 +322,8 @@ static int w_uneven(int argc, char **argv) {
         if (s < mine) xb = cg_slice(x, 0, 8 * (s * W + g_rank), 8 * (s * W + g_rank) + 8, 1),
                       yb = cg_slice(y, 0, 8 * (s * W + g_rank), 8 * (s * W + g_rank) + 8, 1);
         cg_batch_opts bo = {.dist = g_d};
-        W_CHECK(cg_train_batch_ex(a.m, CG_LOSS_BCE_WITH_LOGITS, CG_METRIC_NONE, xb, yb, &bo, NULL, NULL) == CG_OK, "step %d", s);
+        W_CHECK(cg_train_batch_ex(a.m, CG_LOSS_BCE_WITH_LOGITS, CG_METRIC_NONE, xb, yb, &bo, NULL, NULL) == CG_OK,
+                "step %d", s);
         W_CHECK(cg_optim_step(a.opt) == CG_OK, "step");
         cg_scope_end(sc);
     }

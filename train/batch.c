@@ -173,7 +173,8 @@ cg_status cg_train_batch_ex(cg_module *model, cg_loss loss, cg_metric metric, cg
         else n = x->shape[0];
     }
     if (st == CG_OK && cg__dist_n_params(d) == 0)
-        st = cg_set_error(CG_ERR_STATE, "cg_train_batch: the dist has no parameters: call cg_dist_broadcast(dist, opt) first");
+        st = cg_set_error(CG_ERR_STATE,
+                          "cg_train_batch: the dist has no parameters: call cg_dist_broadcast(dist, opt) first");
     /* every rank moves the default generator by one block per call */
     uint64_t c0 = cg_default_rng()->counter;
     double lv = NAN, mv = NAN;

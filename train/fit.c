@@ -224,7 +224,11 @@ static cg_status fit_step(cg_module *model, cg_loss loss, cg_metric metric, cons
         if (pl->d) {
             /* a failed micro-batch is reported to every rank by the synchronized call */
             cg_batch_opts bo = {.shards = shards, .dist = pl->d, .no_sync = j + 1 < pl->k};
-            if (st != CG_OK) xb = yb = NULL;
+            if (st != CG_OK) { /* (gathering the rows failed: reported by the synchronized call) */
+                cg__dist_defer(pl->d, st, 0, 0, 0);
+                xb = yb = NULL;
+                st = CG_OK;
+            }
             cg_status sj = cg_train_batch_ex(model, loss, metric, xb, yb, &bo, &l, &mt);
             if (j + 1 == pl->k) {
                 *lv = l, *mv = mt;
