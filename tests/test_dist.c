@@ -135,6 +135,13 @@ static uint64_t weights_hash(const net *n) {
     return h;
 }
 
+static uint64_t tensor_hash(const cg_tensor *t) {
+    uint64_t h = 1469598103934665603ULL;
+    const unsigned char *p = cg_data(t);
+    for (size_t k = 0; k < (size_t)cg_numel(t) * cg_dtype_size(t->dtype); k++) h = (h ^ p[k]) * 1099511628211ULL;
+    return h;
+}
+
 /* Does every rank hold rank 0's h? (rank 0's value reaches all through a
  * sum to which only it adds; 16 bits a double, exactly.) */
 static bool same_everywhere(uint64_t h) {
@@ -491,6 +498,66 @@ static int w_args(int argc, char **argv) {
     return 0;
 }
 
+/* manual: a loop of one's own with cg_dist_allreduce_grads (each rank's
+ * .grad the gradient of a mean over its n_r samples), on a table that is
+ * row-sparse on every rank (step 1), dense on one rank and row-sparse on
+ * the other (step 2), row-sparse again (step 3). Every rank also computes
+ * both ranks' gradients itself and checks the average. 2 ranks. */
+static cg_tensor *manual_loss(cg_tensor *t, int rank, int step) {
+    if (rank == 1 && step == 2) { /* dense: sum(t * c), c = 0.1 (i + 1) */
+        cg_tensor *c = cg_arange(CG_FLOAT32, 1, 41, 1);
+        c = cg_k_scalar(CG_MUL, cg_k_reshape(c, CG_SHAPE(10, 4)), 0.1);
+        return cg_sum(cg_mul(t, c), NULL, 0, false);
+    }
+    int64_t ids[3] = {(rank * 3 + step) % 10, (rank * 5 + 2 * step) % 10, 7};
+    cg_tensor *idx = cg_from_data(CG_INT64, CG_SHAPE(3), ids);
+    return cg_mean(cg_square(cg_index_select(t, 0, idx)), NULL, 0, false);
+}
+
+static int w_manual(int argc, char **argv) {
+    (void)argc, (void)argv;
+    W_CHECK(cg_dist_size(g_d) == 2, "manual needs 2 ranks");
+    cg_rng r = cg_rng_seeded(3);
+    cg_tensor *t = cg_requires_grad_(cg_randn(&r, CG_FLOAT32, CG_SHAPE(10, 4)), true);
+    cg_set_name(t, "table");
+    cg_sgd_opts so = cg_sgd_torch();
+    so.lr = 0.5;
+    cg_optim *opt = cg_sgd_new(&t, 1, &so);
+    W_CHECK(opt && cg_dist_broadcast(g_d, opt) == CG_OK, "broadcast");
+    for (int step = 1; step <= 3; step++) {
+        cg_scope *sc = cg_scope_begin();
+        /* the expected average: both ranks' gradients, here */
+        cg_optim_zero_grad(opt);
+        float want[40];
+        for (int k = 0; k < 2; k++) W_CHECK(cg_backward(manual_loss(t, k, step)) == CG_OK, "backward");
+        memcpy(want, cg_data_f32(cg_grad(t)), sizeof want);
+        for (int i = 0; i < 40; i++) want[i] *= 0.5f;
+        cg_optim_zero_grad(opt);
+        W_CHECK(cg_backward(manual_loss(t, g_rank, step)) == CG_OK, "backward");
+        W_CHECK(cg_dist_allreduce_grads(g_d, 1) == CG_OK, "allreduce, step %d", step);
+        const float *got = cg_data_f32(cg_grad(t));
+        for (int i = 0; i < 40; i++) W_CHECK(fabsf(got[i] - want[i]) <= 1e-6f * (1 + fabsf(want[i])),
+                                             "step %d, element %d: %g, want %g", step, i, got[i], want[i]);
+        int64_t n = -1;
+        const int64_t *rows = cg_grad_rows(t, &n);
+        if (step == 2) W_CHECK(!rows, "step 2: the average is dense, but the gradient is listed row-sparse");
+        else {
+            W_CHECK(rows, "step %d: the average of row-sparse gradients is not row-sparse", step);
+            for (int i = 0; i < 10; i++) {
+                bool nonzero = false, listed = false;
+                for (int e = 0; e < 4; e++) nonzero |= want[i * 4 + e] != 0;
+                for (int64_t k = 0; k < n; k++) listed |= rows[k] == i;
+                W_CHECK(nonzero == listed, "step %d: row %d %s listed", step, i, listed ? "wrongly" : "not");
+            }
+        }
+        W_CHECK(cg_optim_step(opt) == CG_OK, "step");
+        cg_scope_end(sc);
+    }
+    report("same_on_every_rank", "%d", same_everywhere(tensor_hash(t)));
+    cg_optim_free(opt);
+    return 0;
+}
+
 /* hosts: each rank's host name, and how many ranks share this machine. */
 static int w_hosts(int argc, char **argv) {
     (void)argc, (void)argv;
@@ -519,7 +586,7 @@ static int worker(int argc, char **argv) {
         int (*fn)(int, char **);
     } W[] = {{"niter", w_niter},       {"fit", w_fit}, {"uneven", w_uneven}, {"mismatch", w_mismatch},
              {"bad", w_bad},           {"ckpt", w_ckpt}, {"world1", w_world1}, {"args", w_args},
-             {"hosts", w_hosts}};
+             {"hosts", w_hosts},       {"manual", w_manual}};
     int rc = -1;
     for (size_t i = 0; i < sizeof W / sizeof W[0]; i++)
         if (argc >= 3 && !strcmp(argv[2], W[i].name)) rc = W[i].fn(argc - 3, argv + 3);
@@ -669,6 +736,12 @@ START_TEST(uneven_data_per_rank) {
     ck_assert_int_eq((int)result_num(g_out, "steps"), 5);
     double rel = result_num(g_out, "max_rel_diff");
     ck_assert_msg(rel <= 1e-6, "max relative difference %g", rel);
+    ck_assert_int_eq((int)result_num(g_out, "same_on_every_rank"), 1);
+}
+END_TEST
+
+START_TEST(manual_loop_and_mixed_gradient_kinds) {
+    RUN_OK(2, "manual");
     ck_assert_int_eq((int)result_num(g_out, "same_on_every_rank"), 1);
 }
 END_TEST
@@ -868,6 +941,7 @@ int main(int argc, char **argv) {
     tcase_add_test(tc, fit_accumulating_micro_batches);
     tcase_add_test(tc, fit_last_step_leaves_ranks_without_data);
     tcase_add_test(tc, uneven_data_per_rank);
+    tcase_add_test(tc, manual_loop_and_mixed_gradient_kinds);
     tcase_add_test(tc, mismatched_models_are_refused);
     tcase_add_test(tc, bad_input_on_one_rank);
     tcase_add_test(tc, world_of_one);
