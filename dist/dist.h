@@ -102,10 +102,10 @@ cg_dist *cg_dist_init_comm(const void *mpi_comm, const cg_dist_opts *o);
 int cg_dist_rank(const cg_dist *d);
 int cg_dist_size(const cg_dist *d);
 int cg_dist_local_size(const cg_dist *d);
-/* Free d; MPI_Finalize when cg_dist_init started MPI. After a rank was
- * lost (a timeout or an MPI error) MPI cannot shut down cleanly: d is
- * freed and MPI left as it is (the program's exit then ends the job).
- * NULL is a no-op. */
+/* Free d; MPI_Finalize when cg_dist_init started MPI (so finalize that
+ * dist after any others). After a rank was lost (a timeout or an MPI
+ * error) MPI cannot shut down cleanly: d is freed and MPI left as it is
+ * (the program's exit then ends the job). NULL is a no-op. */
 cg_status cg_dist_finalize(cg_dist *d);
 
 /* ---------------------------------------------------------------- training */
