@@ -62,6 +62,13 @@ static double now(void) {
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
+/* CPU time of the process (all its threads). */
+static double cpu_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
 static double peak_rss_mib(void) {
     struct rusage u;
     getrusage(RUSAGE_SELF, &u);
@@ -153,10 +160,10 @@ static int run(const workload *w, double steps_scale) {
     for (int i = 0; i < 3; i++)
         if (!step(m, opt, w, x, y, i, B)) return 1;
     cg_dist_reset_stats(g_dist);
-    double t = now();
+    double t = now(), c = cpu_now();
     for (int i = 0; i < steps; i++)
         if (!step(m, opt, w, x, y, i, B)) return 1;
-    double dt = now() - t;
+    double dt = now() - t, dc = cpu_now() - c;
     int64_t nb = (w->n + B - 1) / B;
     double per_epoch = dt / steps * (double)nb;
     const char *tag = g_lazy && w->vocab ? "_lazy" : "";
@@ -181,6 +188,10 @@ static int run(const workload *w, double steps_scale) {
     }
     printf("%s%s %.3f s/epoch %.0f samples/s %.0f MiB\n", w->name, tag, per_epoch, (double)w->n / per_epoch,
            peak_rss_mib());
+    /* with one thread, the CPU time is what a step takes on a core of its
+     * own, however busy the machine */
+    printf("%s%s_step %.3f ms wall, %.3f ms CPU (batch %lld)\n", w->name, tag, 1e3 * dt / steps, 1e3 * dc / steps,
+           (long long)B);
     if (w->vocab) {
         double fl = train_flops_per_sample(w) * (double)B * steps / dt;
         int64_t n_inf = 64 * B < w->n ? 64 * B : w->n;
