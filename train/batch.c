@@ -33,8 +33,8 @@ static cg_status run_shard(cg_module *model, cg_loss loss, cg_metric metric, cg_
 }
 
 /* cg_train_batch's work, with the backward of scale * the batch's mean
- * loss, and random draws from streams forked with keys key0 + part (also
- * for a single part when fork_alone). */
+ * loss, and random draws from streams forked with keys key0 + shard (also
+ * for a single shard when fork_alone). */
 static cg_status local_batch(cg_module *model, cg_loss loss, cg_metric metric, cg_tensor *x, cg_tensor *y, int shards,
                              double scale, uint64_t key0, bool fork_alone, double *loss_out, double *metric_out) {
     if (loss_out) *loss_out = NAN;
@@ -45,13 +45,13 @@ static cg_status local_batch(cg_module *model, cg_loss loss, cg_metric metric, c
                             cg_shape_str(x), cg_shape_str(y));
     int64_t n = x->shape[0];
     if (shards < -1)
-        return cg_set_error(CG_ERR_VALUE, "cg_train_batch: shards = %d; use 0 or 1 (no split), n > 1 (n parts) or -1 (one per thread)",
+        return cg_set_error(CG_ERR_VALUE, "cg_train_batch: shards = %d; use 0 or 1 (no split), n > 1 (n shards) or -1 (one per thread)",
                             shards);
     int S = shards == -1 ? cg_get_num_threads() : shards < 1 ? 1 : shards;
     if (S > n) S = (int)n;
-    if (S > CG_MAX_PARTS) S = CG_MAX_PARTS;
+    if (S > CG_MAX_SHARDS) S = CG_MAX_SHARDS;
     if (omp_in_parallel()) S = 1;
-    shard r[CG_MAX_PARTS];
+    shard r[CG_MAX_SHARDS];
     memset(r, 0, sizeof(shard) * (size_t)S);
     for (int k = 0; k < S; k++) r[k].loss = r[k].metric = NAN; /* until computed */
     if (S == 1) {
@@ -64,11 +64,11 @@ static cg_status local_batch(cg_module *model, cg_loss loss, cg_metric metric, c
         if (metric_out) *metric_out = r[0].metric;
         return st;
     }
-    /* part k's gradients go to a sink kept in an arena of its own: its
+    /* shard k's gradients go to a sink kept in an arena of its own: its
      * buffers are reused by the next step, and only thread k touches it */
-    if (!model->parts && !(model->parts = calloc(1, sizeof *model->parts)))
+    if (!model->shards && !(model->shards = calloc(1, sizeof *model->shards)))
         return cg_set_error(CG_ERR_NOMEM, "cg_train_batch: out of memory");
-    cg_module_parts *mp = model->parts;
+    cg_module_shards *mp = model->shards;
     for (int k = 0; k < S; k++) {
         if (!mp->arena[k] && !(mp->arena[k] = cg_arena_new())) return cg_last_status();
         if (!mp->sink[k]) {
@@ -114,7 +114,7 @@ static cg_status local_batch(cg_module *model, cg_loss loss, cg_metric metric, c
                     snprintf(merge_err, sizeof merge_err, "%s", cg_last_error());
                 }
             }
-            cg_rng_fork *forks[CG_MAX_PARTS];
+            cg_rng_fork *forks[CG_MAX_SHARDS];
             for (int k = 0; k < S; k++) forks[k] = r[k].fork;
             cg_rng_fork_advance(forks, S);
         }
@@ -181,7 +181,7 @@ cg_status cg_train_batch_ex(cg_module *model, cg_loss loss, cg_metric metric, cg
     if (st == CG_OK && n > 0) {
         cg__dist_set_no_sync(d, true);
         st = local_batch(model, loss, metric, x, y, opts.shards, (double)n,
-                         (uint64_t)cg_dist_rank(d) * CG_MAX_PARTS, true, &lv, &mv);
+                         (uint64_t)cg_dist_rank(d) * CG_MAX_SHARDS, true, &lv, &mv);
         cg__dist_set_no_sync(d, false);
     }
     cg_default_rng()->counter = c0 + 1;
