@@ -314,6 +314,10 @@ static cg_status start_rows(cg_dist *d, dist_param *q, const int64_t *rows, bool
     return CG_OK;
 }
 
+static void clear_map(dist_param *q, const int64_t *uids, int64_t U) {
+    for (int64_t u = 0; u < U; u++) q->map[uids[u]] = -1;
+}
+
 /* The union of every rank's row ids, in rank order then first appearance,
  * into d's scratch; returns U, or -1 for an id out of range. */
 static int64_t union_rows(cg_dist *d, dist_param *q, const int64_t *rows, bool with_rows, int64_t **uids) {
@@ -330,7 +334,10 @@ static int64_t union_rows(cg_dist *d, dist_param *q, const int64_t *rows, bool w
         const int64_t *ids = (const int64_t *)(q->block + q->bdispl[r]);
         for (int64_t k = 0; k < rows[r]; k++) {
             int64_t id = ids[k];
-            if (id < 0 || id >= q->rows) return -1;
+            if (id < 0 || id >= q->rows) {
+                clear_map(q, d->uids, U);
+                return -1;
+            }
             if (q->map[id] < 0) {
                 q->map[id] = (int32_t)U;
                 d->uids[U++] = id;
@@ -339,10 +346,6 @@ static int64_t union_rows(cg_dist *d, dist_param *q, const int64_t *rows, bool w
     }
     *uids = d->uids;
     return U;
-}
-
-static void clear_map(dist_param *q, const int64_t *uids, int64_t U) {
-    for (int64_t u = 0; u < U; u++) q->map[uids[u]] = -1;
 }
 
 #define DEFINE_ROWS_SUM(T, NAME)                                                                   \
@@ -528,8 +531,9 @@ cg_status cg__dist_step_finish(cg_dist *d, cg_status local, int64_t n, double lo
         dist_param *q = &d->pi[i];
         if (q->bucket >= 0 || q->transport != 1) continue;
         st = cg__dist_wait(d, &q->rs, 1, FN);
+        if (st != CG_OK) break;
         for (int r = 0; r < W; r++) rows[r] = d->hdr[(size_t)r * H + 4 + i] >= 0 ? d->hdr[(size_t)r * H + 4 + i] : 0;
-        int64_t *uids = NULL, U = st == CG_OK ? union_rows(d, q, rows, true, &uids) : 0;
+        int64_t *uids = NULL, U = union_rows(d, q, rows, true, &uids);
         if (U < 0) {
             if (werr == CG_OK)
                 werr = cg_set_error(U == -1 ? CG_ERR_INDEX : CG_ERR_NOMEM, FN ": parameter %d: %s", i,
@@ -574,8 +578,9 @@ cg_status cg__dist_step_finish(cg_dist *d, cg_status local, int64_t n, double lo
             ws = write_dense(q->p, q->single->buf);
         } else { /* row-sparse, the values sent dense: the rows any rank listed */
             st = cg__dist_wait(d, &q->rs, 1, FN);
+            if (st != CG_OK) break;
             for (int r = 0; r < W; r++) rows[r] = d->hdr[(size_t)r * H + 4 + i] >= 0 ? d->hdr[(size_t)r * H + 4 + i] : 0;
-            int64_t *uids = NULL, U = st == CG_OK ? union_rows(d, q, rows, false, &uids) : 0;
+            int64_t *uids = NULL, U = union_rows(d, q, rows, false, &uids);
             size_t rb = (size_t)q->row_numel * q->single->es;
             if (U < 0 || !grow((void **)&d->vals, &d->vals_cap, rb * (size_t)(U > 0 ? U : 0) + 8)) {
                 ws = cg_set_error(U == -1 ? CG_ERR_INDEX : CG_ERR_NOMEM, FN ": parameter %d: %s", i,

@@ -888,6 +888,8 @@ START_TEST(a_lost_rank_times_out_without_the_launcher) {
     double t0 = now_s();
     while ((access(ckpt, F_OK) != 0 || access(pid1, F_OK) != 0) && now_s() - t0 < 60) usleep(20000);
     ck_assert_msg(access(ckpt, F_OK) == 0, "no checkpoint after 60 s");
+    srand((unsigned)time(NULL) ^ (unsigned)getpid());
+    usleep((useconds_t)(rand() % 300000)); /* anywhere in a step */
     size_t len;
     char *pid = slurp(pid1, &len);
     ck_assert_int_eq(kill((pid_t)atoi(pid), SIGKILL), 0);
@@ -900,7 +902,9 @@ START_TEST(a_lost_rank_times_out_without_the_launcher) {
     if (got == 0) kill(run, SIGKILL), waitpid(run, &status, 0);
     char *out = slurp(log, &len);
     ck_assert_msg(got == run && stop < 15, "the run went on for %.1f s after rank 1 was killed:\n%s", stop, out);
-    ck_assert_msg(out && strstr(out, "no answer from the other ranks"), "rank 0 did not say why it stopped:\n%s", out);
+    /* a wait that runs out, or MPI's own error when it notices the lost rank first */
+    ck_assert_msg(out && (strstr(out, "no answer from the other ranks") || strstr(out, "MPI failed")),
+                  "rank 0 did not say why it stopped:\n%s", out);
     printf("killed rank 1 (launcher not stopping the job): rank 0 gave up %.2f s later\n", stop);
     free(out);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
