@@ -11,8 +11,9 @@
  * ln_c_gamma, ln_c_beta [H]; PyTorch's weight_ih is W transposed, weight_hh U transposed.
  * Like that reference, the state carried to the next step is the normalized c'; Ba et al.'s
  * equations carry f c + i g and normalize it only where it enters h'.
- * The loop projects x W for every step at once; a step normalizes its slice, and the gate
- * arithmetic runs as two fused programs on either side of LN_c (a reduction).
+ * The loop projects x W for every step at once and the cell normalizes that whole projection
+ * (LN_i, through the cell type's `project`); the gate arithmetic runs as two fused programs on
+ * either side of LN_c (a reduction).
  *
  *     cg_module *layer = cg_rnn_new(layernorm_lstm_cell_new(128), 128, NULL);  // owns the cell
  *
@@ -54,12 +55,17 @@ static inline cg_status layernorm_lstm_begin(cg_cell *c, cg_tensor **kernel, cg_
     return (void)call, *kernel = ((layernorm_lstm_cell *)c)->kernel, *bias = NULL, CG_OK;
 }
 
+/* LN_i of every step's projection at once. */
+static inline cg_tensor *layernorm_lstm_project(cg_cell *c, cg_tensor *xp, void *call) {
+    return (void)call, cg_layer_norm(xp, ((layernorm_lstm_cell *)c)->ln[0], ((layernorm_lstm_cell *)c)->ln[1], LAYERNORM_LSTM_EPS);
+}
+
 static inline cg_tensor *layernorm_lstm_step(cg_cell *c, const cg_cell_step *s, cg_tensor **next) {
     layernorm_lstm_cell *m = (layernorm_lstm_cell *)c;
     cg_tensor *const *ln = m->ln, *out[2];
     /* with h = 0 (the first step without an initial state) LN_h(h U) is LN_h's bias */
     cg_tensor *hg = s->h ? cg_layer_norm(cg_matmul(s->h, m->recurrent), ln[2], ln[3], LAYERNORM_LSTM_EPS) : ln[3];
-    cg_tensor *in[3] = {cg_layer_norm(s->x, ln[0], ln[1], LAYERNORM_LSTM_EPS), hg, s->state[1]};
+    cg_tensor *in[3] = {s->x, hg, s->state[1]};
     if (cg_fused(&m->gates, in, out) != 2) return NULL;
     cg_tensor *in2[2] = {out[1], next[1] = cg_layer_norm(out[0], ln[4], ln[5], LAYERNORM_LSTM_EPS)};
     return next[0] = cg_fused(&m->out, in2, out) == 1 ? out[0] : NULL;
@@ -68,7 +74,7 @@ static inline cg_tensor *layernorm_lstm_step(cg_cell *c, const cg_cell_step *s, 
 static const cg_cell_type layernorm_lstm_type = {.name = "LayerNormLSTM", .size = sizeof(layernorm_lstm_cell),
                                                  .n_states = 2, .state_size = layernorm_lstm_size,
                                                  .build = layernorm_lstm_build, .begin = layernorm_lstm_begin,
-                                                 .step = layernorm_lstm_step};
+                                                 .project = layernorm_lstm_project, .step = layernorm_lstm_step};
 
 static inline cg_cell *layernorm_lstm_cell_new(int units) {
     if (units <= 0) return cg_set_error(CG_ERR_VALUE, "layernorm_lstm_cell_new: units = %d must be > 0", units), NULL;
