@@ -101,7 +101,7 @@ int main(int argc, char **argv) {
                        .xlabel = "month (1 = January 1974)", .ylabel = "deaths (standardized)",
                        .x0 = (double)step + 1};
     const char *png = ex_out_path(&a, "fit.png");
-    ex_report_plot(&a, cg_plot(png, lines, 3, cg_numel(y), &po), png);
+    if (ex_root(&a)) ex_report_plot(&a, cg_plot(png, lines, 3, cg_numel(y), &po), png);
     printf("final MSE: SimpleRNN %.4f, LSTM %.4f (the trained models' one-step predictions on all %lld windows, "
            "standardized units)\n", ex_mse(target, p_rnn, cg_numel(y)), ex_mse(target, p_lstm, cg_numel(y)),
            (long long)cg_numel(y));

@@ -6,8 +6,13 @@
  * Flags every program takes:
  *   --epochs N     training epochs (0: print the model summary and exit)
  *   --seed S       random seed for initialization and shuffling
- *   --threads N    threads for kernels and GEMM (default: all cores)
+ *   --threads N    threads for kernels and GEMM (default: all cores, shared
+ *                  out among the ranks on this machine with --dist)
  *   --shards N     split each batch over N threads (-1: one part per thread)
+ *   --dist         train over MPI: run under `mpirun -np N <program> --dist ...`
+ *                  (or set CGRAD_DIST=1); every rank loads the data, fit gives
+ *                  each its share of every batch (the batch size stays per
+ *                  rank), and only rank 0 prints and writes files
  *   --verbose N    progress as Keras prints it: 0 none, 1 a bar per epoch, 2 a line per epoch
  * and, where the program uses them (ex_args.takes):
  *   --data DIR     the data folder (default: $CGRAD_DATA)
@@ -51,6 +56,7 @@ typedef struct ex_args {
     int shards; /* cg_fit_opts.shards for every fit; 0: no split */
     int64_t limit;
     uint64_t seed;
+    cg_dist *d; /* --dist: every fit trains over these ranks */
 } ex_args;
 
 /* A program's own flag: text (text != NULL) or a number (num != NULL) in
@@ -140,6 +146,7 @@ static inline void ex_usage(const ex_args *a, const ex_flag *extra, int n_extra,
     snprintf(d, sizeof d, "%d", a->shards);
     ex_usage_line("--shards N", "split each batch over N threads, -1: one part per thread, 0: no split", true, -1,
                   EX_THREADS_MAX, d);
+    printf("  %-16s train over MPI, under mpirun -np N (default: off; CGRAD_DIST=1 turns it on)\n", "--dist");
     ex_usage_line("--verbose N", "progress as Keras prints it: 0 none, 1 a bar per epoch, 2 one line per epoch", true,
                   0, 2, "1");
     if (a->takes & EX_OUT)
@@ -154,6 +161,31 @@ static inline void ex_usage(const ex_args *a, const ex_flag *extra, int n_extra,
     }
 }
 
+/* Is this the rank that prints and writes files (always, without --dist)? */
+static inline bool ex_root(const ex_args *a) { return cg_dist_rank(a->d) == 0; }
+
+static cg_dist *ex_dist_at_exit;
+static inline void ex_dist_end(void) {
+    cg_dist_finalize(ex_dist_at_exit);
+    ex_dist_at_exit = NULL;
+}
+
+/* --dist: join the MPI job; ranks other than 0 print nothing. */
+static inline void ex_dist_start(ex_args *a) {
+    a->d = cg_dist_init(NULL, NULL, NULL);
+    if (!a->d) {
+        fprintf(stderr, "%s: --dist: %s\n", a->prog, cg_last_error());
+        exit(1);
+    }
+    ex_dist_at_exit = a->d;
+    atexit(ex_dist_end);
+    if (a->threads <= 0) { /* the machine's cores, shared among its ranks */
+        int t = cg_get_num_threads() / cg_dist_local_size(a->d);
+        a->threads = t > 0 ? t : 1;
+    }
+    if (!ex_root(a) && !freopen("/dev/null", "w", stdout)) exit(1);
+}
+
 /* Parse argv into *a (which holds the program's defaults on entry). Exits
  * with status 0 after --help and 2 on a bad flag or value. */
 static inline void ex_parse(int argc, char **argv, ex_args *a, const ex_flag *extra, int n_extra, const char *about) {
@@ -162,6 +194,8 @@ static inline void ex_parse(int argc, char **argv, ex_args *a, const ex_flag *ex
     if (!a->data) a->data = getenv("CGRAD_DATA");
     if (a->data && !*a->data) a->data = NULL;
     a->verbose = 1; /* Keras' default */
+    const char *env_dist = getenv("CGRAD_DIST");
+    bool dist = env_dist && *env_dist && strcmp(env_dist, "0") != 0;
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
@@ -173,6 +207,10 @@ static inline void ex_parse(int argc, char **argv, ex_args *a, const ex_flag *ex
         if (!strcmp(f, "--version")) {
             cg_build_info_print(stdout);
             exit(0);
+        }
+        if (!strcmp(f, "--dist")) { /* takes no value */
+            dist = true;
+            continue;
         }
         bool known = true;
         if (!strcmp(f, "--data") && (a->takes & EX_DATA)) {
@@ -226,6 +264,7 @@ static inline void ex_parse(int argc, char **argv, ex_args *a, const ex_flag *ex
         snprintf(out_default, sizeof out_default, "out/%s", a->prog);
         a->out = out_default;
     }
+    if (dist) ex_dist_start(a);
     if (a->threads > 0) cg_set_num_threads(a->threads);
     cg_manual_seed(a->seed);
 }
@@ -409,6 +448,7 @@ static inline cg_history *ex_fit(const ex_args *a, cg_module *model, cg_optim *o
                                  cg_tensor *x, cg_tensor *y, const cg_fit_opts *o) {
     cg_fit_opts oo = *o;
     if (a->shards) oo.shards = a->shards;
+    oo.dist = a->d;
     cg_history *h = cg_fit(model, opt, loss, metric, x, y, &oo);
     if (!h || h->status != CG_OK || h->epochs != o->epochs) {
         ex_fail(a, "fit");
@@ -450,7 +490,7 @@ static inline int ex_imdb_lesson(const ex_args *a, cg_module *model, cg_optim *o
     cg_imdb_free(d);
     if (!h) return 1;
     const char *png = ex_out_path(a, "history.png");
-    ex_report_plot(a, cg_history_plot(h, png, title), png);
+    if (ex_root(a)) ex_report_plot(a, cg_history_plot(h, png, title), png);
     for (int e = 0; e < h->epochs; e++) printf("epoch %d: test accuracy %.4f\n", e + 1, cg_history_get(h, "val_accuracy", e));
     printf("test accuracy: %.4f (seed %llu, %.1f s/epoch)\n", cg_history_last(h, "val_accuracy"),
            (unsigned long long)a->seed, ex_seconds_per_epoch(h));

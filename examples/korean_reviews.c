@@ -204,7 +204,7 @@ static int lesson(const ex_args *a, cg_tokenizer *tk, cg_tensor *x, cg_tensor *y
     h = ex_fit(a, model, opt, CG_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, CG_METRIC_ACCURACY, x, y, &o);
     if (!h) goto done;
     const char *png = ex_out_path(a, "history.png");
-    ex_report_plot(a, cg_history_plot(h, png, "Korean reviews (NSMC): Embedding -> LSTM(50)"), png);
+    if (ex_root(a)) ex_report_plot(a, cg_history_plot(h, png, "Korean reviews (NSMC): Embedding -> LSTM(50)"), png);
     for (int e = 0; e < h->epochs; e++)
         printf("epoch %d: accuracy %.4f, val_accuracy %.4f\n", e + 1, cg_history_get(h, "accuracy", e),
                cg_history_get(h, "val_accuracy", e));

@@ -79,7 +79,7 @@ int main(int argc, char **argv) {
     cg_plot_opts po = {.title = "multiplication problem: two stacked layers of 30 units each",
                        .xlabel = "epoch", .ylabel = "mean squared error", .x0 = 1};
     const char *png = ex_out_path(&a, "loss.png");
-    ex_report_plot(&a, cg_plot(png, lines, 7, a.epochs, &po), png);
+    if (ex_root(&a)) ex_report_plot(&a, cg_plot(png, lines, 7, a.epochs, &po), png);
     printf("val_loss: SimpleRNN %.4f, LSTM %.4f, GRU %.4f (target variance %.4f; seed %llu)\n", final[0], final[1],
            final[2], var, (unsigned long long)a.seed);
     for (int i = 0; i < 7; i++) free(curves[i]);

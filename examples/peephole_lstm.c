@@ -104,7 +104,7 @@ int main(int argc, char **argv) {
     cg_plot_opts po = {.title = "multiplication problem: peephole LSTM vs LSTM, two layers of 30 units",
                        .xlabel = "epoch", .ylabel = "mean squared error", .x0 = 1};
     const char *png = ex_out_path(&a, "loss.png");
-    ex_report_plot(&a, cg_plot(png, lines, 5, a.epochs, &po), png);
+    if (ex_root(&a)) ex_report_plot(&a, cg_plot(png, lines, 5, a.epochs, &po), png);
     printf("val_loss: PeepholeLSTM %.4f, LSTM %.4f (target variance %.4f; seed %llu)\n", final[0], final[1], var,
            (unsigned long long)a.seed);
     rc = 0;

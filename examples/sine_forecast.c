@@ -19,7 +19,7 @@ static double plot_fit(const ex_args *a, cg_module *model, cg_tensor *x, cg_tens
         cg_plot_line lines[2] = {{.name = "target", .y = target, .color = 8}, {.name = "SimpleRNN", .y = pred, .color = 1}};
         cg_plot_opts po = {.title = title, .xlabel = "t", .ylabel = "sin(0.02 t) + noise", .x0 = t0};
         const char *png = ex_out_path(a, name);
-        ex_report_plot(a, cg_plot(png, lines, 2, cg_numel(y), &po), png);
+        if (ex_root(a)) ex_report_plot(a, cg_plot(png, lines, 2, cg_numel(y), &po), png);
         mse = ex_mse(target, pred, cg_numel(y));
     }
     free(target);
@@ -55,7 +55,7 @@ int main(int argc, char **argv) {
     cg_history *h = opt ? ex_fit(&a, model, opt, CG_LOSS_MSE, CG_METRIC_NONE, x_train, y_train, &o) : NULL;
     if (!h) return opt ? 1 : ex_fail(&a, "cg_rmsprop_new");
     const char *png = ex_out_path(&a, "history.png");
-    ex_report_plot(&a, cg_history_plot(h, png, "noisy sine: SimpleRNN(32), training loss"), png);
+    if (ex_root(&a)) ex_report_plot(&a, cg_history_plot(h, png, "noisy sine: SimpleRNN(32), training loss"), png);
 
     /* y[i] of a split is the point `step` after its window's start */
     double mse_train = plot_fit(&a, model, x_train, y_train, (double)step, "train.png",
