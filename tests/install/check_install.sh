@@ -17,6 +17,7 @@ build=$(cd "$1" && pwd)
 here=$(cd "$2/tests/install" && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/cgrad-install.XXXXXX")
 trap 'rm -rf "$work"' EXIT
+trap 'echo "check_install: a command failed at line $LINENO" >&2' ERR
 prefix=$work/prefix
 fail() {
     echo "check_install: $*" >&2
@@ -66,14 +67,14 @@ check_output CMake "$work/cmake-app.out"
 # --- the README, as written --------------------------------------------------
 # The C block and the first sh block of its "## A short example" section.
 readme=$2/README.md
-section() { # the lines of README's "## A short example" section
-    awk '/^## /{on = ($0 == "## A short example")} on' "$readme"
-}
-block() { # the first fenced block of the section in language $1
-    section | awk -v lang="$1" '
-        !inside && $0 == "```" lang { inside = 1; next }
+block() { # the first fenced block in language $1 of README's "## A short example" section
+    # (one awk reading the file: a pipe into an awk that exits early would
+    # fail the script under pipefail when the writer got SIGPIPE)
+    awk -v lang="$1" '
+        /^## / { on = ($0 == "## A short example") }
+        on && !inside && $0 == "```" lang { inside = 1; next }
         inside && $0 == "```" { exit }
-        inside { print }'
+        inside { print }' "$readme"
 }
 mkdir -p "$work/readme" "$work/home"
 block c >"$work/readme/app.c"
