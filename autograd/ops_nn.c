@@ -2,6 +2,7 @@
  * cross-entropy (their backward reuses what the forward saved), and
  * dropout (its mask is saved). */
 #include "autograd_internal.h"
+#include "vmath.h" /* exp and log1p with the same bits on every CPU */
 
 #define OK_OR(expr) ((expr) ? CG_OK : cg_last_status())
 
@@ -52,8 +53,8 @@ static int fwd_bce(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out) {
     cg_tensor *loss = cg_empty_like(x), *sig = cg_empty_like(x);
     if (!xc || !yc || !loss || !sig) return -1;
     int64_t m = cg_numel(x);
-    if (x->dtype == CG_FLOAT32) BCE_LOOP(float, expf, log1pf);
-    else BCE_LOOP(double, exp, log1p);
+    if (x->dtype == CG_FLOAT32) BCE_LOOP(float, cg_vexpf, cg_vlog1pf);
+    else BCE_LOOP(double, cg_vexp, cg_vlog1p);
     cg_node_save(n, sig);
     return (out[0] = reduce_loss(loss, RED(n))) ? 1 : -1;
 }

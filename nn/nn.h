@@ -274,6 +274,8 @@ typedef struct cg_rnn_opts {
     cg_init kernel_init, recurrent_init, bias_init; /* zeroed: the Keras defaults */
     bool no_unit_forget_bias; /* LSTM: Keras sets the forget bias to 1 */
     bool torch_init;          /* PyTorch's U(±1/sqrt(H)) for every weight */
+    bool reset_before;        /* GRU: Keras' reset_after=False, r multiplies h before the recurrent
+                                 kernel: n = act(x W_h + b_h + (r * h) U_h); one bias [3H] */
     cg_rng *rng;              /* init and dropout; NULL: the default */
     const char *name;
 } cg_rnn_opts;
@@ -298,6 +300,12 @@ cg_status cg_rnn_call(cg_module *rnn, cg_tensor *x, cg_tensor *const *initial_st
  * flipped) over the reversed sequence and concatenate both outputs along the
  * last axis (Keras Bidirectional, merge_mode="concat"). Owns layer. */
 cg_module *cg_bidirectional_new(cg_module *layer, const char *name);
+/* Keras' other merge modes: the forward and backward outputs (the backward
+ * one in time order) added, multiplied or averaged, [..., H] instead of
+ * concat's [..., 2H]. PyTorch's bidirectional modules concatenate only. */
+typedef enum cg_merge_mode { CG_MERGE_CONCAT = 0, CG_MERGE_SUM, CG_MERGE_MUL, CG_MERGE_AVE } cg_merge_mode;
+cg_module *cg_bidirectional_new_ex(cg_module *layer, cg_merge_mode merge, const char *name);
+const char *cg_merge_mode_name(cg_merge_mode merge);
 
 /* ------------------------------------------------------------ Keras files */
 /* Keras model files, read and written: `.keras` (Keras 3: a zip archive of

@@ -44,7 +44,7 @@ static bool build_cell(rnn *r) {
         int c2 = cg_fused_binary(p, CG_ADD, cg_fused_binary(p, CG_MUL, f, c), cg_fused_binary(p, CG_MUL, i, g));
         cg_fused_output(p, cg_fused_binary(p, CG_MUL, o, cg_fused_unary(p, a, c2)));
         cg_fused_output(p, c2);
-    } else if (r->kind == CG_GRU) { /* xW + b_x split z, r, h; hU + b_h split the same; h */
+    } else if (r->kind == CG_GRU && !r->o.reset_before) { /* xW + b_x split z, r, h; hU + b_h split the same; h */
         cg_fused_begin(p, "gru_cell");
         int x = cg_fused_input(p, 3), u = cg_fused_input(p, 3), h = cg_fused_input(p, 1);
         int z = cg_fused_unary(p, ra, cg_fused_binary(p, CG_ADD, x, u));
@@ -78,7 +78,30 @@ static cg_tensor *lstm_step(rnn *r, cg_tensor *xt, cg_tensor *h, cg_tensor **c) 
     return cg_mul(o, cg_activate(*c, a));
 }
 
+/* GRU with the reset gate applied before the recurrent kernel (Keras'
+ * reset_after=False): z, r from x W + h U + b; n = act(x W_h + b_h + (r * h) U_h). */
+static cg_tensor *gru_reset_before_step(rnn *r, cg_tensor *xt, cg_tensor *h, cg_tensor *hin) {
+    int64_t H = r->units;
+    cg_tensor *xs[3];
+    if (cg_chunk(xt, 3, -1, xs) != 3) return NULL;
+    cg_activation ra = r->o.recurrent_activation;
+    cg_tensor *z, *rr, *n;
+    if (hin) {
+        cg_tensor *uzr = cg_slice(r->recurrent, 1, 0, 2 * H, 1), *uh = cg_slice(r->recurrent, 1, 2 * H, 3 * H, 1);
+        cg_tensor *hs[2];
+        if (cg_chunk(cg_matmul(hin, uzr), 2, -1, hs) != 2) return NULL;
+        z = cg_activate(cg_add(xs[0], hs[0]), ra);
+        rr = cg_activate(cg_add(xs[1], hs[1]), ra);
+        n = cg_activate(cg_addmm(xs[2], cg_mul(rr, hin), uh), r->o.activation);
+    } else { /* zero state: the recurrent products are zero */
+        z = cg_activate(xs[0], ra);
+        n = cg_activate(xs[2], r->o.activation);
+    }
+    return cg_add(n, cg_mul(z, cg_sub(h, n))); /* z * h + (1 - z) * n */
+}
+
 static cg_tensor *gru_step(rnn *r, cg_tensor *xt, cg_tensor *h, cg_tensor *hin, cg_tensor *bias_h) {
+    if (r->o.reset_before) return gru_reset_before_step(r, xt, h, hin);
     cg_tensor *hu;
     if (hin) hu = bias_h ? cg_addmm(bias_h, hin, r->recurrent) : cg_matmul(hin, r->recurrent);
     else hu = bias_h ? bias_h : cg_zeros(xt->dtype, xt->shape, xt->ndim); /* [3H] broadcasts over the batch */
@@ -137,8 +160,9 @@ cg_status cg_rnn_call(cg_module *m, cg_tensor *x, cg_tensor *const *initial_stat
                             cg_shape_str(mask), (long long)B, (long long)T);
     cg_tensor *dm = dropout_mask(r, r->o.dropout, CG_SHAPE(B, 1, r->in));
     if (dm) x = cg_mul(x, dm);
-    cg_tensor *bias_in = r->bias && r->kind == CG_GRU ? cg_select(r->bias, 0, 0) : r->bias;
-    cg_tensor *bias_h = r->bias && r->kind == CG_GRU ? cg_select(r->bias, 0, 1) : NULL;
+    bool two_bias = r->kind == CG_GRU && !r->o.reset_before; /* GRU's [2, 3H] */
+    cg_tensor *bias_in = r->bias && two_bias ? cg_select(r->bias, 0, 0) : r->bias;
+    cg_tensor *bias_h = r->bias && two_bias ? cg_select(r->bias, 0, 1) : NULL;
     /* One GEMM projects every step. When x is a view of time-major data (the
      * output of a recurrent layer below) the projection is time-major,
      * [T, B, G*H], and each step's slice is one contiguous block; otherwise
@@ -235,8 +259,14 @@ static const char *tname(const char *base, const char *sfx) {
     return b;
 }
 
+static cg_status no_torch_form(const rnn *r, const char *fn) {
+    return cg_set_error(CG_ERR_VALUE, "%s: %s (GRU) has reset_before set, a form PyTorch's GRU does not have", fn,
+                        r->base.name);
+}
+
 static int rnn_export_dir(cg_module *m, const char *prefix, const char *sfx, cg_named_tensor *out, int max) {
     rnn *r = (rnn *)m;
+    if (r->kind == CG_GRU && r->o.reset_before) return no_torch_form(r, "cg_module_save_torch"), -1;
     if (!out || max < 4) return 4;
     int64_t GH = (int64_t)r->gates * r->units;
     cg_tensor *bi, *bh;
@@ -260,6 +290,7 @@ static int rnn_export_dir(cg_module *m, const char *prefix, const char *sfx, cg_
 
 static cg_status rnn_import_dir(cg_module *m, const cg_safetensors *f, const char *prefix, const char *sfx, bool apply) {
     rnn *r = (rnn *)m;
+    if (r->kind == CG_GRU && r->o.reset_before) return no_torch_form(r, "cg_module_load_torch");
     int64_t GH = (int64_t)r->gates * r->units;
     cg_tensor *wi = cg__torch_tensor(f, prefix, tname("weight_ih_l0", sfx), CG_SHAPE(GH, r->in));
     cg_tensor *wh = wi ? cg__torch_tensor(f, prefix, tname("weight_hh_l0", sfx), CG_SHAPE(GH, r->units)) : NULL;
@@ -301,6 +332,10 @@ static cg_module *rnn_new(cg_rnn_kind kind, int in, int units, const cg_rnn_opts
     static const cg_module_type *types[] = {&simple_rnn_type, &lstm_type, &gru_type};
     static const char *ctor[] = {"cg_simple_rnn_new", "cg_lstm_new", "cg_gru_new"};
     cg_rnn_opts o = opts ? *opts : (cg_rnn_opts){0};
+    if (o.reset_before && kind != CG_GRU) {
+        cg_set_error(CG_ERR_VALUE, "%s: reset_before is a GRU option", ctor[kind]);
+        return NULL;
+    }
     if (in <= 0 || units <= 0 || !(o.dropout >= 0 && o.dropout < 1) || !(o.recurrent_dropout >= 0 && o.recurrent_dropout < 1)) {
         cg_set_error(CG_ERR_VALUE, "%s: in = %d, units = %d must be > 0 and dropout %g, recurrent_dropout %g in [0, 1)",
                      ctor[kind], in, units, o.dropout, o.recurrent_dropout);
@@ -326,7 +361,7 @@ static cg_module *rnn_new(cg_rnn_kind kind, int in, int units, const cg_rnn_opts
     r->recurrent = r->kernel ? cg_module_add_param(&r->base, "recurrent_kernel", CG_SHAPE(units, GH), ri, o.rng) : NULL;
     bool ok = r->recurrent != NULL;
     if (ok && !o.no_bias) {
-        r->bias = kind == CG_GRU ? cg_module_add_param(&r->base, "bias", CG_SHAPE(2, GH), bi, o.rng)
+        r->bias = kind == CG_GRU && !o.reset_before ? cg_module_add_param(&r->base, "bias", CG_SHAPE(2, GH), bi, o.rng)
                                  : cg_module_add_param(&r->base, "bias", CG_SHAPE(GH), bi, o.rng);
         ok = r->bias != NULL;
         if (ok && o.torch_init && kind != CG_GRU) {
@@ -366,6 +401,11 @@ static cg_status rename_layer(cg_module *m, const char *name) {
     return CG_OK;
 }
 
+typedef struct {
+    cg_module base;
+    cg_merge_mode merge;
+} bidi;
+
 static cg_tensor *bidi_forward_masked(cg_module *m, cg_tensor *x, const cg_tensor *mask, const cg_tensor **mask_out) {
     cg_module *f = m->children[0], *b = m->children[1];
     const cg_tensor *mf, *mb;
@@ -374,8 +414,16 @@ static cg_tensor *bidi_forward_masked(cg_module *m, cg_tensor *x, const cg_tenso
     bool seq = ((rnn *)f)->o.return_sequences;
     if (seq && yb) yb = cg_flip(yb, (int[]){1}, 1); /* align the backward outputs with time */
     *mask_out = mf;
-    cg_tensor *parts[2] = {yf, yb};
-    return yf && yb ? cg_concat(parts, 2, -1) : NULL;
+    if (!yf || !yb) return NULL;
+    switch (((bidi *)m)->merge) {
+    case CG_MERGE_SUM: return cg_add(yf, yb);
+    case CG_MERGE_MUL: return cg_mul(yf, yb);
+    case CG_MERGE_AVE: return cg_mul_scalar(cg_add(yf, yb), 0.5);
+    default: {
+        cg_tensor *parts[2] = {yf, yb};
+        return cg_concat(parts, 2, -1);
+    }
+    }
 }
 
 static cg_tensor *bidi_forward(cg_module *m, cg_tensor *x) {
@@ -386,13 +434,18 @@ static cg_tensor *bidi_forward(cg_module *m, cg_tensor *x) {
 static bool bidi_shape(const cg_module *m, const int64_t *in, int nin, int64_t *out, int *nout) {
     const cg_module *f = m->children[0];
     if (!rnn_shape(f, in, nin, out, nout)) return false;
-    out[*nout - 1] *= 2;
+    if (((const bidi *)m)->merge == CG_MERGE_CONCAT) out[*nout - 1] *= 2;
     return true;
 }
 
 /* PyTorch's bidirectional=True module: the backward half's tensors carry
  * the suffix "_reverse" ("weight_ih_l0_reverse"). */
 static int bidi_torch_export(cg_module *m, const char *prefix, cg_named_tensor *out, int max) {
+    if (((bidi *)m)->merge != CG_MERGE_CONCAT) {
+        cg_set_error(CG_ERR_VALUE, "cg_module_save_torch: %s merges its directions by %s; PyTorch's bidirectional "
+                     "modules concatenate them", m->name, cg_merge_mode_name(((bidi *)m)->merge));
+        return -1;
+    }
     if (!out || max < 8) return 8;
     int a = rnn_export_dir(m->children[0], prefix, "", out, 4);
     int b = a == 4 ? rnn_export_dir(m->children[1], prefix, "_reverse", out + 4, 4) : -1;
@@ -406,10 +459,21 @@ static cg_status bidi_torch_import(cg_module *m, const cg_safetensors *f, const 
 static const cg_module_type bidi_type = {"Bidirectional", bidi_forward,      bidi_forward_masked, bidi_shape,
                                          NULL,            bidi_torch_export, bidi_torch_import};
 
+const char *cg_merge_mode_name(cg_merge_mode merge) {
+    static const char *names[] = {"concat", "sum", "mul", "ave"};
+    return (unsigned)merge < 4 ? names[merge] : "?";
+}
+
 cg_module *cg_bidirectional_new(cg_module *layer, const char *name) {
-    if (!is_rnn(layer)) {
+    return cg_bidirectional_new_ex(layer, CG_MERGE_CONCAT, name);
+}
+
+cg_module *cg_bidirectional_new_ex(cg_module *layer, cg_merge_mode merge, const char *name) {
+    if (!is_rnn(layer) || (unsigned)merge > CG_MERGE_AVE) {
         cg_module_free(layer);
-        cg_set_error(CG_ERR_VALUE, "cg_bidirectional_new: the layer must be a SimpleRNN, LSTM or GRU");
+        cg_set_error(CG_ERR_VALUE, (unsigned)merge > CG_MERGE_AVE ? "cg_bidirectional_new: unknown merge mode %d"
+                                                                   : "cg_bidirectional_new: the layer must be a SimpleRNN, LSTM or GRU",
+                     (int)merge);
         return NULL;
     }
     rnn *r = (rnn *)layer;
@@ -420,12 +484,13 @@ cg_module *cg_bidirectional_new(cg_module *layer, const char *name) {
     o.go_backwards = !o.go_backwards;
     o.name = bname; /* named, so the twin takes no automatic name ("lstm_1") from the next layer */
     cg_module *twin = rnn_new(r->kind, r->in, r->units, &o);
-    cg_module *m = twin ? cg__layer_alloc(sizeof(cg_module), &bidi_type, name) : NULL;
+    cg_module *m = twin ? cg__layer_alloc(sizeof(bidi), &bidi_type, name) : NULL;
     if (!m) {
         cg_module_free(layer);
         cg_module_free(twin);
         return NULL;
     }
+    ((bidi *)m)->merge = merge;
     cg_module_add_child(m, layer);
     cg_module_add_child(m, twin);
     if (rename_layer(layer, fname) != CG_OK || rename_layer(twin, bname) != CG_OK) {

@@ -17,7 +17,7 @@ const char *cg_binop_name(cg_binop op) { return (unsigned)op < CG_BINOP_COUNT ? 
 /* ------------------------------------------------------------ unary rows */
 
 #define UN_ROW(NAME, T, EXPR)                                                                      \
-    static void NAME(int64_t n, char **p, const int64_t *s, void *ctx) {                          \
+    CG_HOT static void NAME(int64_t n, char **p, const int64_t *s, void *ctx) {                          \
         (void)ctx;                                                                                 \
         T *o = (T *)p[0];                                                                          \
         const T *X = (const T *)p[1];                                                              \
@@ -39,12 +39,12 @@ const char *cg_binop_name(cg_binop op) { return (unsigned)op < CG_BINOP_COUNT ? 
     UN_ROW(un_##OP##_f64, double, F64)
 
 UN_FLOAT(neg, -x, -x)
-UN_FLOAT(exp, expf(x), exp(x))
-UN_FLOAT(log, logf(x), log(x))
+UN_FLOAT(exp, cg_vexpf(x), cg_vexp(x))
+UN_FLOAT(log, cg_vlogf(x), cg_vlog(x))
 UN_FLOAT(sqrt, sqrtf(x), sqrt(x))
 UN_FLOAT(abs, fabsf(x), fabs(x))
-UN_FLOAT(tanh, tanhf(x), tanh(x))
-UN_FLOAT(sigmoid, 1.0f / (1.0f + expf(-x)), 1.0 / (1.0 + exp(-x)))
+UN_FLOAT(tanh, cg_vtanhf(x), cg_vtanh(x))
+UN_FLOAT(sigmoid, cg_vsigmoidf(x), cg_vsigmoid(x))
 UN_FLOAT(relu, x < 0 ? 0.0f : x, x < 0 ? 0.0 : x)
 UN_FLOAT(sign, (float)((x > 0) - (x < 0)), (double)((x > 0) - (x < 0)))
 UN_FLOAT(square, x *x, x *x)
@@ -73,7 +73,7 @@ static const cg_row_fn un_rows[CG_UNOP_COUNT][3] = {
 /* ----------------------------------------------------------- binary rows */
 
 #define BIN_ROW(NAME, T, EXPR)                                                                     \
-    static void NAME(int64_t n, char **p, const int64_t *s, void *ctx) {                          \
+    CG_HOT static void NAME(int64_t n, char **p, const int64_t *s, void *ctx) {                          \
         (void)ctx;                                                                                 \
         T *o = (T *)p[0];                                                                          \
         const T *A = (const T *)p[1];                                                              \
@@ -490,7 +490,7 @@ typedef struct {
     double alpha;
 } axpy_ctx;
 
-static void axpy_row(int64_t n, char **p, const int64_t *s, void *vctx) {
+CG_HOT static void axpy_row(int64_t n, char **p, const int64_t *s, void *vctx) {
     const axpy_ctx *c = vctx;
     switch (c->dt) {
     case CG_FLOAT32: {

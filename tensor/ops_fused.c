@@ -292,8 +292,8 @@ static inline void copy_f64(double *restrict d, const double *restrict s, int64_
 #endif
 
 /* One instance per float type: step forward, step backward, block driver. */
-#define FUSED_KERNELS(T, SFX, EXP, LOG, TANH)                                                       \
-    static void step_fwd_##SFX(const cg_fused_step *s, int64_t n, T *restrict y, const T *a, const T *b) { \
+#define FUSED_KERNELS(T, SFX, EXP, LOG, TANH, SIGMOID)                                                       \
+    CG_INLINE void step_fwd_##SFX(const cg_fused_step *s, int64_t n, T *restrict y, const T *a, const T *b) { \
         if (s->binary) {                                                                           \
             switch (s->op) {                                                                       \
             case CG_ADD: LOOP({ y[i] = a[i] + b[i]; }) break;                                      \
@@ -308,7 +308,7 @@ static inline void copy_f64(double *restrict d, const double *restrict s, int64_
         case CG_EXP: LOOP({ y[i] = EXP(a[i]); }) break;                                            \
         case CG_LOG: LOOP({ y[i] = LOG(a[i]); }) break;                                            \
         case CG_TANH: LOOP({ y[i] = TANH(a[i]); }) break;                                          \
-        case CG_SIGMOID: LOOP({ y[i] = (T)1 / ((T)1 + EXP(-a[i])); }) break;                       \
+        case CG_SIGMOID: LOOP({ y[i] = SIGMOID(a[i]); }) break;                                    \
         case CG_RELU: LOOP({ y[i] = a[i] < 0 ? (T)0 : a[i]; }) break;                              \
         default: LOOP({ y[i] = a[i] * a[i]; }) break;                                              \
         }                                                                                          \
@@ -316,7 +316,7 @@ static inline void copy_f64(double *restrict d, const double *restrict s, int64_
     /* ga, gb += the step's local derivative times gy; set_a, set_b: the  \
      * adjoint is written here first, so it is set instead (ga may be gb,  \
      * and is then set by the first rule only). */                         \
-    static void step_bwd_##SFX(const cg_fused_step *s, int64_t n, const T *restrict gy, const T *y, const T *a, \
+    CG_INLINE void step_bwd_##SFX(const cg_fused_step *s, int64_t n, const T *restrict gy, const T *y, const T *a, \
                                const T *b, T *ga, T *gb, bool set_a, bool set_b) {                 \
         if (s->binary) {                                                                           \
             switch (s->op) {                                                                       \
@@ -338,7 +338,7 @@ static inline void copy_f64(double *restrict d, const double *restrict s, int64_
         }                                                                                          \
     }                                                                                              \
     /* dst[0 .. n) = the operand's flat elements [e0, e0 + n), row by row. */ \
-    static void gather_##SFX(const plan *pl, const opnd *o, int64_t e0, int64_t n, T *dst) {       \
+    CG_INLINE void gather_##SFX(const plan *pl, const opnd *o, int64_t e0, int64_t n, T *dst) {       \
         int64_t r = e0 / pl->C, c = e0 % pl->C;                                                    \
         for (int64_t i = 0; i < n; r++, c = 0) {                                                   \
             int64_t len = pl->C - c < n - i ? pl->C - c : n - i;                                   \
@@ -350,7 +350,7 @@ static inline void copy_f64(double *restrict d, const double *restrict s, int64_
         }                                                                                          \
     }                                                                                              \
     /* The operand's flat elements [e0, e0 + n) = src, row by row (cs 1). */ \
-    static void scatter_##SFX(const plan *pl, const opnd *o, int64_t e0, int64_t n, const T *src) { \
+    CG_INLINE void scatter_##SFX(const plan *pl, const opnd *o, int64_t e0, int64_t n, const T *src) { \
         int64_t r = e0 / pl->C, c = e0 % pl->C;                                                    \
         for (int64_t i = 0; i < n; r++, c = 0) {                                                   \
             int64_t len = pl->C - c < n - i ? pl->C - c : n - i;                                   \
@@ -362,7 +362,7 @@ static inline void copy_f64(double *restrict d, const double *restrict s, int64_
      * + n), padded to np lanes: an input register points into its tensor   \
      * when that is laid out flat, else is gathered; a step is computed     \
      * into dst[its register] when given (dst NULL: all into scratch). */   \
-    static void load_##SFX(const cg_fused_prog *p, const plan *pl, int64_t e0, int64_t n, int64_t np, \
+    CG_INLINE void load_##SFX(const cg_fused_prog *p, const plan *pl, int64_t e0, int64_t n, int64_t np, \
                            T (*scratch)[BLK + 16], const T **v, T *const *dst) {                       \
         for (int k = 0; k < p->n_in_regs; k++) {                                                   \
             const opnd *o = &pl->reg[k];                                                           \
@@ -384,7 +384,7 @@ static inline void copy_f64(double *restrict d, const double *restrict s, int64_
     }                                                                                              \
     /* A whole block's kept steps are computed straight into their rows of \
      * the keep tensor, and an output step not kept into the output. */     \
-    static void fwd_block_##SFX(const cg_fused_prog *p, const plan *pl, int64_t t, char **out) {  \
+    CG_HOT static void fwd_block_##SFX(const cg_fused_prog *p, const plan *pl, int64_t t, char **out) {  \
         T scratch[CG_FUSED_MAX_REGS][BLK + 16];                                                         \
         const T *v[CG_FUSED_MAX_REGS];                                                             \
         T *dst[CG_FUSED_MAX_REGS] = {NULL};                                                        \
@@ -407,7 +407,7 @@ static inline void copy_f64(double *restrict d, const double *restrict s, int64_
     }                                                                                              \
     /* The backward's values from the keep tensor: inputs it reads are      \
      * gathered, kept steps point into their rows, the rest are not read. */ \
-    static void load_kept_##SFX(const cg_fused_prog *p, const plan *pl, int64_t e0, int64_t n, int64_t np, \
+    CG_INLINE void load_kept_##SFX(const cg_fused_prog *p, const plan *pl, int64_t e0, int64_t n, int64_t np, \
                                 T (*scratch)[BLK + 16], const T **v) {                                  \
         int64_t total = pl->R * pl->C;                                                             \
         for (int r = 0; r < n_regs(p); r++) {                                                      \
@@ -429,7 +429,7 @@ static inline void copy_f64(double *restrict d, const double *restrict s, int64_
     /* Adjoints start unwritten, not zeroed: the first write to one sets    \
      * it; a step whose own adjoint was never written adds nothing (as a    \
      * separate op that no gradient reaches is not run). */                 \
-    static void bwd_block_##SFX(const cg_fused_prog *p, const plan *pl, int64_t t) {              \
+    CG_HOT static void bwd_block_##SFX(const cg_fused_prog *p, const plan *pl, int64_t t) {              \
         T scratch[CG_FUSED_MAX_REGS][BLK + 16], adj[CG_FUSED_MAX_REGS][BLK + 16], g[BLK + 16];               \
         const T *v[CG_FUSED_MAX_REGS];                                                             \
         bool has[CG_FUSED_MAX_REGS] = {false};                                                     \
@@ -467,8 +467,8 @@ static inline void copy_f64(double *restrict d, const double *restrict s, int64_
         }                                                                                          \
     }
 
-FUSED_KERNELS(float, f32, expf, logf, tanhf)
-FUSED_KERNELS(double, f64, exp, log, tanh)
+FUSED_KERNELS(float, f32, cg_vexpf, cg_vlogf, cg_vtanhf, cg_vsigmoidf)
+FUSED_KERNELS(double, f64, cg_vexp, cg_vlog, cg_vtanh, cg_vsigmoid)
 
 static void run_block(const cg_fused_prog *p, const plan *pl, int64_t t, char **out) {
     bool f32 = pl->dt == CG_FLOAT32;

@@ -6,6 +6,11 @@
 #include <blis.h>
 #include <omp.h>
 
+/* A program linked statically takes cpu.c (whose constructor picks BLIS's
+ * sub-configuration before BLIS starts) wherever it takes GEMM. */
+extern const char cg__cpu_setup_linked;
+__attribute__((used)) static const char *const cpu_setup_ref = &cg__cpu_setup_linked;
+
 typedef struct {
     const char *p;
     int64_t rs, cs;

@@ -458,11 +458,11 @@ static cg_tensor *softmax_impl(const char *name, const cg_tensor *x, int axis, b
             for (int64_t k = 0; k < n; k++) m = (xr[k * sx] > m || xr[k * sx] != xr[k * sx]) ? xr[k * sx] : m;
             if (isinf(m)) m = m > 0 ? m : 0; /* all -inf: keep -inf/NaN out of the shift */
             double sum = 0;
-            for (int64_t k = 0; k < n; k++) sum += expf(xr[k * sx] - m);
-            float lse = (float)log(sum);
+            for (int64_t k = 0; k < n; k++) sum += cg_vexpf(xr[k * sx] - m);
+            float lse = (float)cg_vlog(sum);
             float inv = (float)(1.0 / sum);
             for (int64_t k = 0; k < n; k++)
-                orow[k * so] = logsm ? xr[k * sx] - m - lse : expf(xr[k * sx] - m) * inv;
+                orow[k * so] = logsm ? xr[k * sx] - m - lse : cg_vexpf(xr[k * sx] - m) * inv;
         } else {
             const double *xr = (const double *)xb + xo;
             double *orow = (double *)ob + oo;
@@ -470,9 +470,9 @@ static cg_tensor *softmax_impl(const char *name, const cg_tensor *x, int axis, b
             for (int64_t k = 0; k < n; k++) m = (xr[k * sx] > m || xr[k * sx] != xr[k * sx]) ? xr[k * sx] : m;
             if (isinf(m)) m = m > 0 ? m : 0;
             double sum = 0;
-            for (int64_t k = 0; k < n; k++) sum += exp(xr[k * sx] - m);
-            double lse = log(sum);
-            for (int64_t k = 0; k < n; k++) orow[k * so] = logsm ? xr[k * sx] - m - lse : exp(xr[k * sx] - m) / sum;
+            for (int64_t k = 0; k < n; k++) sum += cg_vexp(xr[k * sx] - m);
+            double lse = cg_vlog(sum);
+            for (int64_t k = 0; k < n; k++) orow[k * so] = logsm ? xr[k * sx] - m - lse : cg_vexp(xr[k * sx] - m) / sum;
         }
     }
     return out;

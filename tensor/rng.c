@@ -96,8 +96,9 @@ double cg_rng_normal(cg_rng *r) {
     r = use(r);
     uint32_t o[4];
     philox(r->seed, r->counter++, o);
-    double u1 = 1.0 - u01_64(o[0], o[1]), u2 = u01_64(o[2], o[3]);
-    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+    double u1 = 1.0 - u01_64(o[0], o[1]), u2 = u01_64(o[2], o[3]), s, c;
+    cg_vsincos2pi(u2, &s, &c);
+    return sqrt(-2.0 * cg_vlog(u1)) * c;
 }
 
 typedef enum { D_UNIFORM, D_NORMAL, D_INT, D_BERNOULLI } dist;
@@ -140,9 +141,10 @@ static void fill_block(const dspec *d, cg_dtype dt, const uint32_t o[4], double 
         break;
     case D_NORMAL:
         for (int j = 0; j < m; j += 2) {
-            double r = sqrt(-2.0 * log(1.0 - u[j])), t = 6.283185307179586 * u[j + 1];
-            v[j] = d->a + d->b * r * cos(t);
-            v[j + 1] = d->a + d->b * r * sin(t);
+            double r = sqrt(-2.0 * cg_vlog(1.0 - u[j])), s, c;
+            cg_vsincos2pi(u[j + 1], &s, &c);
+            v[j] = d->a + d->b * r * c;
+            v[j + 1] = d->a + d->b * r * s;
         }
         break;
     default: break;

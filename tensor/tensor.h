@@ -596,6 +596,30 @@ const char *cg_safetensors_meta(const cg_safetensors *f, const char *key);
 void cg_set_num_threads(int n);
 int cg_get_num_threads(void);
 
+/* ------------------------------------------------------------- build info */
+
+/* What runs: cgrad's version, how it was built, which version of the hot
+ * loops (elementwise, fused cells, reductions, optimizers) this CPU runs,
+ * and BLIS's version and sub-configuration. BLIS falls back to its generic
+ * kernels on CPUs newer than itself; when it would, cgrad picks an
+ * optimized sub-configuration before BLIS starts (unless BLIS_ARCH_TYPE is
+ * set), and blis_config_by says who chose. Calling this starts BLIS. The
+ * strings are static. */
+typedef struct cg_info {
+    const char *version;        /* "0.1.0" */
+    const char *build;          /* portable (run-time dispatch) or for one CPU */
+    const char *kernels;        /* the loops in use: "x86-64-v4 (AVX-512)", ... */
+    const char *cpu;            /* brand, vendor, family, model, AVX2/AVX-512 */
+    const char *blis_version;   /* "0.9.0" */
+    const char *blis_config;    /* "zen3", "skx", "haswell", "generic", ... */
+    int blis_arch_type;         /* its BLIS_ARCH_TYPE number */
+    const char *blis_config_by; /* "BLIS", "cgrad (...)", "BLIS_ARCH_TYPE=6" */
+    int threads;                /* cg_get_num_threads() */
+} cg_info;
+cg_info cg_build_info(void);
+/* The same as five lines of text ("cgrad 0.1.0, portable: ..."). */
+void cg_build_info_print(FILE *f);
+
 #ifdef __cplusplus
 }
 #endif

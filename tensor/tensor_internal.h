@@ -71,18 +71,31 @@ void cg__iter_range(const cg_iter *it, int64_t start, int64_t end, cg_row_fn fn,
 /* Run over everything, in parallel over fixed chunks when large. */
 void cg__iter_run(const cg_iter *it, cg_row_fn fn, void *ctx);
 
+/* BLIS's sub-configuration for a CPU BLIS would run with its generic
+ * kernels: its name and BLIS_ARCH_TYPE number in *arch, or NULL (-1) when
+ * BLIS knows the CPU, it lacks AVX2 and FMA, or BLIS's rules for this
+ * version are not known (tensor/cpu.c). */
+const char *cg__blis_pick(const char *vendor, unsigned family, bool avx2_fma, bool avx512, const char *blis_version,
+                          int *arch);
+/* Set BLIS_ARCH_TYPE to arch; takes effect only before BLIS starts. */
+cg_status cg__blis_use(int arch);
+
 /* ------------------------------------------------------- vector math */
-/* With gcc on x86-64, glibc's libmvec has vector versions of these; saying so
- * lets `#pragma omp simd` loops call them (needs -fno-math-errno). Other
- * compilers use the scalar functions: same formulas, last-bit differences. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(CG_USE_LIBMVEC)
-#define CG_SIMD_DECL __attribute__((simd("notinbranch")))
-CG_SIMD_DECL float expf(float);
-CG_SIMD_DECL float logf(float);
-CG_SIMD_DECL float tanhf(float);
-CG_SIMD_DECL double exp(double);
-CG_SIMD_DECL double log(double);
-CG_SIMD_DECL double tanh(double);
+/* exp, log, tanh, sigmoid written with basic arithmetic (vmath.h): the same
+ * bits for an element in a vector lane or a loop's scalar tail, in every
+ * build and on every CPU. */
+#include "vmath.h"
+
+/* Hot loops (elementwise, fused cells, reductions) are compiled for three
+ * x86-64 levels and picked at run time by the CPU (gcc's target_clones):
+ * the library runs on any x86-64 and uses AVX2 or AVX-512 where present.
+ * Built with -march=native (CGRAD_NATIVE) there is one version. Functions
+ * a hot function calls are CG_INLINE, so they are compiled into each version. */
+#if defined(CG_DISPATCH) && defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define CG_HOT __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define CG_HOT
 #endif
+#define CG_INLINE static inline __attribute__((always_inline))
 
 #endif

@@ -271,6 +271,103 @@ START_TEST(stacked_bidirectional_gradcheck) {
 }
 END_TEST
 
+/* GRU with the reset gate before the recurrent kernel (Keras'
+ * reset_after=False) against the formula written out with separate ops, in
+ * float64: z = σ(x Wz + h Uz + b_z), r = σ(x Wr + h Ur + b_r),
+ * n = tanh(x Wh + b_h + (r * h) Uh), h' = z h + (1 - z) n. Its bias is one
+ * [3H] vector; gradcheck over 3 steps with an initial state; PyTorch has
+ * no such GRU, so exporting one is refused by name. */
+START_TEST(gru_reset_before) {
+    cg_rng rng = cg_rng_seeded(21);
+    cg_module *m = rnn_new(CG_GRU, 3, 4, &(cg_rnn_opts){.reset_before = true, .return_sequences = true, .rng = &rng});
+    cg_tensor *bias = nnt_param(m, "bias");
+    ck_assert_int_eq(bias->ndim, 1);
+    ck_assert_int_eq(bias->shape[0], 12);
+    for (int i = 0; i < m->n_params; i++)
+        ck_assert_ptr_nonnull(cg_k_axpy_(m->params[i], 0.3, cg_uniform(&rng, CG_FLOAT32, -1, 1, m->params[i]->shape, m->params[i]->ndim)));
+    ck_assert_int_eq(cg_module_set_dtype(m, CG_FLOAT64), CG_OK);
+    cg_tensor *W = nnt_param(m, "kernel"), *U = nnt_param(m, "recurrent_kernel");
+    bias = nnt_param(m, "bias");
+    cg_tensor *x = cg_uniform(&rng, CG_FLOAT64, -1, 1, CG_SHAPE(2, 3, 3));
+    cg_tensor *h0 = cg_uniform(&rng, CG_FLOAT64, -1, 1, CG_SHAPE(2, 4));
+    cg_rnn_result r;
+    ck_assert_int_eq(cg_rnn_call(m, x, (cg_tensor *[]){h0, NULL}, NULL, &r), CG_OK);
+    cg_tensor *h = h0;
+    for (int64_t t = 0; t < 3; t++) {
+        cg_tensor *xw = cg_k_binary(CG_ADD, cg_k_matmul(cg_k_select(x, 1, t), W), bias);
+        cg_tensor *hu = cg_k_matmul(h, U);
+        cg_tensor *z = cg_k_unary(CG_SIGMOID, cg_k_binary(CG_ADD, cg_k_slice(xw, 1, 0, 4, 1), cg_k_slice(hu, 1, 0, 4, 1)));
+        cg_tensor *rr = cg_k_unary(CG_SIGMOID, cg_k_binary(CG_ADD, cg_k_slice(xw, 1, 4, 8, 1), cg_k_slice(hu, 1, 4, 8, 1)));
+        cg_tensor *n = cg_k_unary(CG_TANH, cg_k_binary(CG_ADD, cg_k_slice(xw, 1, 8, 12, 1),
+                                                        cg_k_matmul(cg_k_binary(CG_MUL, rr, h), cg_k_slice(U, 1, 8, 12, 1))));
+        cg_tensor *one_z = cg_k_rscalar(CG_SUB, 1.0, z);
+        h = cg_k_binary(CG_ADD, cg_k_binary(CG_MUL, z, h), cg_k_binary(CG_MUL, one_z, n));
+        assert_close(cg_k_select(r.output, 1, t), h, 1e-12, "reset_before GRU step %lld", (long long)t);
+    }
+    /* without an initial state: the same as explicit zeros */
+    cg_tensor *zero = cg_zeros(CG_FLOAT64, CG_SHAPE(2, 4));
+    cg_rnn_result a, b;
+    ck_assert_int_eq(cg_rnn_call(m, x, NULL, NULL, &a), CG_OK);
+    ck_assert_int_eq(cg_rnn_call(m, x, (cg_tensor *[]){zero, NULL}, NULL, &b), CG_OK);
+    assert_close(a.output, b.output, 1e-15, "reset_before GRU, zero state");
+    gc_ctx c = {m, 1, NULL};
+    cg_tensor *in[5] = {cg_requires_grad_(x, true), cg_requires_grad_(h0, true)};
+    ck_assert_int_eq(cg_module_parameters(m, in + 2, 3), 3);
+    cg_gradcheck_opts opts = {.eps = 1e-6, .atol = 1e-7, .rtol = 1e-5, .seed = 5};
+    ck_assert_msg(cg_gradcheck(gc_fn, &c, in, 5, &opts) == CG_OK, "%s", cg_last_error());
+    ck_assert_int_ne(cg_module_save_torch(m, "/nonexistent/gru.safetensors", ""), CG_OK);
+    ck_assert_ptr_nonnull(strstr(cg_last_error(), "reset_before"));
+    cg_module_free(m);
+    ck_assert_ptr_null(cg_lstm_new(3, 4, &(cg_rnn_opts){.reset_before = true}));
+    ck_assert_ptr_nonnull(strstr(cg_last_error(), "GRU option"));
+}
+END_TEST
+
+/* Bidirectional merge modes: sum, mul and ave are the concat output's two
+ * halves combined, [.., H] wide, for the last step and the sequence; the
+ * output shape in the summary follows; float64 gradcheck of ave. */
+START_TEST(bidirectional_merge_modes) {
+    for (int seq = 0; seq < 2; seq++)
+        for (int mode = CG_MERGE_SUM; mode <= CG_MERGE_AVE; mode++) {
+            cg_rng r1 = cg_rng_seeded(3), r2 = cg_rng_seeded(3);
+            cg_rnn_opts o1 = {.return_sequences = seq, .rng = &r1}, o2 = {.return_sequences = seq, .rng = &r2};
+            cg_module *cat = cg_bidirectional_new(rnn_new(CG_LSTM, FEAT, H, &o1), NULL);
+            cg_module *mm = cg_bidirectional_new_ex(rnn_new(CG_LSTM, FEAT, H, &o2), (cg_merge_mode)mode, NULL);
+            ck_assert_ptr_nonnull(mm);
+            cg_scope *s = cg_scope_begin();
+            cg_tensor *x = cg_randn(&r1, CG_FLOAT32, CG_SHAPE(B, T, FEAT));
+            cg_tensor *yc = cg_module_forward(cat, x), *ym = cg_module_forward(mm, x);
+            ck_assert_int_eq(ym->shape[ym->ndim - 1], H);
+            cg_tensor *f = cg_k_slice(yc, -1, 0, H, 1), *b = cg_k_slice(yc, -1, H, 2 * H, 1);
+            cg_tensor *want = mode == CG_MERGE_SUM ? cg_k_binary(CG_ADD, f, b)
+                              : mode == CG_MERGE_MUL ? cg_k_binary(CG_MUL, f, b)
+                                                     : cg_k_scalar(CG_MUL, cg_k_binary(CG_ADD, f, b), 0.5);
+            assert_close(ym, want, 1e-6, "merge %s seq %d", cg_merge_mode_name((cg_merge_mode)mode), seq);
+            int64_t out[4];
+            int nout;
+            ck_assert(mm->type->output_shape(mm, CG_SHAPE(T, FEAT), out, &nout));
+            ck_assert_int_eq(out[nout - 1], H);
+            cg_scope_end(s);
+            cg_module_free(cat);
+            cg_module_free(mm);
+        }
+    cg_rng rng = cg_rng_seeded(8);
+    cg_module *m = cg_bidirectional_new_ex(rnn_new(CG_GRU, 3, 3, &(cg_rnn_opts){.return_sequences = true, .rng = &rng}),
+                                           CG_MERGE_AVE, NULL);
+    ck_assert_int_eq(cg_module_set_dtype(m, CG_FLOAT64), CG_OK);
+    cg_tensor *in[8];
+    in[0] = cg_requires_grad_(cg_uniform(&rng, CG_FLOAT64, -1, 1, CG_SHAPE(2, 3, 3)), true);
+    int np = cg_module_parameters(m, in + 1, 7);
+    cg_gradcheck_opts opts = {.eps = 1e-6, .atol = 1e-7, .rtol = 1e-5, .seed = 6};
+    ck_assert_msg(cg_gradcheck(gc_module, m, in, 1 + np, &opts) == CG_OK, "%s", cg_last_error());
+    ck_assert_int_ne(cg_module_save_torch(m, "/nonexistent/bidi.safetensors", ""), CG_OK);
+    ck_assert_ptr_nonnull(strstr(cg_last_error(), "ave"));
+    cg_module_free(m);
+    ck_assert_ptr_null(cg_bidirectional_new_ex(rnn_new(CG_GRU, 3, 3, NULL), (cg_merge_mode)7, NULL));
+    ck_assert_ptr_nonnull(strstr(cg_last_error(), "merge mode 7"));
+}
+END_TEST
+
 /* ---------------------------------------------------------------- masking */
 
 /* Rows of different lengths, post- or pre-padded with id 0 through an
@@ -425,6 +522,8 @@ Suite *nn_rnn_suite(void) {
     tcase_add_test(tc, go_backwards_is_flipped_input);
     tcase_add_loop_test(tc, cell_gradcheck, 0, 9);
     tcase_add_test(tc, stacked_bidirectional_gradcheck);
+    tcase_add_test(tc, gru_reset_before);
+    tcase_add_test(tc, bidirectional_merge_modes);
     tcase_add_loop_test(tc, mask_zero_equals_unpadded, 0, 6);
     tcase_add_test(tc, explicit_mask_sequences);
     tcase_add_test(tc, mask_passes_through_layers);
