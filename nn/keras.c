@@ -50,6 +50,7 @@ struct cg_keras_layer {
 };
 typedef struct cg_keras_layer klayer;
 
+/* In cg_merge_mode's order. */
 static const char *const MERGE[] = {"concat", "sum", "mul", "ave"};
 
 static bool is_rnn_kind(kl_kind k) { return k == KL_SIMPLE_RNN || k == KL_LSTM || k == KL_GRU; }
@@ -546,6 +547,7 @@ static cg_module *make_rnn(kl_kind kind, int in, const klayer *l, const char *na
                      .dropout = l->dropout,
                      .recurrent_dropout = l->recurrent_dropout,
                      .no_unit_forget_bias = !l->unit_forget_bias,
+                     .reset_before = kind == KL_GRU && !l->reset_after,
                      .name = name};
     switch (kind) {
     case KL_SIMPLE_RNN: return cg_simple_rnn_new(in, (int)l->units, &o);
@@ -574,18 +576,6 @@ static cg_module *build(const kctx *c, const kmodel *km) {
     for (int i = 0; i < km->n; i++) {
         const klayer *l = &km->layers[i];
         int64_t last = nd ? shape[nd - 1] : -1;
-        if ((l->kind == KL_GRU || (l->kind == KL_BIDI && l->inner == KL_GRU)) && !l->reset_after) {
-            kerr(c, CG_ERR_PARSE, "layers[%d] (%s, %s): GRU with reset_after = false is not supported by this build", i,
-                 l->name, CLASS[l->kind]);
-            cg_module_free(model);
-            return NULL;
-        }
-        if (l->kind == KL_BIDI && l->merge != 0) {
-            kerr(c, CG_ERR_PARSE, "layers[%d] (%s, Bidirectional): merge_mode %s is not supported by this build", i,
-                 l->name, MERGE[l->merge]);
-            cg_module_free(model);
-            return NULL;
-        }
         if (!next_shape(c, l, i, shape, &nd)) {
             cg_module_free(model);
             return NULL;
@@ -600,7 +590,9 @@ static cg_module *build(const kctx *c, const kmodel *km) {
         case KL_SIMPLE_RNN:
         case KL_LSTM:
         case KL_GRU: m = make_rnn(l->kind, (int)last, l, l->name); break;
-        case KL_BIDI: m = cg_bidirectional_new(make_rnn(l->inner, (int)last, l, l->inner_name), l->name); break;
+        case KL_BIDI:
+            m = cg_bidirectional_new_ex(make_rnn(l->inner, (int)last, l, l->inner_name), (cg_merge_mode)l->merge, l->name);
+            break;
         case KL_DENSE: {
             cg_dense_opts o = {.activation = l->act, .no_bias = !l->use_bias, .name = l->name};
             m = cg_dense_new_ex((int)last, (int)l->units, &o);

@@ -312,9 +312,9 @@ const char *cg_merge_mode_name(cg_merge_mode merge);
  * config.json, metadata.json and model.weights.h5) and legacy `.h5` (HDF5:
  * the attribute model_config and the group model_weights, as Keras 2 and
  * Keras 3's model.save("x.h5") write them). The model is a Sequential of
- * InputLayer, Embedding (mask_zero), SimpleRNN, LSTM, GRU (reset_after true;
- * false needs cg_rnn_opts.reset_before), Bidirectional (merge mode concat),
- * Dense, Dropout, Activation and Flatten with the options docs/keras.md
+ * InputLayer, Embedding (mask_zero), SimpleRNN, LSTM, GRU (reset_after true,
+ * or false: cg_rnn_opts.reset_before), Bidirectional (merge modes concat,
+ * sum, mul, ave), Dense, Dropout, Activation and Flatten with the options docs/keras.md
  * lists; layer names are kept. Anything else (another class, an option
  * cgrad does not have) is refused with an error naming the file, the place
  * in it and the class or option; nothing is half-built.

@@ -24,7 +24,9 @@ static const struct {
     {"imdb_simple_rnn", CG_LOSS_BINARY_CROSSENTROPY}, {"imdb_lstm", CG_LOSS_BINARY_CROSSENTROPY},
     {"stacked_simple_rnn", CG_LOSS_MSE},              {"long_dep_lstm", CG_LOSS_MSE},
     {"long_dep_gru", CG_LOSS_MSE},                    {"reviews_softmax", CG_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY},
-    {"bidi_concat", CG_LOSS_MSE},                     {"stacked", CG_LOSS_MSE},
+    {"bidi_concat", CG_LOSS_MSE},                     {"bidi_sum", CG_LOSS_MSE},
+    {"bidi_mul", CG_LOSS_MSE},                        {"bidi_ave", CG_LOSS_BINARY_CROSSENTROPY},
+    {"gru_reset_before", CG_LOSS_MSE},                {"stacked", CG_LOSS_MSE},
     {"masked", CG_LOSS_BINARY_CROSSENTROPY},          {"options", CG_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY},
     {"dropout", CG_LOSS_MSE},
 };
@@ -184,7 +186,7 @@ START_TEST(training_continues_as_in_keras) {
         fx_free(fx);
         checked++;
     }
-    ck_assert_int_ge(checked, 9);
+    ck_assert_int_ge(checked, 14);
 }
 END_TEST
 
