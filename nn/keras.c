@@ -954,6 +954,7 @@ static cg_module *load_from(const kctx *c0, const unsigned char *data, size_t si
         st = kerr(&c, CG_ERR_PARSE, "neither a .keras file (zip) nor a legacy .h5 file (HDF5)");
         goto out;
     }
+    c.member = legacy ? "model_config" : "config.json";
     if (!parse_model(&c, root, &km)) goto fail;
     if (!(model = build(&c, &km))) goto fail;
     /* weights */
@@ -1189,8 +1190,10 @@ static cJSON *layer_json(const klayer *l, const int64_t *in, int nd, bool legacy
         snprintf(bn, sizeof bn, "backward_%s", l->inner_name);
         cfg = base_cfg(l->name, l->trainable, legacy);
         cJSON_AddStringToObject(cfg, "merge_mode", MERGE[l->merge]);
-        cJSON_AddItemToObject(cfg, "layer", rnn_json(l->inner, l, fn, l->go_backwards, true, in, nd, legacy));
-        cJSON_AddItemToObject(cfg, "backward_layer", rnn_json(l->inner, l, bn, !l->go_backwards, true, in, nd, legacy));
+        /* the wrapped layers are in Keras 3's form in legacy files too (Keras
+         * deserializes them with its new serializer) */
+        cJSON_AddItemToObject(cfg, "layer", rnn_json(l->inner, l, fn, l->go_backwards, true, in, nd, false));
+        cJSON_AddItemToObject(cfg, "backward_layer", rnn_json(l->inner, l, bn, !l->go_backwards, true, in, nd, false));
         break;
     }
     case KL_EMBEDDING:
