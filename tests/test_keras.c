@@ -518,6 +518,65 @@ START_TEST(models_from_a_configuration) {
 }
 END_TEST
 
+/* ---------------------------------------------------------- tokenizer */
+
+/* TOK_TEST of keras_fixtures.py */
+static const char *const TOK_TEST[] = {
+    "The cat and the dog sat on a new mat.",
+    "Unknown words: zebra, \xc3\x9c" "BER, caf\xc3\xa9!",
+    "",
+    "the,the;the:the",
+};
+
+static void assert_encodes_as_keras(const char *json, const char *tag) {
+    cg_tokenizer *tk = cg_tokenizer_load_keras(fixture_path(json, ".json"));
+    ck_assert_msg(tk, "%s", cg_last_error());
+    fixture *fx = fx_load("keras_tokenizer.txt");
+    char name[64];
+    snprintf(name, sizeof name, "%s_ids", tag);
+    cg_tensor *ids = fx_get(fx, name);
+    snprintf(name, sizeof name, "%s_len", tag);
+    cg_tensor *len = fx_get(fx, name);
+    cg_sequences *seq = cg_tokenizer_texts_to_sequences(tk, TOK_TEST, 4);
+    ck_assert_ptr_nonnull(seq);
+    int64_t at = 0;
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(cg_sequences_len(seq, i), cg_data_i64(len)[i]);
+        for (int64_t k = 0; k < cg_sequences_len(seq, i); k++)
+            ck_assert_msg(cg_sequences_get(seq, i)[k] == cg_data_i64(ids)[at + k], "%s text %d id %lld: %lld, keras %lld",
+                          json, i, (long long)k, (long long)cg_sequences_get(seq, i)[k], (long long)cg_data_i64(ids)[at + k]);
+        at += cg_sequences_len(seq, i);
+    }
+    cg_sequences_free(seq);
+    fx_free(fx);
+    cg_tokenizer_free(tk);
+}
+
+START_TEST(keras_tokenizer_json_encodes_as_keras) {
+    /* num_words=8 and an oov token; custom filters without lower-casing */
+    assert_encodes_as_keras("tokenizer", "tokenizer");
+    assert_encodes_as_keras("tokenizer_raw", "tokenizer_raw");
+    cg_tokenizer *tk = cg_tokenizer_load_keras(fixture_path("tokenizer", ".json"));
+    ck_assert_int_eq(cg_tokenizer_index(tk, "<OOV>"), 1);
+    ck_assert_int_eq(cg_tokenizer_index(tk, "the"), 2); /* the most frequent word */
+    ck_assert_str_eq(cg_tokenizer_word(tk, 2), "the");
+    ck_assert_int_eq(cg_tokenizer_document_count(tk), 4);
+    ck_assert_int_eq(cg_tokenizer_count(tk, "cat"), 5); /* word_counts as Keras counted */
+    cg_tokenizer_free(tk);
+    /* bad JSON is refused with the file's name */
+    ck_assert_ptr_null(cg_tokenizer_from_keras_json("{\"class_name\": \"Tokenizer\"}", "t.json"));
+    ck_assert_error(CG_ERR_PARSE, "t.json");
+    ck_assert_ptr_null(cg_tokenizer_from_keras_json(
+        "{\"class_name\": \"Tokenizer\", \"config\": {\"word_counts\": \"{}\", \"word_index\": \"{\\\"a\\\": 0}\"}}", "z.json"));
+    ck_assert_error(CG_ERR_PARSE, "word_index[\"a\"]");
+    ck_assert_ptr_null(cg_tokenizer_from_keras_json(
+        "{\"class_name\": \"Tokenizer\", \"config\": {\"split\": \"ab\", \"word_counts\": \"{}\", \"word_index\": \"{}\"}}", "s.json"));
+    ck_assert_error(CG_ERR_VALUE, "one character");
+    ck_assert_ptr_null(cg_tokenizer_load_keras("/nonexistent/tok.json"));
+    ck_assert_error(CG_ERR_IO, "/nonexistent/tok.json");
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("keras");
     TCase *tc = tcase_create("files");
@@ -530,5 +589,8 @@ int main(void) {
     tcase_add_test(tc, saving_refuses_what_keras_cannot_read);
     tcase_add_test(tc, models_from_a_configuration);
     suite_add_tcase(s, tc);
+    TCase *tt = tcase_create("tokenizer");
+    tcase_add_test(tt, keras_tokenizer_json_encodes_as_keras);
+    suite_add_tcase(s, tt);
     return cgt_run(s);
 }
