@@ -304,6 +304,7 @@ static cg_status rank_words(cg_tokenizer *tk) {
     tk->by_index = by;
     int64_t m = 0;
     tk->oov_entry = tk->oov ? lookup(tk, tk->oov, strlen(tk->oov), fnv1a(tk->oov, strlen(tk->oov))) : -1;
+    if (tk->oov_entry < 0) tk->oov_entry = -1; /* lookup's "absent" is any negative */
     for (int64_t e = 0; e < tk->nent; e++)
         if (e != tk->oov_entry) order[m++] = (rank_item){tk->ent[e].count, e};
     qsort(order, (size_t)m, sizeof *order, by_count);
@@ -594,7 +595,7 @@ cg_tokenizer *cg_tokenizer_from_keras_json(const char *json, const char *label) 
         }
         if (is_oov) {
             tk->oov_index = id;
-            tk->oov_entry = e;
+            tk->oov_entry = e >= 0 ? e : -1;
         }
         by[id] = e >= 0 ? e : -1;
         if (e >= 0) tk->ent[e].index = id;

@@ -12,6 +12,8 @@
 /* The Keras version whose files the writer was checked against. */
 #define KERAS_FORMAT_VERSION "3.15.1"
 #define FILE_LIMIT ((size_t)1 << 33)
+/* cg_keras_from_config refuses models of more weights than 16 GiB hold. */
+#define CONFIG_LIMIT 17179869184.0
 
 typedef enum kl_kind {
     KL_NONE,
@@ -563,8 +565,42 @@ static bool attach(cg_module *m, const klayer *l) {
     return true;
 }
 
-/* Build the model; NULL with an error (nothing left over). */
-static cg_module *build(const kctx *c, const kmodel *km) {
+/* The number of weights layer l has on an input of `in` features. */
+static double layer_weights(const klayer *l, int64_t in) {
+    kl_kind k = l->kind == KL_BIDI ? l->inner : l->kind;
+    double u = (double)l->units, g = k == KL_LSTM ? 4 : k == KL_GRU ? 3 : 1;
+    double bias = !l->use_bias ? 0 : k == KL_GRU && l->reset_after ? 2 * g * u : g * u;
+    switch (l->kind) {
+    case KL_EMBEDDING: return (double)l->vocab * u;
+    case KL_DENSE: return (double)in * u + (l->use_bias ? u : 0);
+    case KL_SIMPLE_RNN:
+    case KL_LSTM:
+    case KL_GRU: return (double)in * g * u + u * g * u + bias;
+    case KL_BIDI: return 2 * ((double)in * g * u + u * g * u + bias);
+    default: return 0;
+    }
+}
+
+/* Build the model; NULL with an error (nothing left over). A configuration
+ * whose weights would take more than max_bytes is refused before anything
+ * is allocated (a file cannot hold more weights than its size allows). */
+static cg_module *build(const kctx *c, const kmodel *km, double max_bytes) {
+    {
+        int64_t shape[CG_MAX_DIMS];
+        int nd = km->model.ndim;
+        memcpy(shape, km->model.shape, sizeof shape);
+        double total = 0;
+        for (int i = 0; i < km->n; i++) {
+            const klayer *l = &km->layers[i];
+            total += layer_weights(l, nd ? shape[nd - 1] : 0);
+            if (total * 4 > max_bytes)
+                return kerr(c, CG_ERR_PARSE, "layers[%d] (%s, %s): the configuration asks for %.0f weights up to here, "
+                                             "more than %.0f bytes can hold",
+                            i, l->name, CLASS[l->kind], total, max_bytes),
+                       NULL;
+            if (!next_shape(c, l, i, shape, &nd)) return NULL;
+        }
+    }
     cg_module *model = cg_sequential_new(km->model.name);
     if (!model || !attach(model, &km->model)) {
         cg_module_free(model);
@@ -956,7 +992,9 @@ static cg_module *load_from(const kctx *c0, const unsigned char *data, size_t si
     }
     c.member = legacy ? "model_config" : "config.json";
     if (!parse_model(&c, root, &km)) goto fail;
-    if (!(model = build(&c, &km))) goto fail;
+    /* the weights are in the file: it must be big enough to hold them
+     * (Keras stores them uncompressed; 64 times leaves room for filters) */
+    if (!(model = build(&c, &km, 64.0 * (double)size + 65536))) goto fail;
     /* weights */
     int nw = count_weights(model);
     w = calloc((size_t)nw + 1, sizeof *w);
@@ -1051,7 +1089,7 @@ cg_module *cg_keras_from_config(const char *json, const char *label) {
     }
     cJSON *root = parse_json(&c, json);
     kmodel km;
-    cg_module *m = root && parse_model(&c, root, &km) ? build(&c, &km) : NULL;
+    cg_module *m = root && parse_model(&c, root, &km) ? build(&c, &km, CONFIG_LIMIT) : NULL;
     if (root && km.layers) kmodel_free(&km);
     cJSON_Delete(root);
     return m;

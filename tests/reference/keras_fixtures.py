@@ -24,7 +24,7 @@ steps on seeded data, and writes into tests/reference/fixtures/:
                         (<name>_ids: all ids, <name>_len: one length per text)
   keras_bad_missing.keras, keras_bad_missing.h5   keras_imdb_lstm's files with
                         the LSTM's recurrent kernel deleted (a missing dataset)
-  keras_imdb_lstm.keras, keras_imdb_tokenizer.json, keras_imdb.txt
+  keras_imdb_example.keras, keras_imdb_example_tokenizer.json, keras_imdb_example.txt
                         with --data DIR (the folder holding aclImdb_v1.tar.gz):
                         a small IMDB LSTM trained by Keras on 5,000 reviews,
                         its tokenizer, and its accuracy on the test split
@@ -326,7 +326,7 @@ def read_aclimdb(path, split):
 
 
 def imdb_fixtures(data, header):
-    from keras.src.legacy.preprocessing.sequence import pad_sequences
+    from keras.utils import pad_sequences
     path = os.path.join(data, "aclImdb_v1.tar.gz")
     num_words, maxlen, n_train = 1000, 80, 5000
     train_texts, train_y = read_aclimdb(path, "train")
@@ -351,25 +351,25 @@ def imdb_fixtures(data, header):
     small = json.dumps(cfg)
     small_tk = tokenizer_from_json(small)
     assert small_tk.texts_to_sequences(test_texts[:200]) == tk.texts_to_sequences(test_texts[:200])
-    with open(os.path.join(OUT, "keras_imdb_tokenizer.json"), "w") as f:
+    with open(os.path.join(OUT, "keras_imdb_example_tokenizer.json"), "w") as f:
         f.write(small)
     x = pad_sequences(tk.texts_to_sequences(texts), maxlen=maxlen)
     keras.utils.set_random_seed(3)
     model = keras.Sequential([keras.Input((maxlen,), dtype="int32"), L.Embedding(num_words, 16), L.LSTM(16),
-                              L.Dense(1, activation="sigmoid")], name="imdb_lstm")
+                              L.Dense(1, activation="sigmoid")], name="imdb_example")
     model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
     model.fit(x, y, batch_size=32, epochs=2, verbose=0)
-    model.save(os.path.join(OUT, "keras_imdb_lstm.keras"))
+    model.save(os.path.join(OUT, "keras_imdb_example.keras"))
     xt = pad_sequences(tk.texts_to_sequences(test_texts), maxlen=maxlen)
     p = model.predict(xt, batch_size=256, verbose=0)[:, 0]
     acc = float(np.mean((p > 0.5) == (test_y > 0.5)))
-    write_fixtures(os.path.join(OUT, "keras_imdb.txt"),
+    write_fixtures(os.path.join(OUT, "keras_imdb_example.txt"),
                    {"test_accuracy": acc, "test_pred_first": p[:8].astype(np.float32),
                     "test_pred_last": p[-8:].astype(np.float32)},
                    f"keras_fixtures.py: IMDB Embedding(1000, 16) -> LSTM(16) -> Dense(1, sigmoid), maxlen 80, "
                    f"trained 2 epochs on {n_train} train reviews; accuracy and predictions on the "
                    f"{len(test_texts)} test reviews; {header}")
-    print(f"keras_imdb_lstm: test accuracy {acc:.4f} on {len(test_texts)} reviews")
+    print(f"keras_imdb_example: test accuracy {acc:.4f} on {len(test_texts)} reviews")
 
 
 # ------------------------------------------------------------ reverse check
