@@ -305,9 +305,15 @@ static bool parse_layer(const kctx *c, const cJSON *j, const char *where_in, kla
     const cJSON *bis = cJSON_GetObjectItemCaseSensitive(cfg, "batch_input_shape");
     if (!bis) bis = cJSON_GetObjectItemCaseSensitive(cfg, "batch_shape");
     if (bis && model) {
-        if (model->ndim) return kerr(c, CG_ERR_PARSE, "%s: a second input shape", where), false;
-        if (!parse_shape(c, where, bis, true, model)) return false;
-        model->int_input = l->kind == KL_EMBEDDING || is_int_dtype(cJSON_GetObjectItemCaseSensitive(cfg, "dtype"));
+        klayer shape = {0};
+        if (!parse_shape(c, where, bis, true, &shape)) return false;
+        if (model->ndim && (model->ndim != shape.ndim || memcmp(model->shape, shape.shape, sizeof shape.shape) != 0))
+            return kerr(c, CG_ERR_PARSE, "%s: an input shape other than the InputLayer's", where), false;
+        if (!model->ndim) { /* Keras 2 without an InputLayer */
+            model->ndim = shape.ndim;
+            memcpy(model->shape, shape.shape, sizeof shape.shape);
+            model->int_input = l->kind == KL_EMBEDDING || is_int_dtype(cJSON_GetObjectItemCaseSensitive(cfg, "dtype"));
+        }
     }
     switch (l->kind) {
     case KL_EMBEDDING:
@@ -848,7 +854,7 @@ static cg_status load_adam(const kctx *c, hid_t f, const cg_module *model, bool 
         names = kh5_attr_strs(c->label, f, base, "weight_names", &nn);
         if (!names) goto none;
         /* Keras 3's layout: iteration, learning_rate, then m, v per variable */
-        size_t l0 = strlen(names[0]);
+        size_t l0 = nn > 0 ? strlen(names[0]) : 0;
         if (nn != 2 + 2 * nt || l0 < 9 || strcmp(names[0] + l0 - 9, "iteration") != 0) goto none;
     } else {
         snprintf(path, sizeof path, "%s/%d", base, 1 + 2 * nt);

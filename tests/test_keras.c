@@ -275,6 +275,32 @@ START_TEST(layer_names_and_options_are_kept) {
 }
 END_TEST
 
+/* A file in tf.keras 2.x's layout: fixed-length strings, "kernel:0"
+ * names, batch_input_shape on the first layer; Keras 2's Adam layout is not
+ * read (the model loads without a state). */
+START_TEST(keras2_legacy_file_loads) {
+    cg_keras_extra ex;
+    cg_module *m = cg_keras_load(fixture_path("keras2_imdb_lstm", ".h5"), &ex);
+    ck_assert_msg(m, "%s", cg_last_error());
+    fixture *fx = fx_load("keras_imdb_lstm.txt");
+    double d = max_diff(predict(m, fx_get(fx, "x")), fx_get(fx, "pred"));
+    ck_assert_msg(d <= 1e-5, "|cgrad - keras| = %g", d);
+    ck_assert_str_eq(ex.keras_version, "2.13.1");
+    ck_assert_str_eq(ex.optimizer, "Adam");
+    ck_assert_str_eq(ex.loss, "binary_crossentropy");
+    ck_assert_int_eq(ex.n_params, 0);
+    ck_assert_int_eq(ex.input_ndim, 1);
+    ck_assert_int_eq(ex.input_shape[0], 12);
+    cg_optim *opt = cg_keras_optimizer_new(m, &ex); /* a fresh Adam with the file's hyperparameters */
+    ck_assert_ptr_nonnull(opt);
+    ck_assert(fabs(cg_optim_get_lr(opt, 0) - 1e-3) < 1e-12);
+    cg_optim_free(opt);
+    fx_free(fx);
+    cg_keras_extra_free(&ex);
+    cg_module_free(m);
+}
+END_TEST
+
 /* 5 steps of Keras' Adam from the file's state against Keras' own. */
 START_TEST(training_continues_as_in_keras) {
     int checked = 0;
@@ -583,6 +609,7 @@ int main(void) {
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, every_fixture_predicts_as_keras);
     tcase_add_test(tc, layer_names_and_options_are_kept);
+    tcase_add_test(tc, keras2_legacy_file_loads);
     tcase_add_test(tc, training_continues_as_in_keras);
     tcase_add_test(tc, round_trip_keeps_everything);
     tcase_add_test(tc, bad_files_are_refused);

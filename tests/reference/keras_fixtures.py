@@ -22,6 +22,11 @@ steps on seeded data, and writes into tests/reference/fixtures/:
   keras_tokenizer.json, keras_tokenizer_raw.json   Tokenizer.to_json() output
   keras_tokenizer.txt   the sequences Keras makes of the test texts
                         (<name>_ids: all ids, <name>_len: one length per text)
+  keras_keras2_imdb_lstm.h5   keras_imdb_lstm's weights in the layout tf.keras 2.x
+                        wrote (written here with h5py: fixed-length strings,
+                        "lstm/lstm_cell/kernel:0" names, batch_input_shape on
+                        the first layer, Keras 2's Adam layout); predicts the
+                        same as keras_imdb_lstm (its .txt)
   keras_bad_missing.keras, keras_bad_missing.h5   keras_imdb_lstm's files with
                         the LSTM's recurrent kernel deleted (a missing dataset)
   keras_imdb_example.keras, keras_imdb_example_tokenizer.json, keras_imdb_example.txt
@@ -266,6 +271,73 @@ def bad_fixtures():
         del g[lstm][[w for w in wn if w.endswith("recurrent_kernel")][0]]
 
 
+def keras2_fixture():
+    """keras_imdb_lstm as tf.keras 2.x saved it to .h5: Keras 2's JSON
+    (no module keys, batch_input_shape and dtype strings), fixed-length
+    byte strings, weight names with ':0', and Keras 2's optimizer layout
+    (iter, then every m, then every v), which cgrad does not read."""
+    import h5py
+    model = keras.models.load_model(os.path.join(OUT, "keras_imdb_lstm.keras"))
+    emb, lstm, dense = model.layers
+    def layer(cls, cfg):
+        return {"class_name": cls, "config": cfg}
+    cfg = {"class_name": "Sequential", "config": {"name": "sequential", "layers": [
+        layer("InputLayer", {"batch_input_shape": [None, 12], "dtype": "float32", "sparse": False,
+                             "ragged": False, "name": "embedding_input"}),
+        layer("Embedding", {"name": "embedding", "trainable": True, "batch_input_shape": [None, 12],
+                            "dtype": "float32", "input_dim": VOCAB, "output_dim": 8,
+                            "embeddings_initializer": {"class_name": "RandomUniform",
+                                                       "config": {"minval": -0.05, "maxval": 0.05, "seed": None}},
+                            "embeddings_regularizer": None, "activity_regularizer": None,
+                            "embeddings_constraint": None, "mask_zero": False, "input_length": 12}),
+        layer("LSTM", {"name": "lstm", "trainable": True, "dtype": "float32", "return_sequences": False,
+                       "return_state": False, "go_backwards": False, "stateful": False, "unroll": False,
+                       "time_major": False, "units": 8, "activation": "tanh", "recurrent_activation": "sigmoid",
+                       "use_bias": True, "kernel_initializer": {"class_name": "GlorotUniform", "config": {"seed": None}},
+                       "recurrent_initializer": {"class_name": "Orthogonal", "config": {"gain": 1.0, "seed": None}},
+                       "bias_initializer": {"class_name": "Zeros", "config": {}}, "unit_forget_bias": True,
+                       "kernel_regularizer": None, "recurrent_regularizer": None, "bias_regularizer": None,
+                       "activity_regularizer": None, "kernel_constraint": None, "recurrent_constraint": None,
+                       "bias_constraint": None, "dropout": 0.0, "recurrent_dropout": 0.0, "implementation": 2}),
+        layer("Dense", {"name": "dense", "trainable": True, "dtype": "float32", "units": 1, "activation": "sigmoid",
+                        "use_bias": True, "kernel_initializer": {"class_name": "GlorotUniform", "config": {"seed": None}},
+                        "bias_initializer": {"class_name": "Zeros", "config": {}}, "kernel_regularizer": None,
+                        "bias_regularizer": None, "activity_regularizer": None, "kernel_constraint": None,
+                        "bias_constraint": None})]}}
+    weights = {"embedding": [("embedding/embeddings:0", emb.weights[0])],
+               "lstm": [("lstm/lstm_cell/kernel:0", lstm.weights[0]),
+                        ("lstm/lstm_cell/recurrent_kernel:0", lstm.weights[1]),
+                        ("lstm/lstm_cell/bias:0", lstm.weights[2])],
+               "dense": [("dense/kernel:0", dense.weights[0]), ("dense/bias:0", dense.weights[1])]}
+    with h5py.File(os.path.join(OUT, "keras_keras2_imdb_lstm.h5"), "w") as f:
+        f.attrs["keras_version"] = np.bytes_("2.13.1")
+        f.attrs["backend"] = np.bytes_("tensorflow")
+        f.attrs["model_config"] = np.bytes_(json.dumps(cfg))
+        f.attrs["training_config"] = np.bytes_(json.dumps({
+            "loss": "binary_crossentropy", "metrics": None, "weighted_metrics": None, "loss_weights": None,
+            "optimizer_config": {"class_name": "Adam", "config": {
+                "name": "Adam", "learning_rate": 0.001, "decay": 0.0, "beta_1": 0.9, "beta_2": 0.999,
+                "epsilon": 1e-07, "amsgrad": False}}}))
+        g = f.create_group("model_weights")
+        g.attrs["layer_names"] = np.array([b"embedding", b"lstm", b"dense"])
+        g.attrs["backend"] = np.bytes_("tensorflow")
+        g.attrs["keras_version"] = np.bytes_("2.13.1")
+        for lname, ws in weights.items():
+            lg = g.create_group(lname)
+            lg.attrs["weight_names"] = np.array([n.encode() for n, _ in ws])
+            for n, w in ws:
+                lg.create_dataset(n, data=np.asarray(w.numpy()))
+        o = f.create_group("optimizer_weights")
+        names = [b"Adam/iter:0"] + [f"Adam/{n[:-2]}/m:0".encode() for ws in weights.values() for n, _ in ws] + \
+                [f"Adam/{n[:-2]}/v:0".encode() for ws in weights.values() for n, _ in ws]
+        o.attrs["weight_names"] = np.array(names)
+        o.create_dataset("Adam/iter:0", data=np.int64(8))
+        for ws in weights.values():
+            for n, w in ws:
+                for slot in ("m", "v"):
+                    o.create_dataset(f"Adam/{n[:-2]}/{slot}:0", data=np.zeros(w.shape, np.float32))
+
+
 # --------------------------------------------------------------- tokenizer
 
 TOK_TEXTS = [
@@ -444,6 +516,7 @@ def main():
         sys.exit(1 if check(a.check) else 0)
     header = f"written by tests/reference/keras_fixtures.py with {versions()}"
     make_model_fixtures(header)
+    keras2_fixture()
     bad_fixtures()
     tokenizer_fixtures(header)
     if a.data:
