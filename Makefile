@@ -11,7 +11,7 @@ DEPS := cmake gcc make pkg-config libblis-dev libblis4-openmp check \
 # Extra packages for the benchmarks (the PyTorch peer).
 BENCH_DEPS := python3-torch
 
-.PHONY: all deps build test test-sanitize test-valgrind demo bench install clean venv
+.PHONY: all deps build test test-native test-sanitize test-valgrind demo bench install clean venv
 
 all: build
 
@@ -28,6 +28,12 @@ test: build
 	  grep -h "^[0-9]*%: Checks:" Testing/Temporary/LastTest.log || true; \
 	  exit $$status
 
+# The whole suite again in a build for this machine's CPU only
+# (-march=native, in build-native/): the same results, bit for bit, as the
+# portable default (docs/decisions.md, "Determinism").
+test-native:
+	@$(MAKE) --no-print-directory test BUILD=$(BUILD)-native CMAKE_FLAGS="$(CMAKE_FLAGS) -DCGRAD_NATIVE=ON"
+
 # The whole suite built with -fsanitize=address,undefined (in build-sanitize/).
 test-sanitize: deps
 	@cmake -S . -B $(BUILD)-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCGRAD_SANITIZE=ON -DCGRAD_WERROR=ON $(CMAKE_FLAGS) >/dev/null
@@ -38,11 +44,11 @@ test-sanitize: deps
 	  exit $$status
 
 # The example smoke runs under valgrind's memcheck: any definite or indirect
-# leak or memory error fails (build-valgrind/, without -march=native since
-# valgrind does not decode AVX-512).
+# leak or memory error fails (build-valgrind/, the portable build: valgrind
+# shows a CPU without AVX-512, so its AVX2 loops run).
 test-valgrind: deps
 	@./scripts/install-deps.sh valgrind
-	@cmake -S . -B $(BUILD)-valgrind -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCGRAD_NATIVE=OFF -DCGRAD_VALGRIND=ON $(CMAKE_FLAGS) >/dev/null
+	@cmake -S . -B $(BUILD)-valgrind -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCGRAD_VALGRIND=ON $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD)-valgrind -j $(JOBS)
 	@cd $(BUILD)-valgrind && ctest --output-on-failure -j $(JOBS) -L examples
 

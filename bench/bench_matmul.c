@@ -145,7 +145,8 @@ int main(int argc, char **argv) {
         return 2;
     }
     cg_set_num_threads(g_threads);
-    printf("cg_k_matmul vs bli_sgemm, float32, %d thread%s, best of %d rounds of %.3f s per side\n\n", g_threads,
+    cg_build_info_print(stdout);
+    printf("\ncg_k_matmul vs bli_sgemm, float32, %d thread%s, best of %d rounds of %.3f s per side\n\n", g_threads,
            g_threads > 1 ? "s" : "", ROUNDS, seconds / ROUNDS);
     printf("| %-22s | %-17s | %9s | %9s | %10s | %6s |\n", "shape", "layout", "ours us", "ours GF/s", "BLIS GF/s",
            "ratio");

@@ -4,7 +4,11 @@
  *   <name> <seconds per epoch> s/epoch <samples per second> samples/s <peak RSS MiB> MiB
  * plus, for the IMDB models, inference throughput and the GFLOP/s the
  * recurrent GEMMs achieve in training.
- * Usage: cgrad-bench [--threads N] [--steps-scale F] [--lazy] [--shards N] [WORKLOAD ...]
+ * Usage: cgrad-bench [--threads N] [--steps-scale F] [--lazy] [--shards N] [--no-info] [WORKLOAD ...]
+ *        cgrad-bench --info | --blis-arch-type
+ * The output starts with cg_build_info's lines ("# " before each; --no-info:
+ * not); --info prints them alone, --blis-arch-type the number of BLIS's
+ * sub-configuration in use (bench/run.sh gives the peer the same).
  * --lazy runs Adam with its lazy option (only the embedding rows a batch
  * touched are updated, as PyTorch's SparseAdam); a different optimizer from
  * the peer's, so its lines are marked "_lazy". --shards N splits every
@@ -160,12 +164,36 @@ int main(int argc, char **argv) {
     double scale = 1.0;
     const char *picked[N_WORKLOADS];
     int np = 0;
+    bool info = true;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--threads") && i + 1 < argc) cg_set_num_threads(atoi(argv[++i]));
+        if (!strcmp(argv[i], "--info") || !strcmp(argv[i], "--blis-arch-type")) {
+            if (argv[i][2] == 'i') cg_build_info_print(stdout);
+            else printf("%d\n", cg_build_info().blis_arch_type);
+            return 0;
+        }
+        if (!strcmp(argv[i], "--no-info")) info = false;
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) cg_set_num_threads(atoi(argv[++i]));
         else if (!strcmp(argv[i], "--steps-scale") && i + 1 < argc) scale = atof(argv[++i]);
         else if (!strcmp(argv[i], "--lazy")) g_lazy = true;
         else if (!strcmp(argv[i], "--shards") && i + 1 < argc) g_shards = atoi(argv[++i]);
         else if (np < N_WORKLOADS) picked[np++] = argv[i];
+    }
+    for (int k = 0; k < np; k++) {
+        bool known = false;
+        for (int j = 0; j < N_WORKLOADS; j++) known |= !strcmp(picked[k], WORKLOADS[j].name);
+        if (!known) {
+            fprintf(stderr, "cgrad-bench: unknown workload or flag '%s'\n", picked[k]);
+            return 2;
+        }
+    }
+    if (info) {
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        cg_build_info_print(f);
+        fclose(f);
+        for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) printf("# %s\n", line);
+        free(text);
     }
     int rc = 0;
     for (int k = 0; k < N_WORKLOADS; k++) {

@@ -17,11 +17,16 @@ trap 'rm -f "$ours" "$theirs"' EXIT
 have_peer=0
 [ -f "$PEER" ] && /usr/bin/python3 -c "import torch" 2>/dev/null && have_peer=1
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; threads: $THREADS; rounds: $ROUNDS"
+"$BUILD/bench/cgrad-bench" --info
+# The peer's BLIS (Debian's torch multiplies through libblas.so.3, BLIS here)
+# runs the sub-configuration cgrad's does, so a ratio compares like with like.
+BLIS_FOR_PEER=${BLIS_ARCH_TYPE:-$("$BUILD/bench/cgrad-bench" --blis-arch-type)}
+echo "the peer runs with BLIS_ARCH_TYPE=$BLIS_FOR_PEER (libblas.so.3: $(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3 2>/dev/null))"
 [ "${MATMUL:-1}" = 0 ] || "$BUILD/bench/bench_matmul" --threads "$THREADS" 2>/dev/null || true
 for r in $(seq "$ROUNDS"); do
     for w in $WORKLOADS; do
-        "$BUILD/bench/cgrad-bench" --threads "$THREADS" "$w" | sed "s/^/$r /" | tee -a "$ours"
-        [ "$have_peer" = 1 ] && /usr/bin/python3 "$PEER" --threads "$THREADS" "$w" | sed "s/^/$r torch /" | tee -a "$theirs"
+        "$BUILD/bench/cgrad-bench" --no-info --threads "$THREADS" "$w" | sed "s/^/$r /" | tee -a "$ours"
+        [ "$have_peer" = 1 ] && BLIS_ARCH_TYPE=$BLIS_FOR_PEER /usr/bin/python3 "$PEER" --threads "$THREADS" "$w" | sed "s/^/$r torch /" | tee -a "$theirs"
     done
 done
 [ -s "$theirs" ] || { echo "(python3-torch not installed: no peer figures)"; exit 0; }

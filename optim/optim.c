@@ -1,6 +1,7 @@
 /* Optimizers: presets, parameter groups, and one elementwise update per
  * kind driven by a shared loop over float32/float64 data. */
 #include "optim_internal.h"
+#include "simd.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -183,7 +184,7 @@ DEFINE_RULES(double, f64, sqrt, fmax)
  * in the same order), so the results are bitwise identical, several times
  * faster. The eps_hat branch is loop-invariant: the compiler makes one
  * vector loop per form. */
-static void adam_f32_chunk(const coef_f32 *c, bool eps_hat, int64_t k, int64_t e, float *restrict P,
+CG_HOT static void adam_f32_chunk(const coef_f32 *c, bool eps_hat, int64_t k, int64_t e, float *restrict P,
                                   const float *restrict G, float *restrict M, float *restrict V) {
     const coef_f32 lc = *c; /* a local copy the stores cannot alias */
 #pragma omp simd

@@ -167,6 +167,8 @@ cg_info cg_build_info(void) {
         snprintf(by, sizeof by, "BLIS");
     i.blis_config_by = by;
     i.threads = cg_get_num_threads();
+    i.cpu_avx2 = g_cpu.avx2_fma;
+    i.cpu_avx512 = g_cpu.avx512;
     return i;
 }
 

@@ -86,7 +86,7 @@ static int64_t outer_offset(const rplan *p, int64_t o) {
 /* Sum of n elements `s` apart, in double; unit stride uses 8 partial sums in
  * a fixed order (vectorizable, and the same result whatever the thread count). */
 #define SUM_ROW(NAME, T)                                                                           \
-    static double NAME(const T *x, int64_t n, int64_t s) {                                        \
+    CG_HOT static double NAME(const T *x, int64_t n, int64_t s) {                                        \
         if (s == 1) {                                                                              \
             double a[8] = {0};                                                                     \
             int64_t i = 0;                                                                         \
@@ -183,7 +183,7 @@ typedef struct {
     cg_dtype dt;
 } accrow_ctx;
 
-static void accum_row(int64_t n, char **p, const int64_t *s, void *vctx) {
+CG_HOT static void accum_row(int64_t n, char **p, const int64_t *s, void *vctx) {
     const accrow_ctx *c = vctx;
     double *acc = (double *)p[0];
     if (c->dt == CG_FLOAT32) {
@@ -224,6 +224,11 @@ static void accumulate_rows(const cg_tensor *x, const bool *red, double *acc, in
     cg__iter_range(&it, 0, it.numel, accum_row, &c);
 }
 
+/* acc[O] += each of I rows of x, in order. */
+CG_HOT static void add_rows(double *acc, const float *xp, int64_t I, int64_t O) {
+    for (int64_t i = 0; i < I; i++, xp += O) _Pragma("omp simd") for (int64_t k = 0; k < O; k++) acc[k] += xp[k];
+}
+
 static bool sum_by_rows(const cg_tensor *x, const bool *red, cg_tensor *out, bool mean, int64_t I) {
     int64_t O = cg_numel(out);
     double *acc = cg_scope_alloc((size_t)(O ? O : 1) * sizeof(double), true);
@@ -236,8 +241,7 @@ static bool sum_by_rows(const cg_tensor *x, const bool *red, cg_tensor *out, boo
     bool rows = cg_is_contiguous(x) && x->dtype == CG_FLOAT32;
     for (int d = lead; d < x->ndim && rows; d++) rows = !red[d];
     if (rows) {
-        const float *xp = cg_data(x);
-        for (int64_t i = 0; i < I; i++, xp += O) _Pragma("omp simd") for (int64_t k = 0; k < O; k++) acc[k] += xp[k];
+        add_rows(acc, cg_data(x), I, O);
     } else {
         accumulate_rows(x, red, acc, O);
     }

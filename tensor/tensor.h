@@ -615,6 +615,7 @@ typedef struct cg_info {
     int blis_arch_type;         /* its BLIS_ARCH_TYPE number */
     const char *blis_config_by; /* "BLIS", "cgrad (...)", "BLIS_ARCH_TYPE=6" */
     int threads;                /* cg_get_num_threads() */
+    bool cpu_avx2, cpu_avx512;  /* AVX2 with FMA; AVX-512 F, DQ, BW, VL (with the OS saving them) */
 } cg_info;
 cg_info cg_build_info(void);
 /* The same as five lines of text ("cgrad 0.1.0, portable: ..."). */

@@ -1,7 +1,16 @@
 /* The same seed gives bit-identical weights after 200 training steps of the
  * lessons' imdb_simple_rnn and long_dependency (LSTM) models, with 1 and 2
- * threads and across runs; and a long run stays in constant memory. */
+ * threads and across runs; and a long run stays in constant memory.
+ *
+ * The "golden" case (ctest's test_determinism_golden, which sets
+ * CGRAD_TEST_GOLDEN) trains small SimpleRNN, LSTM and GRU models with
+ * BLIS's generic sub-configuration, whose kernels are the same code on every
+ * x86-64 CPU, and compares a hash of the weights with the one this test
+ * printed when it was written: every build (portable, native, sanitized)
+ * on every CPU must give those bits (docs/decisions.md, "Determinism"). */
 #include "testlib.h"
+
+#include <blis.h>
 
 #include <stdio.h>
 #include <string.h>
@@ -132,7 +141,102 @@ START_TEST(ten_thousand_steps_in_constant_memory) {
 }
 END_TEST
 
+/* ---------------------------------------------------------------- golden */
+
+static uint64_t fnv_params(cg_module *m, uint64_t h) {
+    cg_tensor *ps[32];
+    int np = cg_module_parameters(m, ps, 32);
+    for (int i = 0; i < np; i++) {
+        const unsigned char *c = (const unsigned char *)cg_data_f32(ps[i]);
+        for (size_t k = 0; k < sizeof(float) * (size_t)cg_numel(ps[i]); k++) h = (h ^ c[k]) * 0x100000001b3ull;
+    }
+    return h;
+}
+
+typedef enum { G_SIMPLE, G_LSTM, G_GRU, G_SPLIT, G_COUNT } golden_job;
+static const char *const golden_names[] = {"simple_rnn", "lstm", "gru_dropout_rmsprop", "lstm_split_batch"};
+
+/* A few steps of one job from a fixed seed; the weights' hash. */
+static uint64_t golden_train(golden_job j, int threads) {
+    cg_set_num_threads(threads);
+    cg_manual_seed(11);
+    cg_rng r = cg_rng_seeded(3);
+    cg_module *m = cg_sequential_new(NULL);
+    cg_tensor *x, *y;
+    cg_loss loss = CG_LOSS_MSE;
+    cg_scope *data = cg_scope_begin();
+    if (j == G_SIMPLE) { /* Embedding -> SimpleRNN -> Dense(sigmoid), BCE */
+        cg_sequential_add(m, cg_embedding_new_ex(500, 16, &(cg_embedding_opts){.rng = &r}));
+        cg_sequential_add(m, cg_simple_rnn_new(16, 8, &(cg_rnn_opts){.rng = &r}));
+        cg_sequential_add(m, cg_dense_new_ex(8, 1, &(cg_dense_opts){.activation = CG_ACT_SIGMOID, .rng = &r}));
+        x = cg_randint(&r, CG_INT64, 1, 500, CG_SHAPE(64, 20));
+        y = cg_bernoulli(&r, CG_FLOAT32, 0.5, CG_SHAPE(64, 1));
+        loss = CG_LOSS_BINARY_CROSSENTROPY;
+    } else { /* the multiplication problem through two recurrent layers */
+        bool gru = j == G_GRU;
+        cg_rnn_opts a = {.return_sequences = true, .rng = &r}, b = {.rng = &r};
+        if (gru) a.dropout = b.recurrent_dropout = 0.2;
+        cg_sequential_add(m, gru ? cg_gru_new(2, 12, &a) : cg_lstm_new(2, 12, &a));
+        cg_sequential_add(m, gru ? cg_gru_new(12, 12, &b) : cg_lstm_new(12, 12, &b));
+        cg_sequential_add(m, cg_dense_new_ex(12, 1, &(cg_dense_opts){.rng = &r}));
+        ck_assert_int_eq(cg_multiplication_problem(&r, CG_FLOAT32, 64, 30, &x, &y), CG_OK);
+    }
+    cg_tensor *ps[16];
+    int np = cg_module_parameters(m, ps, 16);
+    cg_optim *opt;
+    if (j == G_GRU) {
+        cg_rmsprop_opts o = cg_rmsprop_keras();
+        opt = cg_rmsprop_new(ps, np, &o);
+    } else {
+        cg_adam_opts o = cg_adam_keras();
+        opt = cg_adam_new(ps, np, &o);
+    }
+    cg_module_train(m, true);
+    for (int step = 0; step < 8; step++) {
+        int64_t b0 = (step % 2) * 32;
+        cg_scope *sc = cg_scope_begin();
+        cg_tensor *xb = cg_k_slice(x, 0, b0, b0 + 32, 1), *yb = cg_k_slice(y, 0, b0, b0 + 32, 1);
+        cg_optim_zero_grad(opt);
+        ck_assert_int_eq(cg_train_batch(m, loss, CG_METRIC_NONE, xb, yb, j == G_SPLIT ? 2 : 0, NULL, NULL), CG_OK);
+        ck_assert_int_eq(cg_optim_step(opt), CG_OK);
+        cg_scope_end(sc);
+    }
+    uint64_t h = fnv_params(m, 0xcbf29ce484222325ull);
+    cg_scope_end(data);
+    cg_optim_free(opt);
+    cg_module_free(m);
+    return h;
+}
+
+START_TEST(golden_weights) {
+    static const uint64_t want[G_COUNT] = {0x08dca5648204a98cull, 0x3f496f5aeb106ed5ull, 0xfed119bce374eea4ull,
+                                           0x94cad014bed9ed7dull};
+    cg_info i = cg_build_info();
+    ck_assert_msg(!strcmp(i.blis_config, "generic"), "BLIS runs %s, not generic", i.blis_config);
+    bool print = getenv("CGRAD_PRINT_GOLDEN") != NULL;
+    for (int j = 0; j < G_COUNT; j++)
+        for (int threads = 1; threads <= 2; threads++) {
+            uint64_t h = golden_train((golden_job)j, threads);
+            if (print) printf("%s, %d threads: 0x%016llxull\n", golden_names[j], threads, (unsigned long long)h);
+            else ck_assert_msg(h == want[j], "%s, %d thread(s): weights hash %016llx, expected %016llx: this build "
+                               "or CPU trains to other bits", golden_names[j], threads, (unsigned long long)h,
+                               (unsigned long long)want[j]);
+        }
+}
+END_TEST
+
 int main(void) {
+    if (getenv("CGRAD_TEST_GOLDEN")) { /* BLIS's generic kernels: chosen before BLIS starts */
+        char id[16];
+        snprintf(id, sizeof id, "%d", (int)BLIS_ARCH_GENERIC);
+        setenv("BLIS_ARCH_TYPE", id, 1);
+        Suite *s = suite_create("determinism_golden");
+        TCase *tc = tcase_create("golden");
+        tcase_set_timeout(tc, 120);
+        tcase_add_test(tc, golden_weights);
+        suite_add_tcase(s, tc);
+        return cgt_run(s);
+    }
     Suite *s = suite_create("determinism");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 120);
