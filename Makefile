@@ -34,11 +34,13 @@ test: build
 test-native:
 	@$(MAKE) --no-print-directory test BUILD=$(BUILD)-native CMAKE_FLAGS="$(CMAKE_FLAGS) -DCGRAD_NATIVE=ON"
 
-# The whole suite built with -fsanitize=address,undefined (in build-sanitize/).
+# The whole suite built with -fsanitize=address,undefined (in build-sanitize/);
+# the sanitizers make it several times slower, so Check's per-test time
+# limits are four times as long.
 test-sanitize: deps
 	@cmake -S . -B $(BUILD)-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCGRAD_SANITIZE=ON -DCGRAD_WERROR=ON $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD)-sanitize -j $(JOBS)
-	@cd $(BUILD)-sanitize && ctest --output-on-failure -j $(JOBS); status=$$?; \
+	@cd $(BUILD)-sanitize && CK_TIMEOUT_MULTIPLIER=4 ctest --output-on-failure -j $(JOBS); status=$$?; \
 	  echo "---- Check summaries (sanitizers) ----"; \
 	  grep -h "^[0-9]*%: Checks:" Testing/Temporary/LastTest.log || true; \
 	  exit $$status

@@ -23,7 +23,9 @@
  * cg_scope_end, and keep results with cg_scope_keep.
  *
  * Every differentiable op is one row of one table (name, arity, forward,
- * backward); cg_op_count()/cg_op_at() walk it. Users add rows with
+ * backward, what the backward reads); cg_op_count()/cg_op_at() walk it. A
+ * backward hands back each input's gradient (cg_grad_in) and the engine adds
+ * it where it belongs. Users add rows with
  * cg_op_register() and check them with cg_gradcheck(), the same path the
  * built-in ops take. Subgradients at kinks: relu'(0) = 0, |x|'(0) = 0,
  * max/min send the gradient to the first position holding the extreme value,
@@ -61,7 +63,7 @@ void cg_zero_grad(cg_tensor *t);
 const int64_t *cg_grad_rows(const cg_tensor *t, int64_t *n);
 /* Drop t's gradient buffer (the next backward starts a new one). */
 void cg_clear_grad(cg_tensor *t);
-/* Ask a non-leaf to keep its gradient after backward (readable by cg_grad). */
+/* Ask a non-leaf to keep its gradient after backward (readable by cg_grad_in). */
 cg_status cg_retain_grad(cg_tensor *t);
 /* A view of t's data that is cut from the graph (requires no grad). */
 cg_tensor *cg_detach(cg_tensor *t);
@@ -138,15 +140,16 @@ cg_tensor *cg_div(cg_tensor *a, cg_tensor *b);
 cg_tensor *cg_pow(cg_tensor *a, cg_tensor *b); /* a > 0 where b is differentiated */
 cg_tensor *cg_maximum(cg_tensor *a, cg_tensor *b); /* ties: gradient split in half */
 cg_tensor *cg_minimum(cg_tensor *a, cg_tensor *b);
-cg_tensor *cg_neg(cg_tensor *x);
-cg_tensor *cg_exp(cg_tensor *x);
-cg_tensor *cg_log(cg_tensor *x);
-cg_tensor *cg_sqrt(cg_tensor *x);
-cg_tensor *cg_abs(cg_tensor *x);
-cg_tensor *cg_tanh(cg_tensor *x);
-cg_tensor *cg_sigmoid(cg_tensor *x);
-cg_tensor *cg_relu(cg_tensor *x);
-cg_tensor *cg_square(cg_tensor *x);
+/* y = op(x) elementwise for each row of CG_UNARY_OPS (tensor.h), as
+ * cg_<name>: cg_neg, cg_exp, cg_log, cg_sqrt, cg_abs, cg_tanh, cg_sigmoid,
+ * cg_relu, cg_sign, cg_square, cg_reciprocal, cg_softsign; the backward
+ * applies the op's derivative rule. cg_unary(op, x) is any of them. */
+#define CG_DECLARE_UNARY_(E, name, reads) cg_tensor *cg_##name(cg_tensor *x);
+CG_UNARY_OPS(CG_DECLARE_UNARY_)
+#undef CG_DECLARE_UNARY_
+cg_tensor *cg_unary(cg_unop op, cg_tensor *x);
+/* op(a, b) for a differentiable row of CG_BINARY_OPS (cg_add, ... above). */
+cg_tensor *cg_binary(cg_binop op, cg_tensor *a, cg_tensor *b);
 /* x + s, x * s, x ^ p, s - x for a scalar s. */
 cg_tensor *cg_add_scalar(cg_tensor *x, double s);
 cg_tensor *cg_mul_scalar(cg_tensor *x, double s);
@@ -233,6 +236,11 @@ cg_tensor *cg_bce_with_logits_ex(cg_tensor *logits, cg_tensor *targets, cg_reduc
 /* Softmax cross-entropy from logits [..., C] and int64 class ids [...]. */
 cg_tensor *cg_cross_entropy(cg_tensor *logits, const cg_tensor *targets);
 cg_tensor *cg_cross_entropy_ex(cg_tensor *logits, const cg_tensor *targets, cg_reduction red);
+/* Layer normalization over the last dim (Ba et al. 2016): x: [..., D],
+ * gamma, beta: [D] (NULL: 1 and 0, not trained) ->
+ * (x - mean) / sqrt(var + eps) * gamma + beta, the variance biased as in
+ * Keras and PyTorch (eps: PyTorch 1e-5, Keras 1e-3). */
+cg_tensor *cg_layer_norm(cg_tensor *x, cg_tensor *gamma, cg_tensor *beta, double eps);
 /* Inverted dropout: zero each element with probability p and scale the rest
  * by 1/(1-p); the mask is saved for the backward. Identity when !training
  * or p == 0. */
@@ -259,16 +267,83 @@ typedef struct cg_op cg_op;
  * how many (-1 on error, with cg_set_error). Save what the backward needs
  * with cg_node_save. */
 typedef int (*cg_forward_fn)(cg_node *node, cg_tensor *const *in, int n_in, cg_tensor **out);
+
+/* What a backward hands back for one input: its gradient, in one of the
+ * forms the engine can add without making every one of them a full tensor
+ * first. Where it goes — the leaf's .grad or a thread's gradient sink, a
+ * row-sparse embedding gradient, the unwritten slot of a bigger gradient, a
+ * product put off to run with the next ones — the engine decides.
+ *   CG_GRAD_TENSOR   t, of the input's shape or one that broadcasts to it
+ *                    (summed back); a zeroed cg_grad_in with t set is this form
+ *   CG_GRAD_ROWS     zeros except rows index[k] along axis += t's slice k
+ *                    (index: int64 [k]; the backward of an index_select)
+ *   CG_GRAD_SCATTER  zeros scatter-added with t at index along axis
+ *                    (index like t; the backward of gather)
+ *   CG_GRAD_PLACED   zeros except t at start, start + step, ... along axis;
+ *                    squeezed: t has no axis dim and sits at start (select)
+ *   CG_GRAD_PRODUCT  alpha * a @ b, 2-D (the backward of a product)
+ *   CG_GRAD_WRITTEN  the op wrote the whole gradient into `into`
+ * next chains further parts for the same input (their sum is the gradient). */
+typedef enum cg_grad_form {
+    CG_GRAD_TENSOR = 0,
+    CG_GRAD_ROWS,
+    CG_GRAD_SCATTER,
+    CG_GRAD_PLACED,
+    CG_GRAD_PRODUCT,
+    CG_GRAD_WRITTEN
+} cg_grad_form;
+
+typedef struct cg_grad_in {
+    cg_grad_form form;
+    cg_tensor *t;
+    const cg_tensor *index;
+    int axis;
+    int64_t start, step;
+    bool squeezed;
+    const cg_tensor *a, *b;
+    double alpha;
+    struct cg_grad_in *next;
+    /* Set by the engine before the backward of an op with CG_WRITES_INTO,
+     * for an input whose whole gradient can be written in place (a slice
+     * taken by cg_select whose place in its source's gradient is still
+     * unwritten): a tensor of the input's shape and dtype, not zeroed. Write
+     * every element and set form to CG_GRAD_WRITTEN, or ignore it. */
+    cg_tensor *into;
+} cg_grad_in;
+
+static inline cg_grad_in cg_grad_in_tensor(cg_tensor *t) { return (cg_grad_in){.t = t}; }
+static inline cg_grad_in cg_grad_in_rows(int axis, const cg_tensor *index, cg_tensor *rows) {
+    return (cg_grad_in){.form = CG_GRAD_ROWS, .t = rows, .index = index, .axis = axis};
+}
+static inline cg_grad_in cg_grad_in_scatter(int axis, const cg_tensor *index, cg_tensor *src) {
+    return (cg_grad_in){.form = CG_GRAD_SCATTER, .t = src, .index = index, .axis = axis};
+}
+static inline cg_grad_in cg_grad_in_placed(int axis, int64_t start, int64_t step, bool squeezed, cg_tensor *t) {
+    return (cg_grad_in){.form = CG_GRAD_PLACED, .t = t, .axis = axis, .start = start, .step = step, .squeezed = squeezed};
+}
+static inline cg_grad_in cg_grad_in_product(double alpha, const cg_tensor *a, const cg_tensor *b) {
+    return (cg_grad_in){.form = CG_GRAD_PRODUCT, .a = a, .b = b, .alpha = alpha};
+}
+
 /* Backward: gout[j] is the gradient of output j (NULL if none reached it);
- * for each input i with needs_grad[i], put its gradient in gin[i] (any
- * shape broadcastable to the input's: it is summed back), or add it
- * straight into cg_node_grad_buffer(node, i) and leave gin[i] NULL. */
-typedef cg_status (*cg_backward_fn)(cg_node *node, cg_tensor *const *gout, const bool *needs_grad,
-                                    cg_tensor **gin);
+ * for each input i with needs_grad[i], fill gin[i] (zeroed on entry, but
+ * for `into`), or leave it empty for no gradient. Tensors in gin are taken
+ * as they are: hand back a view of gout when that is the gradient. */
+typedef cg_status (*cg_backward_fn)(cg_node *node, cg_tensor *const *gout, const bool *needs_grad, cg_grad_in *gin);
 
 #define CG_OP_VARIADIC (-1) /* n_in: any number of inputs (concat, stack) */
 #define CG_MAX_OUTPUTS 64
+/* reads: what the backward reads, checked for in-place changes made between
+ * the forward and the backward (saved tensors are always checked). */
+#define CG_READS_INPUT(i) (1u << (i)) /* input i (0..30) */
+#define CG_READS_OUTPUTS (1u << 31)   /* the outputs */
+/* flags */
+#define CG_WRITES_INTO 1u /* the backward may write into gin[i].into */
 
+/* One row of the op table. Write it with designated initializers:
+ *     static const cg_op my_op = {.name = "my_op", .n_in = 2, .n_out = 1,
+ *                                 .forward = my_fwd, .backward = my_bwd,
+ *                                 .reads = CG_READS_INPUT(0) | CG_READS_INPUT(1)}; */
 struct cg_op {
     const char *name;      /* "matmul" */
     int n_in;              /* tensor inputs, or CG_OP_VARIADIC */
@@ -276,7 +351,9 @@ struct cg_op {
     size_t params_size;    /* bytes of the op's parameter struct, copied into the node */
     cg_forward_fn forward;
     cg_backward_fn backward; /* NULL: using it under backward is an error naming the op */
-    unsigned check_versions; /* bit i: input i is read by the backward (bit 31: the outputs) */
+    unsigned reads;          /* CG_READS_INPUT(i) | CG_READS_OUTPUTS */
+    unsigned flags;          /* CG_WRITES_INTO */
+    int code;                /* for ops sharing a forward and backward (the elementwise ones): which */
 };
 
 /* Run an op: forward, then record a node if grad mode is on and an input
@@ -301,16 +378,6 @@ cg_tensor *cg_node_output(const cg_node *node, int i);
 /* Keep a tensor for the backward (ignored when nothing is recorded). */
 void cg_node_save(cg_node *node, cg_tensor *t);
 cg_tensor *cg_node_saved(const cg_node *node, int i);
-/* Input i's gradient buffer, to add a partial gradient into in place
- * (zeros when new; shape and dtype of the input). */
-cg_tensor *cg_node_grad_buffer(cg_node *node, int i);
-/* Where input i's whole gradient may be written instead of handed back in
- * gin[i], or NULL (then use gin[i] as usual). Taking it is a promise: set
- * every element (shape and dtype of the input; not zeroed) and leave gin[i]
- * NULL. There is one when input i is a slice taken by cg_select that has
- * no gradient yet and its place in the source's gradient is unwritten, so
- * the gradient lands there without the select's copy. */
-cg_tensor *cg_node_grad_target(cg_node *node, int i);
 
 /* ------------------------------------------------------------ gradcheck */
 

@@ -1,5 +1,7 @@
-/* Private to autograd/: the node and per-tensor gradient state, and the
- * built-in op rows. */
+/* Private to autograd/: the node and per-tensor gradient state, and what
+ * the engine's files share (engine.c: the tape and backward; accumulate.c:
+ * where a gradient goes; grad_slots.c: leaf gradients and sinks;
+ * op_table.c, dot.c). What the op files share is in ops_internal.h. */
 #ifndef CGRAD_AUTOGRAD_INTERNAL_H
 #define CGRAD_AUTOGRAD_INTERNAL_H
 
@@ -47,8 +49,6 @@ struct cg_autograd_meta {
     const char *name;
 };
 
-#define CG_VERSION_OUTPUTS (1u << 31)
-
 struct cg_node {
     const cg_op *op;
     cg_node *prev; /* the tape: the node recorded before this one */
@@ -66,70 +66,92 @@ struct cg_node {
     const void *params;
 };
 
+/* -------------------------------------------------------------- engine.c */
+
 /* The metadata of t, created (in t's scope) if missing. */
 struct cg_autograd_meta *cg__meta(cg_tensor *t);
 /* NULL-input error (keeps an earlier error's message). */
 void *cg__ag_null(const char *op);
-/* Sum a gradient into t (the one helper every backward goes through). */
-cg_status cg__accumulate(cg_tensor *t, cg_tensor *g);
+/* The scope hooks that keep the tape with its scope (installed on first use). */
+void cg__install_scope_hooks(void);
 
-/* Input i's gradient buffer for adding rows idx (dim 0) into it; for a leaf
- * the rows are remembered so the gradient stays row-sparse. */
-cg_tensor *cg__grad_buffer_rows(cg_node *node, int i, const cg_tensor *idx);
+/* A leaf's weight-gradient products, gathered while they are in cache
+ * (accumulate.c). */
+typedef struct cg_deferred cg_deferred;
 
-/* Add g into input i's gradient at index `index` of dim `dim` (the
- * backward of select). The first select to reach a gradient makes it
- * without zeroing it: each index is copied into on its first write, and
- * only indices no select wrote are zeroed, when the gradient is read. */
-cg_status cg__grad_select_add(cg_node *node, int i, int dim, int64_t index, const cg_tensor *g);
+/* The running backward on this thread. */
+typedef struct cg_bw {
+    cg_tensor *pending_list; /* tensors with a pending gradient */
+    int64_t open;            /* non-leaf pending gradients not yet consumed */
+    cg_deferred *deferred;   /* leaves with GEMM products still to add */
+    bool queued;             /* products sent and perhaps still held back */
+    bool anomaly;            /* anomaly mode: every gradient where it was made, each one checked */
+} cg_bw;
+extern _Thread_local cg_bw *cg__bw;
 
+/* ---------------------------------------------------------- accumulate.c */
+
+/* Sum g into t's gradient (the root's seed, a hook's or a retained
+ * gradient). sole: nothing else holds g, so it may become t's pending
+ * gradient and its bytes be handed back once read. */
+cg_status cg__accumulate(cg_tensor *t, cg_tensor *g, bool sole);
+/* Add what node n's backward handed back, every input's parts, where each
+ * belongs; mark: the storage serial before the backward ran (what it made
+ * after is its own). */
+cg_status cg__accumulate_node(cg_node *n, cg_grad_in *gin, uint64_t mark);
+/* Before an op with CG_WRITES_INTO runs its backward: gin[i].into for the
+ * inputs whose whole gradient can be written in place. */
+void cg__offer_into(cg_node *n, cg_grad_in *gin);
+/* A select-made pending gradient: zero the indices no select wrote. */
+cg_status cg__settle(struct cg_autograd_meta *m);
+/* Run every product held back: each is in its gradient after this. */
+void cg__drain(cg_bw *bw);
+/* End of a backward: what is left in the deferred buffers and in leaves
+ * with hooks goes to .grad; everything pending is dropped. */
+cg_status cg__finish(cg_bw *bw, cg_status st);
+
+/* ---------------------------------------------------------- grad_slots.c */
+
+/* Where leaf (or retained) t's gradient is summed: its own slot, or for a
+ * leaf the entry of this thread's sink (made on first use); NULL on error. */
+cg_grad_slot *cg__slot_of(cg_tensor *t);
+/* A gradient sink is set on this thread. */
+bool cg__sink_on(void);
+/* The error for a leaf with hooks met while a sink is set. */
+cg_status cg__hooked_leaf_in_sink(const cg_tensor *t);
+/* The leaf's gradient, created as zeros (in its arena or the sink's) if
+ * missing; held products are run first. */
+cg_tensor *cg__leaf_grad_zeros(cg_tensor *t, cg_grad_slot *m);
+/* The leaf's gradient ready for rows idx (dim 0) to be added: row-sparse
+ * bookkeeping kept while only rows are written. */
+cg_tensor *cg__leaf_grad_rows(cg_tensor *t, const cg_tensor *idx);
+/* Add g into t's slot (made by a copy of g the first time). */
+cg_status cg__add_to_grad(cg_tensor *t, cg_tensor *g);
+/* A row-sparse sink gradient made whole: rows not listed are zeroed. */
+void cg__zero_unlisted(cg_grad_slot *m);
+
+/* ------------------------------------------------------------ op_table.c */
+
+/* One of the built-in rows (their tensors may be taken at their word). */
+bool cg__builtin_op(const cg_op *op);
 /* The dim and index of a select node; false for any other op. */
 bool cg__select_params(const cg_node *node, int *dim, int64_t *index);
 
-/* Input i's gradient buffer when writing into it in place is free (a leaf
- * accumulating straight into .grad, or a gradient already owned by this
- * backward); NULL when an out-of-place result is cheaper to hand over. */
-cg_tensor *cg__grad_inplace_target(cg_node *node, int i);
-
-/* For a GEMM backward: add alpha * a @ b (2-D) to the .grad of leaf input i
- * later, joined with the leaf's next products along the contraction dim
- * into one GEMM per 1 MFLOP (a recurrent kernel's gradient over many time
- * steps), which the next step's product takes along on a second thread.
- * False when it cannot be put off (not a plain leaf, anomaly mode, a
- * product big enough to thread): compute it now. */
-bool cg__defer_gemm_grad(cg_node *node, int i, const cg_tensor *a, const cg_tensor *b, double alpha);
-
-/* Built-in rows of the op table (defined in the ops_*.c files). */
+/* Built-in rows of the op table (defined in the ops_*.c files); the
+ * elementwise families (CG_UNARY_OPS, CG_BINARY_OPS) have one row each. */
 #define CG_BUILTIN_OPS(X)                                                                          \
-    X(neg) X(exp) X(log) X(sqrt) X(abs) X(tanh) X(sigmoid) X(relu) X(square)                       \
-    X(add) X(sub) X(mul) X(div) X(pow) X(maximum) X(minimum)                                       \
     X(add_scalar) X(mul_scalar) X(pow_scalar) X(rsub_scalar) X(clamp) X(where) X(masked_fill) X(to) \
     X(sum) X(mean) X(max) X(min) X(logsumexp) X(softmax) X(log_softmax)                            \
     X(matmul) X(addmm)                                                                             \
     X(reshape) X(transpose) X(permute) X(slice) X(select) X(expand) X(squeeze) X(unsqueeze)        \
     X(flip) X(contiguous) X(concat) X(stack) X(chunk) X(split)                                     \
     X(index_select) X(gather) X(scatter_add)                                                       \
-    X(bce_with_logits) X(cross_entropy) X(dropout) X(fused)
+    X(bce_with_logits) X(cross_entropy) X(dropout) X(layer_norm) X(fused)
 
 #define CG_DECLARE_OP(name) extern const cg_op cg__op_##name;
 CG_BUILTIN_OPS(CG_DECLARE_OP)
 #undef CG_DECLARE_OP
-
-/* Apply a one-input / two-input op. */
-static inline cg_tensor *cg__apply1(const cg_op *op, cg_tensor *x, const void *p) {
-    cg_tensor *in[1] = {x};
-    return cg_op_apply(op, in, 1, p);
-}
-static inline cg_tensor *cg__apply2(const cg_op *op, cg_tensor *a, cg_tensor *b, const void *p) {
-    cg_tensor *in[2] = {a, b};
-    return cg_op_apply(op, in, 2, p);
-}
-
-/* Axis lists as op parameters. */
-typedef struct {
-    int axes[CG_MAX_DIMS];
-    int naxes;
-    bool keepdim;
-} cg__axes_params;
+extern const cg_op cg__unary_ops[CG_UNOP_COUNT];
+extern const cg_op cg__binary_ops[CG_BINOP_COUNT]; /* comparisons: no backward, not in the table */
 
 #endif

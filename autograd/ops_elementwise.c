@@ -1,174 +1,76 @@
 /* Differentiable elementwise ops: unary, binary, scalar, clamp, where,
  * masked_fill, dtype conversion; and the non-differentiable comparisons. */
-#include "autograd_internal.h"
+#include "ops_internal.h"
 
-#define OK_OR(expr) ((expr) ? CG_OK : cg_last_status())
-#define BWD(name) static cg_status bwd_##name(cg_node *n, cg_tensor *const *g, const bool *ng, cg_tensor **gin)
-#define UNUSED3 (void)n, (void)g, (void)ng, (void)gin
+/* ------------------------------------------- the elementwise families */
+/* One row per op of CG_UNARY_OPS and CG_BINARY_OPS (tensor.h), sharing a
+ * forward and a backward: the forward is the op's kernel, the backward its
+ * derivative rule (cg_k_unary_grad, cg_k_binary_grad: elementwise_rules.h). */
 
-/* ------------------------------------------------------------------ unary */
-
-#define UNARY_FWD(NAME, UNOP)                                                                      \
-    static int fwd_##NAME(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out) {             \
-        (void)n, (void)k;                                                                          \
-        return (out[0] = cg_k_unary(UNOP, in[0])) ? 1 : -1;                                        \
-    }
-
-#define X_IN(n) cg_node_input(n, 0)
-#define Y_OUT(n) cg_node_output(n, 0)
-
-UNARY_FWD(neg, CG_NEG)
-BWD(neg) { UNUSED3; return OK_OR(gin[0] = cg_k_unary(CG_NEG, g[0])); }
-
-UNARY_FWD(exp, CG_EXP)
-BWD(exp) { UNUSED3; return OK_OR(gin[0] = cg_k_binary(CG_MUL, g[0], Y_OUT(n))); }
-
-UNARY_FWD(log, CG_LOG)
-BWD(log) { UNUSED3; return OK_OR(gin[0] = cg_k_binary(CG_DIV, g[0], X_IN(n))); }
-
-UNARY_FWD(sqrt, CG_SQRT)
-BWD(sqrt) { /* g / (2 sqrt(x)) */
-    UNUSED3;
-    cg_tensor *h = cg_k_binary(CG_DIV, g[0], Y_OUT(n));
-    return OK_OR(gin[0] = h ? cg_k_scalar_(CG_MUL, h, 0.5) : NULL);
+static int fwd_unary(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out) {
+    (void)k;
+    return (out[0] = cg_k_unary((cg_unop)cg_node_op(n)->code, in[0])) ? 1 : -1;
+}
+BWD(unary) {
+    (void)ng;
+    return GIVE(0, cg_k_unary_grad((cg_unop)cg_node_op(n)->code, g[0], X_IN(n), Y_OUT(n)));
 }
 
-UNARY_FWD(abs, CG_ABS)
-BWD(abs) { UNUSED3; return OK_OR(gin[0] = cg_k_binary(CG_MUL, g[0], cg_k_unary(CG_SIGN, X_IN(n)))); }
-
-UNARY_FWD(tanh, CG_TANH)
-BWD(tanh) { UNUSED3; return OK_OR(gin[0] = cg_k_binary(CG_TANH_GRAD, g[0], Y_OUT(n))); }
-
-UNARY_FWD(sigmoid, CG_SIGMOID)
-BWD(sigmoid) { UNUSED3; return OK_OR(gin[0] = cg_k_binary(CG_SIGMOID_GRAD, g[0], Y_OUT(n))); }
-
-UNARY_FWD(relu, CG_RELU)
-BWD(relu) { UNUSED3; return OK_OR(gin[0] = cg_k_binary(CG_RELU_GRAD, g[0], Y_OUT(n))); }
-
-UNARY_FWD(square, CG_SQUARE)
-BWD(square) {
-    UNUSED3;
-    cg_tensor *h = cg_k_binary(CG_MUL, g[0], X_IN(n));
-    return OK_OR(gin[0] = h ? cg_k_scalar_(CG_MUL, h, 2.0) : NULL);
+static int fwd_binary(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out) {
+    (void)k;
+    return (out[0] = cg_k_binary((cg_binop)cg_node_op(n)->code, in[0], in[1])) ? 1 : -1;
 }
-
-#define OUTS CG_VERSION_OUTPUTS
-const cg_op cg__op_neg = {"neg", 1, 1, 0, fwd_neg, bwd_neg, 0};
-const cg_op cg__op_exp = {"exp", 1, 1, 0, fwd_exp, bwd_exp, OUTS};
-const cg_op cg__op_log = {"log", 1, 1, 0, fwd_log, bwd_log, 1};
-const cg_op cg__op_sqrt = {"sqrt", 1, 1, 0, fwd_sqrt, bwd_sqrt, OUTS};
-const cg_op cg__op_abs = {"abs", 1, 1, 0, fwd_abs, bwd_abs, 1};
-const cg_op cg__op_tanh = {"tanh", 1, 1, 0, fwd_tanh, bwd_tanh, OUTS};
-const cg_op cg__op_sigmoid = {"sigmoid", 1, 1, 0, fwd_sigmoid, bwd_sigmoid, OUTS};
-const cg_op cg__op_relu = {"relu", 1, 1, 0, fwd_relu, bwd_relu, OUTS};
-const cg_op cg__op_square = {"square", 1, 1, 0, fwd_square, bwd_square, 1};
-
-cg_tensor *cg_neg(cg_tensor *x) { return cg__apply1(&cg__op_neg, x, NULL); }
-cg_tensor *cg_exp(cg_tensor *x) { return cg__apply1(&cg__op_exp, x, NULL); }
-cg_tensor *cg_log(cg_tensor *x) { return cg__apply1(&cg__op_log, x, NULL); }
-cg_tensor *cg_sqrt(cg_tensor *x) { return cg__apply1(&cg__op_sqrt, x, NULL); }
-cg_tensor *cg_abs(cg_tensor *x) { return cg__apply1(&cg__op_abs, x, NULL); }
-cg_tensor *cg_tanh(cg_tensor *x) { return cg__apply1(&cg__op_tanh, x, NULL); }
-cg_tensor *cg_sigmoid(cg_tensor *x) { return cg__apply1(&cg__op_sigmoid, x, NULL); }
-cg_tensor *cg_relu(cg_tensor *x) { return cg__apply1(&cg__op_relu, x, NULL); }
-cg_tensor *cg_square(cg_tensor *x) { return cg__apply1(&cg__op_square, x, NULL); }
-
-/* ----------------------------------------------------------------- binary */
-
-#define BINARY_FWD(NAME, BINOP)                                                                    \
-    static int fwd_##NAME(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out) {             \
-        (void)n, (void)k;                                                                          \
-        return (out[0] = cg_k_binary(BINOP, in[0], in[1])) ? 1 : -1;                               \
-    }
-
-BINARY_FWD(add, CG_ADD)
-BWD(add) {
-    UNUSED3;
-    gin[0] = g[0];
-    gin[1] = g[0];
-    return CG_OK;
-}
-
-BINARY_FWD(sub, CG_SUB)
-BWD(sub) {
-    UNUSED3;
-    gin[0] = g[0];
-    if (ng[1] && !(gin[1] = cg_k_unary(CG_NEG, g[0]))) return cg_last_status();
-    return CG_OK;
-}
-
-BINARY_FWD(mul, CG_MUL)
-BWD(mul) {
-    UNUSED3;
-    if (ng[0] && !(gin[0] = cg_k_binary(CG_MUL, g[0], cg_node_input(n, 1)))) return cg_last_status();
-    if (ng[1] && !(gin[1] = cg_k_binary(CG_MUL, g[0], cg_node_input(n, 0)))) return cg_last_status();
-    return CG_OK;
-}
-
-BINARY_FWD(div, CG_DIV)
-BWD(div) { /* d(a/b) = g/b, -g*y/b */
-    UNUSED3;
-    cg_tensor *b = cg_node_input(n, 1);
-    cg_tensor *gb = cg_k_binary(CG_DIV, g[0], b);
-    if (!gb) return cg_last_status();
-    if (ng[0]) gin[0] = gb;
-    if (ng[1] && !(gin[1] = cg_k_unary_(CG_NEG, cg_k_binary(CG_MUL, gb, Y_OUT(n))))) return cg_last_status();
-    return CG_OK;
-}
-
-BINARY_FWD(pow, CG_POW)
-BWD(pow) { /* d(a^b) = g*b*a^(b-1), g*y*log(a) */
-    UNUSED3;
-    cg_tensor *a = cg_node_input(n, 0), *b = cg_node_input(n, 1);
-    if (ng[0]) {
-        cg_tensor *bm1 = cg_k_scalar(CG_SUB, b, 1.0);
-        cg_tensor *t = bm1 ? cg_k_binary(CG_POW, a, bm1) : NULL;
-        t = t ? cg_k_binary_(CG_MUL, t, b) : NULL;
-        /* t may be smaller than g (a or b broadcast): multiply into g's shape */
-        if (!t || !(gin[0] = cg_k_binary(CG_MUL, g[0], t))) return cg_last_status();
-    }
-    if (ng[1]) {
-        cg_tensor *t = cg_k_binary(CG_MUL, g[0], Y_OUT(n));
-        if (!t || !(gin[1] = cg_k_binary(CG_MUL, t, cg_k_unary(CG_LOG, a)))) return cg_last_status();
-    }
-    return CG_OK;
-}
-
-/* maximum/minimum: the gradient goes to the larger (smaller) input, half to
- * each on ties (as in PyTorch). */
-static cg_status extreme_backward(cg_node *n, cg_tensor *const *g, const bool *ng, cg_tensor **gin, cg_binop wins) {
-    cg_tensor *a = cg_node_input(n, 0), *b = cg_node_input(n, 1);
-    cg_tensor *tie = cg_k_binary(CG_EQ, a, b);
-    cg_tensor *half = tie ? cg_k_scalar_(CG_MUL, tie, 0.5) : NULL;
-    for (int i = 0; i < 2 && half; i++) {
+BWD(binary) {
+    cg_binop op = (cg_binop)cg_node_op(n)->code;
+    cg_tensor *a = cg_node_input(n, 0), *b = cg_node_input(n, 1), *y = Y_OUT(n);
+    for (int i = 0; i < 2; i++) {
         if (!ng[i]) continue;
-        cg_tensor *w = i == 0 ? cg_k_binary(wins, a, b) : cg_k_binary(wins, b, a);
-        w = w ? cg_k_binary_(CG_ADD, w, half) : NULL;
-        if (!w || !(gin[i] = cg_k_binary(CG_MUL, g[0], w))) return cg_last_status();
+        if (op == CG_ADD || (op == CG_SUB && i == 0)) gin[i].t = g[0]; /* the rule is g itself: no copy */
+        else if (!(gin[i].t = cg_k_binary_grad(op, i, g[0], a, b, y))) return cg_last_status();
     }
-    return half ? CG_OK : cg_last_status();
+    return CG_OK;
 }
 
-BINARY_FWD(maximum, CG_MAXIMUM)
-BWD(maximum) { return extreme_backward(n, g, ng, gin, CG_GT); }
-BINARY_FWD(minimum, CG_MINIMUM)
-BWD(minimum) { return extreme_backward(n, g, ng, gin, CG_LT); }
+/* What a rule reads, as the inputs and outputs the engine checks for
+ * in-place changes. */
+#define UNARY_READS_(r) (((r) & CG_READS_X ? CG_READS_INPUT(0) : 0) | ((r) & CG_READS_Y ? CG_READS_OUTPUTS : 0))
+#define BINARY_READS_(r)                                                                           \
+    (((r) & CG_READS_A ? CG_READS_INPUT(0) : 0) | ((r) & CG_READS_B ? CG_READS_INPUT(1) : 0) |      \
+     ((r) & CG_READS_Y ? CG_READS_OUTPUTS : 0))
+#define UNARY_ROW_(E, nm, r)                                                                       \
+    [CG_##E] = {.name = #nm, .n_in = 1, .n_out = 1, .forward = fwd_unary, .backward = bwd_unary,    \
+                .reads = UNARY_READS_(r), .code = CG_##E},
+#define BINARY_ROW_(E, nm, r)                                                                      \
+    [CG_##E] = {.name = #nm, .n_in = 2, .n_out = 1, .forward = fwd_binary,                         \
+                .backward = (r) & CG_NO_DERIVATIVE ? NULL : bwd_binary, .reads = BINARY_READS_(r), .code = CG_##E},
+const cg_op cg__unary_ops[CG_UNOP_COUNT] = {CG_UNARY_OPS(UNARY_ROW_)};
+const cg_op cg__binary_ops[CG_BINOP_COUNT] = {CG_BINARY_OPS(BINARY_ROW_)};
 
-const cg_op cg__op_add = {"add", 2, 1, 0, fwd_add, bwd_add, 0};
-const cg_op cg__op_sub = {"sub", 2, 1, 0, fwd_sub, bwd_sub, 0};
-const cg_op cg__op_mul = {"mul", 2, 1, 0, fwd_mul, bwd_mul, 3};
-const cg_op cg__op_div = {"div", 2, 1, 0, fwd_div, bwd_div, 2 | OUTS};
-const cg_op cg__op_pow = {"pow", 2, 1, 0, fwd_pow, bwd_pow, 3 | OUTS};
-const cg_op cg__op_maximum = {"maximum", 2, 1, 0, fwd_maximum, bwd_maximum, 3};
-const cg_op cg__op_minimum = {"minimum", 2, 1, 0, fwd_minimum, bwd_minimum, 3};
+cg_tensor *cg_unary(cg_unop op, cg_tensor *x) {
+    if ((unsigned)op >= CG_UNOP_COUNT) {
+        cg_set_error(CG_ERR_VALUE, "cg_unary: unknown unary op %d", (int)op);
+        return NULL;
+    }
+    return cg__apply1(&cg__unary_ops[op], x, NULL);
+}
+#define UNARY_FN_(E, name, reads)                                                                  \
+    cg_tensor *cg_##name(cg_tensor *x) { return cg__apply1(&cg__unary_ops[CG_##E], x, NULL); }
+CG_UNARY_OPS(UNARY_FN_)
 
-cg_tensor *cg_add(cg_tensor *a, cg_tensor *b) { return cg__apply2(&cg__op_add, a, b, NULL); }
-cg_tensor *cg_sub(cg_tensor *a, cg_tensor *b) { return cg__apply2(&cg__op_sub, a, b, NULL); }
-cg_tensor *cg_mul(cg_tensor *a, cg_tensor *b) { return cg__apply2(&cg__op_mul, a, b, NULL); }
-cg_tensor *cg_div(cg_tensor *a, cg_tensor *b) { return cg__apply2(&cg__op_div, a, b, NULL); }
-cg_tensor *cg_pow(cg_tensor *a, cg_tensor *b) { return cg__apply2(&cg__op_pow, a, b, NULL); }
-cg_tensor *cg_maximum(cg_tensor *a, cg_tensor *b) { return cg__apply2(&cg__op_maximum, a, b, NULL); }
-cg_tensor *cg_minimum(cg_tensor *a, cg_tensor *b) { return cg__apply2(&cg__op_minimum, a, b, NULL); }
+cg_tensor *cg_binary(cg_binop op, cg_tensor *a, cg_tensor *b) {
+    if ((unsigned)op >= CG_BINOP_COUNT || !cg__binary_ops[op].backward) {
+        cg_set_error(CG_ERR_VALUE, "cg_binary: %s is not a differentiable binary op", cg_binop_name(op));
+        return NULL;
+    }
+    return cg__apply2(&cg__binary_ops[op], a, b, NULL);
+}
+cg_tensor *cg_add(cg_tensor *a, cg_tensor *b) { return cg__apply2(&cg__binary_ops[CG_ADD], a, b, NULL); }
+cg_tensor *cg_sub(cg_tensor *a, cg_tensor *b) { return cg__apply2(&cg__binary_ops[CG_SUB], a, b, NULL); }
+cg_tensor *cg_mul(cg_tensor *a, cg_tensor *b) { return cg__apply2(&cg__binary_ops[CG_MUL], a, b, NULL); }
+cg_tensor *cg_div(cg_tensor *a, cg_tensor *b) { return cg__apply2(&cg__binary_ops[CG_DIV], a, b, NULL); }
+cg_tensor *cg_pow(cg_tensor *a, cg_tensor *b) { return cg__apply2(&cg__binary_ops[CG_POW], a, b, NULL); }
+cg_tensor *cg_maximum(cg_tensor *a, cg_tensor *b) { return cg__apply2(&cg__binary_ops[CG_MAXIMUM], a, b, NULL); }
+cg_tensor *cg_minimum(cg_tensor *a, cg_tensor *b) { return cg__apply2(&cg__binary_ops[CG_MINIMUM], a, b, NULL); }
 
 /* ----------------------------------------------------------------- scalar */
 
@@ -182,36 +84,39 @@ static int fwd_add_scalar(cg_node *n, cg_tensor *const *in, int k, cg_tensor **o
     return (out[0] = cg_k_scalar(CG_ADD, in[0], S_OF(n))) ? 1 : -1;
 }
 BWD(add_scalar) {
-    UNUSED3;
-    gin[0] = g[0];
+    UNUSED_BWD;
+    gin[0].t = g[0];
     return CG_OK;
 }
 static int fwd_mul_scalar(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out) {
     (void)k;
     return (out[0] = cg_k_scalar(CG_MUL, in[0], S_OF(n))) ? 1 : -1;
 }
-BWD(mul_scalar) { UNUSED3; return OK_OR(gin[0] = cg_k_scalar(CG_MUL, g[0], S_OF(n))); }
+BWD(mul_scalar) { UNUSED_BWD; return GIVE(0, cg_k_scalar(CG_MUL, g[0], S_OF(n))); }
 static int fwd_pow_scalar(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out) {
     (void)k;
     return (out[0] = cg_k_scalar(CG_POW, in[0], S_OF(n))) ? 1 : -1;
 }
 BWD(pow_scalar) {
-    UNUSED3;
+    UNUSED_BWD;
     double p = S_OF(n);
     cg_tensor *t = cg_k_scalar(CG_POW, X_IN(n), p - 1.0);
     t = t ? cg_k_scalar_(CG_MUL, t, p) : NULL;
-    return OK_OR(gin[0] = t ? cg_k_binary_(CG_MUL, t, g[0]) : NULL);
+    return GIVE(0, t ? cg_k_binary_(CG_MUL, t, g[0]) : NULL);
 }
 static int fwd_rsub_scalar(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out) {
     (void)k;
     return (out[0] = cg_k_rscalar(CG_SUB, S_OF(n), in[0])) ? 1 : -1;
 }
-BWD(rsub_scalar) { UNUSED3; return OK_OR(gin[0] = cg_k_unary(CG_NEG, g[0])); }
+BWD(rsub_scalar) { UNUSED_BWD; return GIVE(0, cg_k_unary(CG_NEG, g[0])); }
 
-const cg_op cg__op_add_scalar = {"add_scalar", 1, 1, sizeof(scalar_params), fwd_add_scalar, bwd_add_scalar, 0};
-const cg_op cg__op_mul_scalar = {"mul_scalar", 1, 1, sizeof(scalar_params), fwd_mul_scalar, bwd_mul_scalar, 0};
-const cg_op cg__op_pow_scalar = {"pow_scalar", 1, 1, sizeof(scalar_params), fwd_pow_scalar, bwd_pow_scalar, 1};
-const cg_op cg__op_rsub_scalar = {"rsub_scalar", 1, 1, sizeof(scalar_params), fwd_rsub_scalar, bwd_rsub_scalar, 0};
+#define SCALAR_ROW(nm, reads_)                                                                     \
+    {.name = #nm, .n_in = 1, .n_out = 1, .params_size = sizeof(scalar_params), .forward = fwd_##nm,  \
+     .backward = bwd_##nm, .reads = reads_}
+const cg_op cg__op_add_scalar = SCALAR_ROW(add_scalar, 0);
+const cg_op cg__op_mul_scalar = SCALAR_ROW(mul_scalar, 0);
+const cg_op cg__op_pow_scalar = SCALAR_ROW(pow_scalar, CG_READS_INPUT(0));
+const cg_op cg__op_rsub_scalar = SCALAR_ROW(rsub_scalar, 0);
 
 cg_tensor *cg_add_scalar(cg_tensor *x, double s) { return cg__apply1(&cg__op_add_scalar, x, &(scalar_params){s}); }
 cg_tensor *cg_mul_scalar(cg_tensor *x, double s) { return cg__apply1(&cg__op_mul_scalar, x, &(scalar_params){s}); }
@@ -230,13 +135,14 @@ static int fwd_clamp(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out) {
     return (out[0] = cg_k_clamp(in[0], p->lo, p->hi)) ? 1 : -1;
 }
 BWD(clamp) { /* passes where lo <= x <= hi */
-    UNUSED3;
+    UNUSED_BWD;
     const clamp_params *p = cg_node_params(n);
     cg_tensor *lo = cg_k_scalar(CG_GE, X_IN(n), p->lo);
     cg_tensor *in = lo ? cg_k_binary_(CG_MUL, lo, cg_k_scalar(CG_LE, X_IN(n), p->hi)) : NULL;
-    return OK_OR(gin[0] = in ? cg_k_binary(CG_MUL, g[0], in) : NULL);
+    return GIVE(0, in ? cg_k_binary(CG_MUL, g[0], in) : NULL);
 }
-const cg_op cg__op_clamp = {"clamp", 1, 1, sizeof(clamp_params), fwd_clamp, bwd_clamp, 1};
+const cg_op cg__op_clamp = {.name = "clamp", .n_in = 1, .n_out = 1, .params_size = sizeof(clamp_params),
+                            .forward = fwd_clamp, .backward = bwd_clamp, .reads = CG_READS_INPUT(0)};
 cg_tensor *cg_clamp(cg_tensor *x, double lo, double hi) {
     return cg__apply1(&cg__op_clamp, x, &(clamp_params){lo, hi});
 }
@@ -248,15 +154,16 @@ static int fwd_where(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out) {
     return (out[0] = cg_k_where(in[0], in[1], in[2])) ? 1 : -1;
 }
 BWD(where) {
-    UNUSED3;
+    UNUSED_BWD;
     cg_tensor *cond = cg_node_input(n, 0);
     cg_tensor *zero = cg_scalar(g[0]->dtype, 0);
     if (!zero) return cg_last_status();
-    if (ng[1] && !(gin[1] = cg_k_where(cond, g[0], zero))) return cg_last_status();
-    if (ng[2] && !(gin[2] = cg_k_where(cond, zero, g[0]))) return cg_last_status();
+    if (ng[1] && !(gin[1].t = cg_k_where(cond, g[0], zero))) return cg_last_status();
+    if (ng[2] && !(gin[2].t = cg_k_where(cond, zero, g[0]))) return cg_last_status();
     return CG_OK;
 }
-const cg_op cg__op_where = {"where", 3, 1, 0, fwd_where, bwd_where, 1};
+const cg_op cg__op_where = {.name = "where", .n_in = 3, .n_out = 1, .forward = fwd_where, .backward = bwd_where,
+                            .reads = CG_READS_INPUT(0)};
 cg_tensor *cg_where(const cg_tensor *cond, cg_tensor *a, cg_tensor *b) {
     cg_tensor *in[3] = {(cg_tensor *)cond, a, b};
     return cg_op_apply(&cg__op_where, in, 3, NULL);
@@ -267,11 +174,12 @@ static int fwd_masked_fill(cg_node *n, cg_tensor *const *in, int k, cg_tensor **
     return (out[0] = cg_k_masked_fill(in[0], in[1], S_OF(n))) ? 1 : -1;
 }
 BWD(masked_fill) {
-    UNUSED3;
+    UNUSED_BWD;
     cg_tensor *zero = cg_scalar(g[0]->dtype, 0);
-    return OK_OR(gin[0] = zero ? cg_k_where(cg_node_input(n, 1), zero, g[0]) : NULL);
+    return GIVE(0, zero ? cg_k_where(cg_node_input(n, 1), zero, g[0]) : NULL);
 }
-const cg_op cg__op_masked_fill = {"masked_fill", 2, 1, sizeof(scalar_params), fwd_masked_fill, bwd_masked_fill, 2};
+const cg_op cg__op_masked_fill = {.name = "masked_fill", .n_in = 2, .n_out = 1, .params_size = sizeof(scalar_params),
+                                  .forward = fwd_masked_fill, .backward = bwd_masked_fill, .reads = CG_READS_INPUT(1)};
 cg_tensor *cg_masked_fill(cg_tensor *x, const cg_tensor *mask, double value) {
     return cg__apply2(&cg__op_masked_fill, x, (cg_tensor *)mask, &(scalar_params){value});
 }
@@ -285,8 +193,9 @@ static int fwd_to(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out) {
     (void)k;
     return (out[0] = cg_to_dtype(in[0], ((const to_params *)cg_node_params(n))->dt)) ? 1 : -1;
 }
-BWD(to) { UNUSED3; return OK_OR(gin[0] = cg_to_dtype(g[0], X_IN(n)->dtype)); }
-const cg_op cg__op_to = {"to", 1, 1, sizeof(to_params), fwd_to, bwd_to, 0};
+BWD(to) { UNUSED_BWD; return GIVE(0, cg_to_dtype(g[0], X_IN(n)->dtype)); }
+const cg_op cg__op_to = {.name = "to", .n_in = 1, .n_out = 1, .params_size = sizeof(to_params), .forward = fwd_to,
+                         .backward = bwd_to};
 cg_tensor *cg_to(cg_tensor *x, cg_dtype dt) {
     if (x && !cg_dtype_is_float(dt)) return cg_to_dtype(x, dt); /* int64 carries no gradient */
     return cg__apply1(&cg__op_to, x, &(to_params){dt});

@@ -1,7 +1,7 @@
 /* The fused elementwise program as one op: the forward runs the program and
  * keeps the step values the backward reads; the backward applies each
  * step's derivative rule in reverse (both in tensor/ops_fused.c). */
-#include "autograd_internal.h"
+#include "ops_internal.h"
 
 static int fwd_fused(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out) {
     const cg_fused_prog *p = cg_node_params(n);
@@ -28,24 +28,28 @@ static bool full_shape(const cg_fused_prog *p, const cg_tensor *in, const cg_ten
     return true;
 }
 
-static cg_status bwd_fused(cg_node *n, cg_tensor *const *g, const bool *ng, cg_tensor **gin) {
+static cg_status bwd_fused(cg_node *n, cg_tensor *const *g, const bool *ng, cg_grad_in *gin) {
     const cg_fused_prog *p = cg_node_params(n);
     const cg_tensor *in[CG_FUSED_MAX_INPUTS];
     for (int i = 0; i < p->n_in; i++) in[i] = cg_node_input(n, i);
-    /* a gradient whose place is a slice of a bigger one (a time step
-     * selected from the input projection of all steps) is written there */
-    cg_tensor *into[CG_FUSED_MAX_INPUTS] = {NULL};
+    /* a gradient whose place the engine offers (a time step selected from
+     * the input projection of all steps) is written there */
+    cg_tensor *into[CG_FUSED_MAX_INPUTS] = {NULL}, *out[CG_FUSED_MAX_INPUTS];
     for (int i = 0; i < p->n_in; i++)
-        if (ng[i] && full_shape(p, in[i], cg_node_output(n, 0), i)) into[i] = cg_node_grad_target(n, i);
-    cg_status st = cg_k_fused_backward_into(p, in, (const cg_tensor *const *)g, ng, gin, cg_node_saved(n, 0), into);
-    for (int i = 0; i < p->n_in; i++)
-        if (into[i]) gin[i] = NULL; /* in place: nothing to hand back */
+        if (ng[i] && gin[i].into && full_shape(p, in[i], cg_node_output(n, 0), i)) into[i] = gin[i].into;
+    cg_status st = cg_k_fused_backward_into(p, in, (const cg_tensor *const *)g, ng, out, cg_node_saved(n, 0), into);
+    for (int i = 0; i < p->n_in && st == CG_OK; i++) {
+        if (!ng[i]) continue;
+        if (into[i]) gin[i].form = CG_GRAD_WRITTEN;
+        else gin[i].t = out[i];
+    }
     return st;
 }
 
-/* The backward reads every input (bits 0..7). */
-const cg_op cg__op_fused = {"fused", CG_OP_VARIADIC, CG_FUSED_MAX_OUTPUTS, sizeof(cg_fused_prog), fwd_fused, bwd_fused,
-                            (1u << CG_FUSED_MAX_INPUTS) - 1};
+/* The backward reads every input. */
+const cg_op cg__op_fused = {.name = "fused", .n_in = CG_OP_VARIADIC, .n_out = CG_FUSED_MAX_OUTPUTS,
+                            .params_size = sizeof(cg_fused_prog), .forward = fwd_fused, .backward = bwd_fused,
+                            .reads = (1u << CG_FUSED_MAX_INPUTS) - 1, .flags = CG_WRITES_INTO};
 
 int cg_fused(const cg_fused_prog *p, cg_tensor *const *in, cg_tensor **out) {
     if (!p || !out) {

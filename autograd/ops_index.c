@@ -1,25 +1,19 @@
 /* Differentiable indexing: index_select (the embedding lookup; its backward
- * scatter-adds rows into the weight's gradient in place), gather and
- * scatter_add. */
-#include "autograd_internal.h"
+ * hands back the rows to add, CG_GRAD_ROWS, and the engine keeps a leaf's
+ * gradient row-sparse), gather and scatter_add. */
+#include "ops_internal.h"
 
-#define OK_OR(expr) ((expr) ? CG_OK : cg_last_status())
-
-typedef struct {
-    int axis;
-} axis_params;
+typedef cg__axis_params axis_params;
 #define AXIS(n) (((const axis_params *)cg_node_params(n))->axis)
 
 static int fwd_index_select(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out) {
     (void)k;
     return (out[0] = cg_k_index_select(in[0], AXIS(n), in[1])) ? 1 : -1;
 }
-static cg_status bwd_index_select(cg_node *n, cg_tensor *const *g, const bool *ng, cg_tensor **gin) {
-    (void)ng, (void)gin;
-    cg_tensor *idx = cg_node_input(n, 1);
-    cg_tensor *buf = AXIS(n) == 0 || AXIS(n) == -cg_node_input(n, 0)->ndim ? cg__grad_buffer_rows(n, 0, idx)
-                                                                          : cg_node_grad_buffer(n, 0);
-    return OK_OR(buf ? cg_k_index_add_(buf, AXIS(n), idx, g[0]) : NULL);
+static cg_status bwd_index_select(cg_node *n, cg_tensor *const *g, const bool *ng, cg_grad_in *gin) {
+    (void)ng;
+    gin[0] = cg_grad_in_rows(AXIS(n), cg_node_input(n, 1), g[0]);
+    return CG_OK;
 }
 cg_tensor *cg_index_select(cg_tensor *x, int axis, const cg_tensor *idx) {
     return cg__apply2(&cg__op_index_select, x, (cg_tensor *)idx, &(axis_params){axis});
@@ -48,10 +42,10 @@ static int fwd_gather(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out) 
     (void)k;
     return (out[0] = cg_k_gather(in[0], AXIS(n), in[1])) ? 1 : -1;
 }
-static cg_status bwd_gather(cg_node *n, cg_tensor *const *g, const bool *ng, cg_tensor **gin) {
-    (void)ng, (void)gin;
-    cg_tensor *buf = cg_node_grad_buffer(n, 0);
-    return OK_OR(buf ? cg_k_scatter_add_(buf, AXIS(n), cg_node_input(n, 1), g[0]) : NULL);
+static cg_status bwd_gather(cg_node *n, cg_tensor *const *g, const bool *ng, cg_grad_in *gin) {
+    (void)ng;
+    gin[0] = cg_grad_in_scatter(AXIS(n), cg_node_input(n, 1), g[0]);
+    return CG_OK;
 }
 cg_tensor *cg_gather(cg_tensor *x, int axis, const cg_tensor *idx) {
     return cg__apply2(&cg__op_gather, x, (cg_tensor *)idx, &(axis_params){axis});
@@ -61,8 +55,8 @@ static int fwd_scatter_add(cg_node *n, cg_tensor *const *in, int k, cg_tensor **
     (void)k;
     return (out[0] = cg_k_scatter_add(in[0], AXIS(n), in[1], in[2])) ? 1 : -1;
 }
-static cg_status bwd_scatter_add(cg_node *n, cg_tensor *const *g, const bool *ng, cg_tensor **gin) {
-    gin[0] = g[0];
+static cg_status bwd_scatter_add(cg_node *n, cg_tensor *const *g, const bool *ng, cg_grad_in *gin) {
+    gin[0].t = g[0];
     if (!ng[2]) return CG_OK;
     cg_tensor *idx = cg_node_input(n, 1), *src = cg_node_input(n, 2);
     cg_tensor *gs = cg_k_gather(g[0], AXIS(n), idx);
@@ -71,13 +65,16 @@ static cg_status bwd_scatter_add(cg_node *n, cg_tensor *const *g, const bool *ng
         for (int d = 0; r && d < idx->ndim; d++) r = cg_k_slice(r, d, 0, idx->shape[d], 1);
         gs = r && cg_k_copy_(r, gs) ? z : NULL;
     }
-    return OK_OR(gin[2] = gs);
+    return GIVE(2, gs);
 }
 cg_tensor *cg_scatter_add(cg_tensor *x, int axis, const cg_tensor *idx, cg_tensor *src) {
     cg_tensor *in[3] = {x, (cg_tensor *)idx, src};
     return cg_op_apply(&cg__op_scatter_add, in, 3, &(axis_params){axis});
 }
 
-const cg_op cg__op_index_select = {"index_select", 2, 1, sizeof(axis_params), fwd_index_select, bwd_index_select, 2};
-const cg_op cg__op_gather = {"gather", 2, 1, sizeof(axis_params), fwd_gather, bwd_gather, 2};
-const cg_op cg__op_scatter_add = {"scatter_add", 3, 1, sizeof(axis_params), fwd_scatter_add, bwd_scatter_add, 2};
+#define INDEX_ROW(nm, n_in_)                                                                       \
+    {.name = #nm, .n_in = n_in_, .n_out = 1, .params_size = sizeof(axis_params), .forward = fwd_##nm, \
+     .backward = bwd_##nm, .reads = CG_READS_INPUT(1)}
+const cg_op cg__op_index_select = INDEX_ROW(index_select, 2);
+const cg_op cg__op_gather = INDEX_ROW(gather, 2);
+const cg_op cg__op_scatter_add = INDEX_ROW(scatter_add, 3);

@@ -1,38 +1,16 @@
-/* Differentiable GEMM: matmul (numpy.matmul rules) and addmm. A weight's
- * gradient is accumulated straight into its buffer by GEMM (beta = 1); the
- * two operands' gradients of a 2-D product are computed side by side. */
-#include "autograd_internal.h"
-
-/* The GEMM that puts alpha * a @ b (2-D) into input i's gradient, appended
- * to jobs[*k]: added in place when that is free (beta 1), else written to a
- * new tensor handed back in *gin; nothing when the engine puts it off. */
-static cg_status grad_job(cg_node *n, int i, const cg_tensor *a, const cg_tensor *b, double alpha, cg_tensor **gin,
-                          cg_gemm_job *jobs, int *k) {
-    if (!a || !b) return cg_last_status();
-    if (cg__defer_gemm_grad(n, i, a, b, alpha)) return CG_OK;
-    cg_tensor *buf = cg__grad_inplace_target(n, i);
-    if (buf && buf->ndim == 2) {
-        jobs[(*k)++] = (cg_gemm_job){buf, a, b, alpha, 1.0};
-        return CG_OK;
-    }
-    cg_tensor *r = cg_empty(a->dtype, CG_SHAPE(a->shape[0], b->shape[1]));
-    if (!r) return cg_last_status();
-    jobs[(*k)++] = (cg_gemm_job){r, a, b, alpha, 0.0};
-    *gin = r;
-    return CG_OK;
-}
+/* Differentiable GEMM: matmul (numpy.matmul rules) and addmm. The backward
+ * of a 2-D product hands back its operands' gradients as products
+ * (CG_GRAD_PRODUCT): the engine adds a weight's straight into its gradient
+ * by GEMM (beta = 1) and runs the two side by side. */
+#include "ops_internal.h"
 
 /* Input i's gradient g @ other^T (i = left operand) or other^T @ g (right),
- * for the wanted inputs of a 2-D product; the two run side by side. */
-static cg_status grad_pair(cg_node *n, int ia, int ib, const cg_tensor *a, const cg_tensor *b, const cg_tensor *g,
-                           const bool *ng, double alpha, cg_tensor **gin) {
-    cg_gemm_job jobs[2];
-    int k = 0;
-    cg_status st = CG_OK;
-    if (ng[ia]) st = grad_job(n, ia, g, cg_k_transpose(b, 0, 1), alpha, &gin[ia], jobs, &k);
-    if (st == CG_OK && ng[ib]) st = grad_job(n, ib, cg_k_transpose(a, 0, 1), g, alpha, &gin[ib], jobs, &k);
-    if (st != CG_OK) return st;
-    return cg_k_gemm_many_(jobs, k) ? CG_OK : cg_last_status();
+ * for the wanted inputs of a 2-D product: products the engine adds (put off
+ * and joined, into the gradient by GEMM, the two side by side). */
+static void grad_pair(int ia, int ib, const cg_tensor *a, const cg_tensor *b, const cg_tensor *g, const bool *ng,
+                      double alpha, cg_grad_in *gin) {
+    if (ng[ia]) gin[ia] = cg_grad_in_product(alpha, g, cg_k_transpose(b, 0, 1));
+    if (ng[ib]) gin[ib] = cg_grad_in_product(alpha, cg_k_transpose(a, 0, 1), g);
 }
 
 static int fwd_matmul(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out) {
@@ -40,7 +18,7 @@ static int fwd_matmul(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out) 
     return (out[0] = cg_k_matmul(in[0], in[1])) ? 1 : -1;
 }
 
-static cg_status bwd_matmul(cg_node *n, cg_tensor *const *g, const bool *ng, cg_tensor **gin) {
+static cg_status bwd_matmul(cg_node *n, cg_tensor *const *g, const bool *ng, cg_grad_in *gin) {
     cg_tensor *a = cg_node_input(n, 0), *b = cg_node_input(n, 1);
     cg_tensor *A = a->ndim == 1 ? cg_k_unsqueeze(a, 0) : a;
     cg_tensor *B = b->ndim == 1 ? cg_k_unsqueeze(b, 1) : b;
@@ -49,16 +27,19 @@ static cg_status bwd_matmul(cg_node *n, cg_tensor *const *g, const bool *ng, cg_
     else if (a->ndim == 1) G = cg_k_unsqueeze(G, -2);
     else if (b->ndim == 1) G = cg_k_unsqueeze(G, -1);
     if (!A || !B || !G) return cg_last_status();
-    if (a->ndim == 2 && b->ndim == 2) return grad_pair(n, 0, 1, a, b, G, ng, 1.0, gin);
+    if (a->ndim == 2 && b->ndim == 2) {
+        grad_pair(0, 1, a, b, G, ng, 1.0, gin);
+        return CG_OK;
+    }
     if (ng[0]) {
         cg_tensor *d = cg_k_matmul(G, cg_k_transpose(B, -1, -2));
         if (d && a->ndim == 1) d = cg_k_reshape(cg_k_sum_to(d, A->shape, A->ndim), a->shape, a->ndim);
-        if (!(gin[0] = d)) return cg_last_status();
+        if (!(gin[0].t = d)) return cg_last_status();
     }
     if (ng[1]) {
         cg_tensor *d = cg_k_matmul(cg_k_transpose(A, -1, -2), G);
         if (d && b->ndim == 1) d = cg_k_reshape(cg_k_sum_to(d, B->shape, B->ndim), b->shape, b->ndim);
-        if (!(gin[1] = d)) return cg_last_status();
+        if (!(gin[1].t = d)) return cg_last_status();
     }
     return CG_OK;
 }
@@ -73,18 +54,19 @@ static int fwd_addmm(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out) {
     return (out[0] = cg_k_addmm(in[0], in[1], in[2], p->beta, p->alpha)) ? 1 : -1;
 }
 
-static cg_status bwd_addmm(cg_node *n, cg_tensor *const *g, const bool *ng, cg_tensor **gin) {
+static cg_status bwd_addmm(cg_node *n, cg_tensor *const *g, const bool *ng, cg_grad_in *gin) {
     const addmm_params *p = cg_node_params(n);
     cg_tensor *a = cg_node_input(n, 1), *b = cg_node_input(n, 2);
-    if (ng[0]) {
-        gin[0] = p->beta == 1.0 ? g[0] : cg_k_scalar(CG_MUL, g[0], p->beta);
-        if (!gin[0]) return cg_last_status();
-    }
-    return grad_pair(n, 1, 2, a, b, g[0], ng, p->alpha, gin);
+    if (ng[0] && !(gin[0].t = p->beta == 1.0 ? g[0] : cg_k_scalar(CG_MUL, g[0], p->beta))) return cg_last_status();
+    grad_pair(1, 2, a, b, g[0], ng, p->alpha, gin);
+    return CG_OK;
 }
 
-const cg_op cg__op_matmul = {"matmul", 2, 1, 0, fwd_matmul, bwd_matmul, 3};
-const cg_op cg__op_addmm = {"addmm", 3, 1, sizeof(addmm_params), fwd_addmm, bwd_addmm, 6};
+const cg_op cg__op_matmul = {.name = "matmul", .n_in = 2, .n_out = 1, .forward = fwd_matmul, .backward = bwd_matmul,
+                             .reads = CG_READS_INPUT(0) | CG_READS_INPUT(1)};
+const cg_op cg__op_addmm = {.name = "addmm", .n_in = 3, .n_out = 1, .params_size = sizeof(addmm_params),
+                            .forward = fwd_addmm, .backward = bwd_addmm,
+                            .reads = CG_READS_INPUT(1) | CG_READS_INPUT(2)};
 
 cg_tensor *cg_matmul(cg_tensor *a, cg_tensor *b) { return cg__apply2(&cg__op_matmul, a, b, NULL); }
 

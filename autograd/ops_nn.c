@@ -1,10 +1,8 @@
 /* Numerically delicate primitives: BCE with logits and softmax
- * cross-entropy (their backward reuses what the forward saved), and
- * dropout (its mask is saved). */
-#include "autograd_internal.h"
+ * cross-entropy (their backward reuses what the forward saved), dropout
+ * (its mask is saved) and layer normalization. */
+#include "ops_internal.h"
 #include "vmath.h" /* exp and log1p with the same bits on every CPU */
-
-#define OK_OR(expr) ((expr) ? CG_OK : cg_last_status())
 
 typedef struct {
     cg_reduction red;
@@ -59,17 +57,17 @@ static int fwd_bce(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out) {
     return (out[0] = reduce_loss(loss, RED(n))) ? 1 : -1;
 }
 
-static cg_status bwd_bce(cg_node *n, cg_tensor *const *g, const bool *ng, cg_tensor **gin) {
+static cg_status bwd_bce(cg_node *n, cg_tensor *const *g, const bool *ng, cg_grad_in *gin) {
     cg_tensor *x = cg_node_input(n, 0), *y = cg_node_input(n, 1);
     cg_tensor *gs = scaled_gout(g[0], RED(n), cg_numel(x));
     if (!gs) return cg_last_status();
     if (ng[0]) { /* (sigmoid(x) - y) * g */
         cg_tensor *d = cg_k_binary(CG_SUB, cg_node_saved(n, 0), y);
-        if (!d || !(gin[0] = cg_k_binary_(CG_MUL, d, gs))) return cg_last_status();
+        if (!d || !(gin[0].t = cg_k_binary_(CG_MUL, d, gs))) return cg_last_status();
     }
     if (ng[1]) { /* -x * g */
         cg_tensor *d = cg_k_unary(CG_NEG, x);
-        if (!d || !(gin[1] = cg_k_binary_(CG_MUL, d, gs))) return cg_last_status();
+        if (!d || !(gin[1].t = cg_k_binary_(CG_MUL, d, gs))) return cg_last_status();
     }
     return CG_OK;
 }
@@ -119,7 +117,7 @@ static int fwd_ce(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out) {
     return (out[0] = reduce_loss(loss, RED(n))) ? 1 : -1;
 }
 
-static cg_status bwd_ce(cg_node *n, cg_tensor *const *g, const bool *ng, cg_tensor **gin) {
+static cg_status bwd_ce(cg_node *n, cg_tensor *const *g, const bool *ng, cg_grad_in *gin) {
     if (!ng[0]) return CG_OK;
     cg_tensor *t = cg_k_contiguous(cg_node_input(n, 1));
     cg_tensor *p = cg_k_unary(CG_EXP, cg_node_saved(n, 0)); /* softmax, contiguous */
@@ -132,7 +130,7 @@ static cg_status bwd_ce(cg_node *n, cg_tensor *const *g, const bool *ng, cg_tens
     }
     cg_tensor *gs = scaled_gout(g[0], RED(n), N);
     if (gs && RED(n) == CG_REDUCTION_NONE) gs = cg_k_unsqueeze(gs, -1);
-    return OK_OR(gin[0] = gs ? cg_k_binary_(CG_MUL, p, gs) : NULL);
+    return GIVE(0, gs ? cg_k_binary_(CG_MUL, p, gs) : NULL);
 }
 
 cg_tensor *cg_cross_entropy_ex(cg_tensor *logits, const cg_tensor *targets, cg_reduction red) {
@@ -166,9 +164,9 @@ static int fwd_dropout(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out)
     cg_node_save(n, mask);
     return (out[0] = cg_k_binary(CG_MUL, x, mask)) ? 1 : -1;
 }
-static cg_status bwd_dropout(cg_node *n, cg_tensor *const *g, const bool *ng, cg_tensor **gin) {
+static cg_status bwd_dropout(cg_node *n, cg_tensor *const *g, const bool *ng, cg_grad_in *gin) {
     (void)ng;
-    return OK_OR(gin[0] = cg_k_binary(CG_MUL, g[0], cg_node_saved(n, 0)));
+    return GIVE(0, cg_k_binary(CG_MUL, g[0], cg_node_saved(n, 0)));
 }
 cg_tensor *cg_dropout(cg_tensor *x, double p, bool training, cg_rng *rng) {
     if (!x) return cg__ag_null("cg_dropout");
@@ -180,6 +178,76 @@ cg_tensor *cg_dropout(cg_tensor *x, double p, bool training, cg_rng *rng) {
     return cg__apply1(&cg__op_dropout, x, &(dropout_params){p, rng});
 }
 
-const cg_op cg__op_bce_with_logits = {"bce_with_logits", 2, 1, sizeof(red_params), fwd_bce, bwd_bce, 3};
-const cg_op cg__op_cross_entropy = {"cross_entropy", 2, 1, sizeof(red_params), fwd_ce, bwd_ce, 2};
-const cg_op cg__op_dropout = {"dropout", 1, 1, sizeof(dropout_params), fwd_dropout, bwd_dropout, 0};
+const cg_op cg__op_bce_with_logits = {.name = "bce_with_logits", .n_in = 2, .n_out = 1, .params_size = sizeof(red_params),
+                                      .forward = fwd_bce, .backward = bwd_bce,
+                                      .reads = CG_READS_INPUT(0) | CG_READS_INPUT(1)};
+const cg_op cg__op_cross_entropy = {.name = "cross_entropy", .n_in = 2, .n_out = 1, .params_size = sizeof(red_params),
+                                    .forward = fwd_ce, .backward = bwd_ce, .reads = CG_READS_INPUT(1)};
+const cg_op cg__op_dropout = {.name = "dropout", .n_in = 1, .n_out = 1, .params_size = sizeof(dropout_params),
+                              .forward = fwd_dropout, .backward = bwd_dropout};
+
+/* ------------------------------------------------------------ layer norm */
+
+typedef struct {
+    double eps;
+} ln_params;
+
+/* y = (x - mean) / sqrt(var + eps) * gamma + beta over the last dim
+ * (biased variance, as Keras and PyTorch); keeps x_hat and 1/sqrt(var + eps). */
+static int fwd_layer_norm(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out) {
+    (void)k;
+    cg_tensor *x = in[0], *gamma = in[1], *beta = in[2];
+    int64_t D = x->ndim ? x->shape[x->ndim - 1] : 0;
+    if (x->ndim < 1 || !cg_dtype_is_float(x->dtype) || gamma->dtype != x->dtype || beta->dtype != x->dtype ||
+        gamma->ndim != 1 || beta->ndim != 1 || gamma->shape[0] != D || beta->shape[0] != D) {
+        cg_set_error(CG_ERR_SHAPE, "cg_layer_norm: x %s %s needs gamma and beta [%lld] of its dtype, got %s %s and %s %s",
+                     cg_dtype_name(x->dtype), cg_shape_str(x), (long long)D, cg_dtype_name(gamma->dtype),
+                     cg_shape_str(gamma), cg_dtype_name(beta->dtype), cg_shape_str(beta));
+        return -1;
+    }
+    const int last[1] = {-1};
+    cg_tensor *mu = cg_k_reduce(CG_MEAN, x, last, 1, true);
+    cg_tensor *xc = mu ? cg_k_binary(CG_SUB, x, mu) : NULL;
+    cg_tensor *var = xc ? cg_k_reduce(CG_MEAN, cg_k_unary(CG_SQUARE, xc), last, 1, true) : NULL;
+    cg_tensor *rstd = var ? cg_k_unary_(CG_RECIPROCAL, cg_k_unary_(CG_SQRT, cg_k_scalar_(CG_ADD, var, P(n, ln_params)->eps)))
+                          : NULL;
+    cg_tensor *xhat = rstd ? cg_k_binary_(CG_MUL, xc, rstd) : NULL;
+    cg_tensor *y = xhat ? cg_k_binary(CG_MUL, xhat, gamma) : NULL;
+    if (!y || !cg_k_binary_(CG_ADD, y, beta)) return -1;
+    cg_node_save(n, xhat);
+    cg_node_save(n, rstd);
+    out[0] = y;
+    return 1;
+}
+
+/* dx = rstd * (dxh - mean(dxh) - x_hat * mean(dxh * x_hat)), dxh = g * gamma;
+ * dgamma = g * x_hat and dbeta = g, summed back to [D] by the engine. */
+static cg_status bwd_layer_norm(cg_node *n, cg_tensor *const *g, const bool *ng, cg_grad_in *gin) {
+    cg_tensor *xhat = cg_node_saved(n, 0), *rstd = cg_node_saved(n, 1);
+    if (ng[1] && !(gin[1].t = cg_k_binary(CG_MUL, g[0], xhat))) return cg_last_status();
+    if (ng[2]) gin[2].t = g[0];
+    if (!ng[0]) return CG_OK;
+    const int last[1] = {-1};
+    cg_tensor *dxh = cg_k_binary(CG_MUL, g[0], cg_node_input(n, 1));
+    cg_tensor *m1 = dxh ? cg_k_reduce(CG_MEAN, dxh, last, 1, true) : NULL;
+    cg_tensor *m2 = m1 ? cg_k_reduce(CG_MEAN, cg_k_binary(CG_MUL, dxh, xhat), last, 1, true) : NULL;
+    cg_tensor *d = m2 ? cg_k_binary_(CG_SUB, dxh, m1) : NULL;
+    d = d ? cg_k_binary_(CG_SUB, d, cg_k_binary(CG_MUL, xhat, m2)) : NULL;
+    return GIVE(0, d ? cg_k_binary_(CG_MUL, d, rstd) : NULL);
+}
+
+const cg_op cg__op_layer_norm = {.name = "layer_norm", .n_in = 3, .n_out = 1, .params_size = sizeof(ln_params),
+                                 .forward = fwd_layer_norm, .backward = bwd_layer_norm, .reads = CG_READS_INPUT(1)};
+
+cg_tensor *cg_layer_norm(cg_tensor *x, cg_tensor *gamma, cg_tensor *beta, double eps) {
+    if (!x) return cg__ag_null("cg_layer_norm");
+    if (!(eps >= 0)) {
+        cg_set_error(CG_ERR_VALUE, "cg_layer_norm: eps = %g must be >= 0", eps);
+        return NULL;
+    }
+    int64_t D = x->ndim ? x->shape[x->ndim - 1] : 0;
+    if (!gamma) gamma = cg_ones(x->dtype, CG_SHAPE(D));
+    if (!beta) beta = cg_zeros(x->dtype, CG_SHAPE(D));
+    cg_tensor *in[3] = {x, gamma, beta};
+    return gamma && beta ? cg_op_apply(&cg__op_layer_norm, in, 3, &(ln_params){eps}) : NULL;
+}

@@ -1,7 +1,5 @@
 /* Differentiable reductions and (log_)softmax. */
-#include "autograd_internal.h"
-
-#define OK_OR(expr) ((expr) ? CG_OK : cg_last_status())
+#include "ops_internal.h"
 
 static bool pack_axes(const char *op, const int *axes, int naxes, bool keepdim, cg__axes_params *p) {
     memset(p, 0, sizeof *p);
@@ -44,25 +42,25 @@ static cg_tensor *g_keepdim(cg_tensor *g, const cg_tensor *x, const cg__axes_par
     }
 
 REDUCE_FWD(sum, CG_SUM)
-static cg_status bwd_sum(cg_node *n, cg_tensor *const *g, const bool *ng, cg_tensor **gin) {
+static cg_status bwd_sum(cg_node *n, cg_tensor *const *g, const bool *ng, cg_grad_in *gin) {
     (void)ng;
     cg_tensor *x = cg_node_input(n, 0);
     cg_tensor *gk = g_keepdim(g[0], x, cg_node_params(n), NULL);
-    return OK_OR(gin[0] = gk ? cg_k_expand(gk, x->shape, x->ndim) : NULL);
+    return GIVE(0, gk ? cg_k_expand(gk, x->shape, x->ndim) : NULL);
 }
 
 REDUCE_FWD(mean, CG_MEAN)
-static cg_status bwd_mean(cg_node *n, cg_tensor *const *g, const bool *ng, cg_tensor **gin) {
+static cg_status bwd_mean(cg_node *n, cg_tensor *const *g, const bool *ng, cg_grad_in *gin) {
     (void)ng;
     cg_tensor *x = cg_node_input(n, 0);
     int64_t count;
     cg_tensor *gk = g_keepdim(g[0], x, cg_node_params(n), &count);
     gk = gk ? cg_k_scalar(CG_MUL, gk, count ? 1.0 / (double)count : NAN) : NULL;
-    return OK_OR(gin[0] = gk ? cg_k_expand(gk, x->shape, x->ndim) : NULL);
+    return GIVE(0, gk ? cg_k_expand(gk, x->shape, x->ndim) : NULL);
 }
 
 /* max/min: the gradient goes to the first position holding the extreme. */
-static cg_status extreme_bwd(cg_node *n, cg_tensor *const *g, cg_tensor **gin, bool is_max) {
+static cg_status extreme_bwd(cg_node *n, cg_tensor *const *g, cg_grad_in *gin, bool is_max) {
     cg_tensor *x = cg_node_input(n, 0);
     bool red[CG_MAX_DIMS];
     int64_t ks[CG_MAX_DIMS];
@@ -81,36 +79,38 @@ static cg_status extreme_bwd(cg_node *n, cg_tensor *const *g, cg_tensor **gin, b
     cg_tensor *z = g2 ? cg_zeros(x->dtype, CG_SHAPE(O, I)) : NULL;
     z = z ? cg_k_scatter_add_(z, 1, idx, g2) : NULL;
     cg_tensor *zp = z ? cg_k_reshape(z, xp->shape, xp->ndim) : NULL;
-    return OK_OR(gin[0] = zp ? cg_k_permute(zp, inv, x->ndim) : NULL);
+    return GIVE(0, zp ? cg_k_permute(zp, inv, x->ndim) : NULL);
 }
 
 REDUCE_FWD(max, CG_MAX)
-static cg_status bwd_max(cg_node *n, cg_tensor *const *g, const bool *ng, cg_tensor **gin) {
+static cg_status bwd_max(cg_node *n, cg_tensor *const *g, const bool *ng, cg_grad_in *gin) {
     (void)ng;
     return extreme_bwd(n, g, gin, true);
 }
 REDUCE_FWD(min, CG_MIN)
-static cg_status bwd_min(cg_node *n, cg_tensor *const *g, const bool *ng, cg_tensor **gin) {
+static cg_status bwd_min(cg_node *n, cg_tensor *const *g, const bool *ng, cg_grad_in *gin) {
     (void)ng;
     return extreme_bwd(n, g, gin, false);
 }
 
 REDUCE_FWD(logsumexp, CG_LOGSUMEXP)
-static cg_status bwd_logsumexp(cg_node *n, cg_tensor *const *g, const bool *ng, cg_tensor **gin) {
+static cg_status bwd_logsumexp(cg_node *n, cg_tensor *const *g, const bool *ng, cg_grad_in *gin) {
     (void)ng;
     cg_tensor *x = cg_node_input(n, 0);
     cg_tensor *yk = g_keepdim(cg_node_output(n, 0), x, cg_node_params(n), NULL);
     cg_tensor *gk = g_keepdim(g[0], x, cg_node_params(n), NULL);
     cg_tensor *e = yk && gk ? cg_k_unary_(CG_EXP, cg_k_binary(CG_SUB, x, yk)) : NULL;
-    return OK_OR(gin[0] = e ? cg_k_binary_(CG_MUL, e, gk) : NULL);
+    return GIVE(0, e ? cg_k_binary_(CG_MUL, e, gk) : NULL);
 }
 
-const cg_op cg__op_sum = {"sum", 1, 1, sizeof(cg__axes_params), fwd_sum, bwd_sum, 0};
-const cg_op cg__op_mean = {"mean", 1, 1, sizeof(cg__axes_params), fwd_mean, bwd_mean, 0};
-const cg_op cg__op_max = {"max", 1, 1, sizeof(cg__axes_params), fwd_max, bwd_max, 1};
-const cg_op cg__op_min = {"min", 1, 1, sizeof(cg__axes_params), fwd_min, bwd_min, 1};
-const cg_op cg__op_logsumexp = {"logsumexp", 1, 1, sizeof(cg__axes_params), fwd_logsumexp, bwd_logsumexp,
-                                1 | CG_VERSION_OUTPUTS};
+#define REDUCE_ROW(nm, reads_)                                                                     \
+    {.name = #nm, .n_in = 1, .n_out = 1, .params_size = sizeof(cg__axes_params), .forward = fwd_##nm, \
+     .backward = bwd_##nm, .reads = reads_}
+const cg_op cg__op_sum = REDUCE_ROW(sum, 0);
+const cg_op cg__op_mean = REDUCE_ROW(mean, 0);
+const cg_op cg__op_max = REDUCE_ROW(max, CG_READS_INPUT(0));
+const cg_op cg__op_min = REDUCE_ROW(min, CG_READS_INPUT(0));
+const cg_op cg__op_logsumexp = REDUCE_ROW(logsumexp, CG_READS_INPUT(0) | CG_READS_OUTPUTS);
 
 #define REDUCE_API(NAME)                                                                           \
     cg_tensor *cg_##NAME(cg_tensor *x, const int *axes, int naxes, bool keepdim) {                \
@@ -126,39 +126,38 @@ REDUCE_API(logsumexp)
 
 /* ---------------------------------------------------------------- softmax */
 
-typedef struct {
-    int axis;
-} axis_params;
+typedef cg__axis_params axis_params;
 #define AXIS_OF(n) (((const axis_params *)cg_node_params(n))->axis)
 
 static int fwd_softmax(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out) {
     (void)k;
     return (out[0] = cg_k_softmax(in[0], AXIS_OF(n))) ? 1 : -1;
 }
-static cg_status bwd_softmax(cg_node *n, cg_tensor *const *g, const bool *ng, cg_tensor **gin) {
+static cg_status bwd_softmax(cg_node *n, cg_tensor *const *g, const bool *ng, cg_grad_in *gin) {
     (void)ng; /* y * (g - sum(g*y)) */
     cg_tensor *y = cg_node_output(n, 0);
     cg_tensor *gy = cg_k_binary(CG_MUL, g[0], y);
     cg_tensor *s = gy ? cg_k_reduce(CG_SUM, gy, (int[]){AXIS_OF(n)}, 1, true) : NULL;
     cg_tensor *d = s ? cg_k_binary(CG_SUB, g[0], s) : NULL;
-    return OK_OR(gin[0] = d ? cg_k_binary_(CG_MUL, d, y) : NULL);
+    return GIVE(0, d ? cg_k_binary_(CG_MUL, d, y) : NULL);
 }
 static int fwd_log_softmax(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out) {
     (void)k;
     return (out[0] = cg_k_log_softmax(in[0], AXIS_OF(n))) ? 1 : -1;
 }
-static cg_status bwd_log_softmax(cg_node *n, cg_tensor *const *g, const bool *ng, cg_tensor **gin) {
+static cg_status bwd_log_softmax(cg_node *n, cg_tensor *const *g, const bool *ng, cg_grad_in *gin) {
     (void)ng; /* g - exp(y) * sum(g) */
     cg_tensor *y = cg_node_output(n, 0);
     cg_tensor *s = cg_k_reduce(CG_SUM, g[0], (int[]){AXIS_OF(n)}, 1, true);
     cg_tensor *p = s ? cg_k_unary(CG_EXP, y) : NULL;
     p = p ? cg_k_binary_(CG_MUL, p, s) : NULL;
-    return OK_OR(gin[0] = p ? cg_k_binary(CG_SUB, g[0], p) : NULL);
+    return GIVE(0, p ? cg_k_binary(CG_SUB, g[0], p) : NULL);
 }
 
-const cg_op cg__op_softmax = {"softmax", 1, 1, sizeof(axis_params), fwd_softmax, bwd_softmax, CG_VERSION_OUTPUTS};
-const cg_op cg__op_log_softmax = {"log_softmax", 1, 1, sizeof(axis_params), fwd_log_softmax, bwd_log_softmax,
-                                  CG_VERSION_OUTPUTS};
+const cg_op cg__op_softmax = {.name = "softmax", .n_in = 1, .n_out = 1, .params_size = sizeof(axis_params),
+                              .forward = fwd_softmax, .backward = bwd_softmax, .reads = CG_READS_OUTPUTS};
+const cg_op cg__op_log_softmax = {.name = "log_softmax", .n_in = 1, .n_out = 1, .params_size = sizeof(axis_params),
+                                  .forward = fwd_log_softmax, .backward = bwd_log_softmax, .reads = CG_READS_OUTPUTS};
 
 cg_tensor *cg_softmax(cg_tensor *x, int axis) { return cg__apply1(&cg__op_softmax, x, &(axis_params){axis}); }
 cg_tensor *cg_log_softmax(cg_tensor *x, int axis) { return cg__apply1(&cg__op_log_softmax, x, &(axis_params){axis}); }

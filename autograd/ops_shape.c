@@ -1,11 +1,8 @@
 /* Differentiable views and joins. The backward of a view is a view of the
- * gradient where one exists; slices add into their region of the input's
- * gradient buffer instead of building a full-size zero tensor each. */
-#include "autograd_internal.h"
-
-#define OK_OR(expr) ((expr) ? CG_OK : cg_last_status())
-#define P(n, T) ((const T *)cg_node_params(n))
-#define X_IN(n) cg_node_input(n, 0)
+ * gradient where one exists; a slice, a select and the pieces of chunk and
+ * split hand back their gradient placed in the input's (CG_GRAD_PLACED), and
+ * the engine adds it into that region without a full-size zero tensor. */
+#include "ops_internal.h"
 
 typedef struct {
     int64_t shape[CG_MAX_DIMS];
@@ -45,22 +42,15 @@ static bool pack_dims(const char *op, const int *dims, int n, dims_params *p) {
     return true;
 }
 
-/* Add g into a region (a view made by `region`) of input 0's gradient. */
-static cg_status add_into_region(cg_node *n, cg_tensor *g, cg_tensor *(*region)(cg_tensor *buf, const void *p)) {
-    cg_tensor *buf = cg_node_grad_buffer(n, 0);
-    cg_tensor *r = buf ? region(buf, cg_node_params(n)) : NULL;
-    return OK_OR(r ? cg_k_binary_(CG_ADD, r, g) : NULL);
-}
-
 /* ---------------------------------------------------------------- reshape */
 
 static int fwd_reshape(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out) {
     (void)k;
     return (out[0] = cg_k_reshape(in[0], P(n, shape_params)->shape, P(n, shape_params)->ndim)) ? 1 : -1;
 }
-static cg_status bwd_reshape(cg_node *n, cg_tensor *const *g, const bool *ng, cg_tensor **gin) {
+static cg_status bwd_reshape(cg_node *n, cg_tensor *const *g, const bool *ng, cg_grad_in *gin) {
     (void)ng;
-    return OK_OR(gin[0] = cg_k_reshape(g[0], X_IN(n)->shape, X_IN(n)->ndim));
+    return GIVE(0, cg_k_reshape(g[0], X_IN(n)->shape, X_IN(n)->ndim));
 }
 cg_tensor *cg_reshape(cg_tensor *x, const int64_t *shape, int ndim) {
     shape_params p;
@@ -92,9 +82,9 @@ static int fwd_transpose(cg_node *n, cg_tensor *const *in, int k, cg_tensor **ou
     (void)k;
     return (out[0] = cg_k_transpose(in[0], P(n, two_ints)->a, P(n, two_ints)->b)) ? 1 : -1;
 }
-static cg_status bwd_transpose(cg_node *n, cg_tensor *const *g, const bool *ng, cg_tensor **gin) {
+static cg_status bwd_transpose(cg_node *n, cg_tensor *const *g, const bool *ng, cg_grad_in *gin) {
     (void)ng;
-    return OK_OR(gin[0] = cg_k_transpose(g[0], P(n, two_ints)->a, P(n, two_ints)->b));
+    return GIVE(0, cg_k_transpose(g[0], P(n, two_ints)->a, P(n, two_ints)->b));
 }
 cg_tensor *cg_transpose(cg_tensor *x, int d0, int d1) { return cg__apply1(&cg__op_transpose, x, &(two_ints){d0, d1}); }
 
@@ -102,12 +92,12 @@ static int fwd_permute(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out)
     (void)k;
     return (out[0] = cg_k_permute(in[0], P(n, dims_params)->dims, P(n, dims_params)->n)) ? 1 : -1;
 }
-static cg_status bwd_permute(cg_node *n, cg_tensor *const *g, const bool *ng, cg_tensor **gin) {
+static cg_status bwd_permute(cg_node *n, cg_tensor *const *g, const bool *ng, cg_grad_in *gin) {
     (void)ng;
     const dims_params *p = P(n, dims_params);
     int inv[CG_MAX_DIMS];
     for (int i = 0; i < p->n; i++) inv[p->dims[i] < 0 ? p->dims[i] + p->n : p->dims[i]] = i;
-    return OK_OR(gin[0] = cg_k_permute(g[0], inv, p->n));
+    return GIVE(0, cg_k_permute(g[0], inv, p->n));
 }
 cg_tensor *cg_permute(cg_tensor *x, const int *dims, int ndims) {
     dims_params p;
@@ -122,13 +112,15 @@ static int fwd_slice(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out) {
     const slice_params *p = P(n, slice_params);
     return (out[0] = cg_k_slice(in[0], p->dim, p->start, p->stop, p->step)) ? 1 : -1;
 }
-static cg_tensor *slice_region(cg_tensor *buf, const void *vp) {
-    const slice_params *p = vp;
-    return cg_k_slice(buf, p->dim, p->start, p->stop, p->step);
-}
-static cg_status bwd_slice(cg_node *n, cg_tensor *const *g, const bool *ng, cg_tensor **gin) {
-    (void)ng, (void)gin;
-    return add_into_region(n, g[0], slice_region);
+static cg_status bwd_slice(cg_node *n, cg_tensor *const *g, const bool *ng, cg_grad_in *gin) {
+    (void)ng;
+    const slice_params *p = P(n, slice_params);
+    const cg_tensor *x = X_IN(n);
+    int d = p->dim < 0 ? p->dim + x->ndim : p->dim;
+    int64_t start = p->start < 0 ? p->start + x->shape[d] : p->start; /* the view's first index */
+    start = start < 0 ? 0 : start > x->shape[d] ? x->shape[d] : start;
+    gin[0] = cg_grad_in_placed(d, start, p->step, false, g[0]);
+    return CG_OK;
 }
 cg_tensor *cg_slice(cg_tensor *x, int dim, int64_t start, int64_t stop, int64_t step) {
     return cg__apply1(&cg__op_slice, x, &(slice_params){dim, start, stop, step});
@@ -142,10 +134,11 @@ static int fwd_select(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out) 
     (void)k;
     return (out[0] = cg_k_select(in[0], P(n, select_params)->dim, P(n, select_params)->index)) ? 1 : -1;
 }
-static cg_status bwd_select(cg_node *n, cg_tensor *const *g, const bool *ng, cg_tensor **gin) {
-    (void)ng, (void)gin;
+static cg_status bwd_select(cg_node *n, cg_tensor *const *g, const bool *ng, cg_grad_in *gin) {
+    (void)ng;
     const select_params *p = P(n, select_params);
-    return cg__grad_select_add(n, 0, p->dim, p->index, g[0]);
+    gin[0] = cg_grad_in_placed(p->dim, p->index, 1, true, g[0]);
+    return CG_OK;
 }
 bool cg__select_params(const cg_node *n, int *dim, int64_t *index) {
     if (n->op != &cg__op_select) return false;
@@ -163,9 +156,9 @@ static int fwd_expand(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out) 
     (void)k;
     return (out[0] = cg_k_expand(in[0], P(n, shape_params)->shape, P(n, shape_params)->ndim)) ? 1 : -1;
 }
-static cg_status bwd_expand(cg_node *n, cg_tensor *const *g, const bool *ng, cg_tensor **gin) {
+static cg_status bwd_expand(cg_node *n, cg_tensor *const *g, const bool *ng, cg_grad_in *gin) {
     (void)n, (void)ng;
-    gin[0] = g[0]; /* summed back to the input's shape by the accumulator */
+    gin[0].t = g[0]; /* summed back to the input's shape by the accumulator */
     return CG_OK;
 }
 cg_tensor *cg_expand(cg_tensor *x, const int64_t *shape, int ndim) {
@@ -181,10 +174,10 @@ static int fwd_squeeze(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out)
     (void)k;
     return (out[0] = cg_k_squeeze(in[0], P(n, dim_params)->dim)) ? 1 : -1;
 }
-static cg_status bwd_squeeze(cg_node *n, cg_tensor *const *g, const bool *ng, cg_tensor **gin) {
+static cg_status bwd_squeeze(cg_node *n, cg_tensor *const *g, const bool *ng, cg_grad_in *gin) {
     (void)ng;
     int d = P(n, dim_params)->dim;
-    return OK_OR(gin[0] = cg_k_unsqueeze(g[0], d < 0 ? d + X_IN(n)->ndim : d));
+    return GIVE(0, cg_k_unsqueeze(g[0], d < 0 ? d + X_IN(n)->ndim : d));
 }
 cg_tensor *cg_squeeze(cg_tensor *x, int dim) { return cg__apply1(&cg__op_squeeze, x, &(dim_params){dim}); }
 
@@ -192,10 +185,10 @@ static int fwd_unsqueeze(cg_node *n, cg_tensor *const *in, int k, cg_tensor **ou
     (void)k;
     return (out[0] = cg_k_unsqueeze(in[0], P(n, dim_params)->dim)) ? 1 : -1;
 }
-static cg_status bwd_unsqueeze(cg_node *n, cg_tensor *const *g, const bool *ng, cg_tensor **gin) {
+static cg_status bwd_unsqueeze(cg_node *n, cg_tensor *const *g, const bool *ng, cg_grad_in *gin) {
     (void)ng;
     int d = P(n, dim_params)->dim;
-    return OK_OR(gin[0] = cg_k_squeeze(g[0], d < 0 ? d + X_IN(n)->ndim + 1 : d));
+    return GIVE(0, cg_k_squeeze(g[0], d < 0 ? d + X_IN(n)->ndim + 1 : d));
 }
 cg_tensor *cg_unsqueeze(cg_tensor *x, int dim) { return cg__apply1(&cg__op_unsqueeze, x, &(dim_params){dim}); }
 
@@ -203,9 +196,9 @@ static int fwd_flip(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out) {
     (void)k;
     return (out[0] = cg_k_flip(in[0], P(n, dims_params)->dims, P(n, dims_params)->n)) ? 1 : -1;
 }
-static cg_status bwd_flip(cg_node *n, cg_tensor *const *g, const bool *ng, cg_tensor **gin) {
+static cg_status bwd_flip(cg_node *n, cg_tensor *const *g, const bool *ng, cg_grad_in *gin) {
     (void)ng;
-    return OK_OR(gin[0] = cg_k_flip(g[0], P(n, dims_params)->dims, P(n, dims_params)->n));
+    return GIVE(0, cg_k_flip(g[0], P(n, dims_params)->dims, P(n, dims_params)->n));
 }
 cg_tensor *cg_flip(cg_tensor *x, const int *dims, int ndims) {
     dims_params p;
@@ -217,9 +210,9 @@ static int fwd_contiguous(cg_node *n, cg_tensor *const *in, int k, cg_tensor **o
     (void)n, (void)k;
     return (out[0] = cg_k_contiguous(in[0])) ? 1 : -1;
 }
-static cg_status bwd_contiguous(cg_node *n, cg_tensor *const *g, const bool *ng, cg_tensor **gin) {
+static cg_status bwd_contiguous(cg_node *n, cg_tensor *const *g, const bool *ng, cg_grad_in *gin) {
     (void)n, (void)ng;
-    gin[0] = g[0];
+    gin[0].t = g[0];
     return CG_OK;
 }
 cg_tensor *cg_contiguous(cg_tensor *x) {
@@ -229,21 +222,19 @@ cg_tensor *cg_contiguous(cg_tensor *x) {
 
 /* -------------------------------------------------------- concat, stack */
 
-typedef struct {
-    int axis;
-} axis_params;
+typedef cg__axis_params axis_params;
 
 static int fwd_concat(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out) {
     return (out[0] = cg_k_concat((const cg_tensor *const *)in, k, P(n, axis_params)->axis)) ? 1 : -1;
 }
-static cg_status bwd_concat(cg_node *n, cg_tensor *const *g, const bool *ng, cg_tensor **gin) {
+static cg_status bwd_concat(cg_node *n, cg_tensor *const *g, const bool *ng, cg_grad_in *gin) {
     int k = cg_node_n_inputs(n);
     int a = P(n, axis_params)->axis;
     if (a < 0) a += g[0]->ndim;
     int64_t at = 0;
     for (int i = 0; i < k; i++) {
         int64_t len = cg_node_input(n, i)->shape[a];
-        if (ng[i] && !(gin[i] = cg_k_slice(g[0], a, at, at + len, 1))) return cg_last_status();
+        if (ng[i] && !(gin[i].t = cg_k_slice(g[0], a, at, at + len, 1))) return cg_last_status();
         at += len;
     }
     return CG_OK;
@@ -259,12 +250,12 @@ cg_tensor *cg_concat(cg_tensor *const *ts, int n, int axis) {
 static int fwd_stack(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out) {
     return (out[0] = cg_k_stack((const cg_tensor *const *)in, k, P(n, axis_params)->axis)) ? 1 : -1;
 }
-static cg_status bwd_stack(cg_node *n, cg_tensor *const *g, const bool *ng, cg_tensor **gin) {
+static cg_status bwd_stack(cg_node *n, cg_tensor *const *g, const bool *ng, cg_grad_in *gin) {
     int k = cg_node_n_inputs(n);
     int a = P(n, axis_params)->axis;
     if (a < 0) a += g[0]->ndim;
     for (int i = 0; i < k; i++)
-        if (ng[i] && !(gin[i] = cg_k_select(g[0], a, i))) return cg_last_status();
+        if (ng[i] && !(gin[i].t = cg_k_select(g[0], a, i))) return cg_last_status();
     return CG_OK;
 }
 cg_tensor *cg_stack(cg_tensor *const *ts, int n, int axis) {
@@ -291,27 +282,29 @@ static int fwd_chunk(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out) {
     return cg_k_chunk(in[0], p->n, p->axis, out);
 }
 
-/* Add each output's gradient into its region of the input's gradient. */
-static cg_status bwd_pieces(cg_node *n, cg_tensor *const *g, int axis) {
+/* Each output's gradient placed in its region of the input's gradient. */
+static cg_status bwd_pieces(cg_node *n, cg_tensor *const *g, int axis, cg_grad_in *gin) {
     cg_tensor *x = X_IN(n);
     int a = axis < 0 ? axis + x->ndim : axis;
-    cg_tensor *buf = NULL;
+    cg_grad_in *last = NULL;
     int64_t at = 0;
     for (int j = 0; cg_node_output(n, j); j++) {
         int64_t len = cg_node_output(n, j)->shape[a];
         if (g[j]) {
-            if (!buf && !(buf = cg_node_grad_buffer(n, 0))) return cg_last_status();
-            cg_tensor *r = cg_k_slice(buf, a, at, at + len, 1);
-            if (!r || !cg_k_binary_(CG_ADD, r, g[j])) return cg_last_status();
+            cg_grad_in *part = last ? cg_scope_alloc(sizeof *part, false) : &gin[0];
+            if (!part) return cg_last_status();
+            *part = cg_grad_in_placed(a, at, 1, false, g[j]);
+            if (last) last->next = part;
+            last = part;
         }
         at += len;
     }
     return CG_OK;
 }
 
-static cg_status bwd_chunk(cg_node *n, cg_tensor *const *g, const bool *ng, cg_tensor **gin) {
-    (void)ng, (void)gin;
-    return bwd_pieces(n, g, P(n, chunk_params)->axis);
+static cg_status bwd_chunk(cg_node *n, cg_tensor *const *g, const bool *ng, cg_grad_in *gin) {
+    (void)ng;
+    return bwd_pieces(n, g, P(n, chunk_params)->axis, gin);
 }
 int cg_chunk(cg_tensor *x, int n, int axis, cg_tensor **out) {
     if (!out) {
@@ -331,9 +324,9 @@ static int fwd_split(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out) {
     const split_params *p = P(n, split_params);
     return cg_k_split(in[0], p->sizes, p->n, p->axis, out) == CG_OK ? p->n : -1;
 }
-static cg_status bwd_split(cg_node *n, cg_tensor *const *g, const bool *ng, cg_tensor **gin) {
-    (void)ng, (void)gin;
-    return bwd_pieces(n, g, P(n, split_params)->axis);
+static cg_status bwd_split(cg_node *n, cg_tensor *const *g, const bool *ng, cg_grad_in *gin) {
+    (void)ng;
+    return bwd_pieces(n, g, P(n, split_params)->axis, gin);
 }
 cg_status cg_split(cg_tensor *x, const int64_t *sizes, int n, int axis, cg_tensor **out) {
     if (!sizes || !out || n <= 0 || n > CG_MAX_OUTPUTS)
@@ -346,17 +339,19 @@ cg_status cg_split(cg_tensor *x, const int64_t *sizes, int n, int axis, cg_tenso
     return cg_op_apply_multi(&cg__op_split, &x, 1, &p, out) == n ? CG_OK : cg_last_status();
 }
 
-const cg_op cg__op_reshape = {"reshape", 1, 1, sizeof(shape_params), fwd_reshape, bwd_reshape, 0};
-const cg_op cg__op_transpose = {"transpose", 1, 1, sizeof(two_ints), fwd_transpose, bwd_transpose, 0};
-const cg_op cg__op_permute = {"permute", 1, 1, sizeof(dims_params), fwd_permute, bwd_permute, 0};
-const cg_op cg__op_slice = {"slice", 1, 1, sizeof(slice_params), fwd_slice, bwd_slice, 0};
-const cg_op cg__op_select = {"select", 1, 1, sizeof(select_params), fwd_select, bwd_select, 0};
-const cg_op cg__op_expand = {"expand", 1, 1, sizeof(shape_params), fwd_expand, bwd_expand, 0};
-const cg_op cg__op_squeeze = {"squeeze", 1, 1, sizeof(dim_params), fwd_squeeze, bwd_squeeze, 0};
-const cg_op cg__op_unsqueeze = {"unsqueeze", 1, 1, sizeof(dim_params), fwd_unsqueeze, bwd_unsqueeze, 0};
-const cg_op cg__op_flip = {"flip", 1, 1, sizeof(dims_params), fwd_flip, bwd_flip, 0};
-const cg_op cg__op_contiguous = {"contiguous", 1, 1, 0, fwd_contiguous, bwd_contiguous, 0};
-const cg_op cg__op_concat = {"concat", CG_OP_VARIADIC, 1, sizeof(axis_params), fwd_concat, bwd_concat, 0};
-const cg_op cg__op_stack = {"stack", CG_OP_VARIADIC, 1, sizeof(axis_params), fwd_stack, bwd_stack, 0};
-const cg_op cg__op_chunk = {"chunk", 1, CG_MAX_OUTPUTS, sizeof(chunk_params), fwd_chunk, bwd_chunk, 0};
-const cg_op cg__op_split = {"split", 1, CG_MAX_OUTPUTS, sizeof(split_params), fwd_split, bwd_split, 0};
+#define SHAPE_ROW(nm, params, n_in_, n_out_)                                                       \
+    {.name = #nm, .n_in = n_in_, .n_out = n_out_, .params_size = params, .forward = fwd_##nm, .backward = bwd_##nm}
+const cg_op cg__op_reshape = SHAPE_ROW(reshape, sizeof(shape_params), 1, 1);
+const cg_op cg__op_transpose = SHAPE_ROW(transpose, sizeof(two_ints), 1, 1);
+const cg_op cg__op_permute = SHAPE_ROW(permute, sizeof(dims_params), 1, 1);
+const cg_op cg__op_slice = SHAPE_ROW(slice, sizeof(slice_params), 1, 1);
+const cg_op cg__op_select = SHAPE_ROW(select, sizeof(select_params), 1, 1);
+const cg_op cg__op_expand = SHAPE_ROW(expand, sizeof(shape_params), 1, 1);
+const cg_op cg__op_squeeze = SHAPE_ROW(squeeze, sizeof(dim_params), 1, 1);
+const cg_op cg__op_unsqueeze = SHAPE_ROW(unsqueeze, sizeof(dim_params), 1, 1);
+const cg_op cg__op_flip = SHAPE_ROW(flip, sizeof(dims_params), 1, 1);
+const cg_op cg__op_contiguous = SHAPE_ROW(contiguous, 0, 1, 1);
+const cg_op cg__op_concat = SHAPE_ROW(concat, sizeof(axis_params), CG_OP_VARIADIC, 1);
+const cg_op cg__op_stack = SHAPE_ROW(stack, sizeof(axis_params), CG_OP_VARIADIC, 1);
+const cg_op cg__op_chunk = SHAPE_ROW(chunk, sizeof(chunk_params), 1, CG_MAX_OUTPUTS);
+const cg_op cg__op_split = SHAPE_ROW(split, sizeof(split_params), 1, CG_MAX_OUTPUTS);

@@ -25,14 +25,14 @@ static int swish_forward(cg_node *node, cg_tensor *const *in, int n_in, cg_tenso
 }
 
 /* dy/dx = s + x s (1 - s) = s + y (1 - s), from the saved s and the output y. */
-static cg_status swish_backward(cg_node *node, cg_tensor *const *gout, const bool *needs_grad, cg_tensor **gin) {
+static cg_status swish_backward(cg_node *node, cg_tensor *const *gout, const bool *needs_grad, cg_grad_in *gin) {
     (void)needs_grad; /* one input, and the backward only runs when it needs a gradient */
     cg_tensor *s = cg_node_saved(node, 0), *y = cg_node_output(node, 0);
     cg_tensor *d = cg_k_rscalar(CG_SUB, 1.0, s); /* 1 - s */
     d = d ? cg_k_binary_(CG_MUL, d, y) : NULL;   /* y (1 - s) */
     d = d ? cg_k_binary_(CG_ADD, d, s) : NULL;   /* s + y (1 - s) */
-    gin[0] = d ? cg_k_binary_(CG_MUL, d, gout[0]) : NULL;
-    return gin[0] ? CG_OK : cg_last_status();
+    gin[0].t = d ? cg_k_binary_(CG_MUL, d, gout[0]) : NULL; /* x's gradient, handed back */
+    return gin[0].t ? CG_OK : cg_last_status();
 }
 
 static const cg_op *swish_op;
@@ -40,10 +40,10 @@ static const cg_op *swish_op;
 static cg_tensor *swish(cg_tensor *x) { return cg_op_apply(swish_op, &x, 1, NULL); }
 
 static bool register_swish(void) {
-    /* check_versions bit 31: the backward reads the output, so modifying it
-     * in place before backward is an error (saved tensors are always checked) */
+    /* reads: the backward reads the output, so modifying it in place before
+     * backward is an error (saved tensors are always checked) */
     cg_op def = {.name = "swish", .n_in = 1, .n_out = 1, .forward = swish_forward, .backward = swish_backward,
-                 .check_versions = 1u << 31};
+                 .reads = CG_READS_OUTPUTS};
     return (swish_op = cg_op_register(&def)) != NULL;
 }
 

@@ -264,41 +264,141 @@ cg_module *cg_activation_new(cg_activation act, const char *name);
 typedef enum cg_rnn_kind { CG_SIMPLE_RNN, CG_LSTM, CG_GRU } cg_rnn_kind;
 
 typedef struct cg_rnn_opts {
+    /* the layer: what the sequence loop does */
+    bool return_sequences;    /* [B, T, H] instead of the last step [B, H] */
+    bool go_backwards;        /* process the sequence in reverse */
+    double dropout;           /* on the inputs, one mask per sequence (Keras) */
+    double recurrent_dropout; /* on h before the recurrent kernel */
+    cg_rng *rng;              /* init and dropout; NULL: the default */
+    const char *name;
+    /* the built-in cells (SimpleRNN, LSTM, GRU) */
     cg_activation activation;           /* default tanh */
     cg_activation recurrent_activation; /* default sigmoid (LSTM/GRU gates) */
     bool no_bias;
-    bool return_sequences; /* [B, T, H] instead of the last step [B, H] */
-    bool go_backwards;     /* process the sequence in reverse */
-    double dropout;        /* on the inputs, one mask per sequence (Keras) */
-    double recurrent_dropout; /* on h before the recurrent kernel */
     cg_init kernel_init, recurrent_init, bias_init; /* zeroed: the Keras defaults */
     bool no_unit_forget_bias; /* LSTM: Keras sets the forget bias to 1 */
     bool torch_init;          /* PyTorch's U(±1/sqrt(H)) for every weight */
     bool reset_before;        /* GRU: Keras' reset_after=False, r multiplies h before the recurrent
                                  kernel: n = act(x W_h + b_h + (r * h) U_h); one bias [3H] */
-    cg_rng *rng;              /* init and dropout; NULL: the default */
-    const char *name;
+    bool two_biases;          /* PyTorch's layout: "bias" (b_ih) and "recurrent_bias" (b_hh), each
+                                 [G*H] and trained as two parameters, as PyTorch trains them */
 } cg_rnn_opts;
 
 cg_module *cg_simple_rnn_new(int in, int units, const cg_rnn_opts *o);
 cg_module *cg_lstm_new(int in, int units, const cg_rnn_opts *o);
 cg_module *cg_gru_new(int in, int units, const cg_rnn_opts *o);
 
-/* The full recurrent call: initial state (NULL: zeros; LSTM takes h and c,
- * the others h), a [B, T] mask (NULL: none; at masked steps the state is
- * carried through unchanged and, with return_sequences, the output is 0),
- * and the final states (h, and c for LSTM) in states_out when not NULL. */
+/* ------------------------------------------------------------ recurrent cells
+ * A recurrent layer is a cell run by one sequence loop (Keras' RNN(cell)).
+ * The cell says what one time step does, with ordinary ops; the loop does
+ * everything across steps: the input projection of all steps as one GEMM,
+ * masking, go_backwards, return_sequences and the final states, initial
+ * states, input and recurrent dropout, stacking and Bidirectional. The tape
+ * does backpropagation through time. SimpleRNN, LSTM and GRU are three such
+ * cells, and a cell of your own gets every one of those features:
+ *
+ *     typedef struct { cg_cell base; int units; cg_tensor *kernel, *recurrent, *bias; } my_cell;
+ *     static int my_size(const cg_cell *c, int k) { (void)k; return ((const my_cell *)c)->units; }
+ *     static cg_status my_build(cg_cell *c, cg_module *layer, int in, cg_rng *rng) {
+ *         my_cell *m = (my_cell *)c;
+ *         m->kernel = cg_module_add_param(layer, "kernel", CG_SHAPE(in, m->units), cg_init_glorot_uniform(), rng);
+ *         m->recurrent = cg_module_add_param(layer, "recurrent_kernel", CG_SHAPE(m->units, m->units),
+ *                                            cg_init_orthogonal(1.0), rng);
+ *         m->bias = cg_module_add_param(layer, "bias", CG_SHAPE(m->units), cg_init_zeros(), rng);
+ *         return m->bias ? CG_OK : cg_last_status();
+ *     }
+ *     static cg_status my_begin(cg_cell *c, cg_tensor **kernel, cg_tensor **bias, void **call) {
+ *         *kernel = ((my_cell *)c)->kernel, *bias = ((my_cell *)c)->bias;   // x_t W + b for every step at once
+ *         return CG_OK;
+ *     }
+ *     static cg_tensor *my_step(cg_cell *c, const cg_cell_step *s, cg_tensor **state_out) {
+ *         cg_tensor *z = s->h ? cg_addmm(s->x, s->h, ((my_cell *)c)->recurrent) : s->x;
+ *         return state_out[0] = cg_tanh(z);                                  // the output is h
+ *     }
+ *     static const cg_cell_type my_type = {.name = "MyRNN", .size = sizeof(my_cell), .n_states = 1,
+ *                                          .state_size = my_size, .build = my_build, .begin = my_begin,
+ *                                          .step = my_step};
+ *     my_cell *c = calloc(1, sizeof *c);
+ *     c->base.type = &my_type, c->units = 32;
+ *     cg_module *layer = cg_rnn_new(&c->base, 8, &(cg_rnn_opts){.return_sequences = true});
+ *
+ * The cell's parameters belong to the layer ("my_rnn.kernel"). A step whose
+ * gate arithmetic is one fused program (cg_fused, tensor.h) runs as fast as
+ * the built-in cells, which are written exactly so: the LSTM's step is one
+ * addmm with the recurrent kernel and one fused program for i, f, g, o, c', h'. */
+#define CG_MAX_STATES 4
+
+typedef struct cg_cell cg_cell;
+typedef struct cg_cell_type cg_cell_type;
+struct cg_cell {
+    const cg_cell_type *type; /* the first member of every cell's struct */
+};
+
+/* What a step gets. */
+typedef struct cg_cell_step {
+    cg_tensor *x;            /* [B, P]: this step's slice of x @ kernel + bias (made for all steps at
+                                once) when begin gave a kernel, else x_t itself, [B, F] */
+    cg_tensor *const *state; /* the states at the step's start: state[k] is [B, state_size(k)] */
+    cg_tensor *h;            /* state[0] as the recurrent kernel sees it (recurrent dropout applied);
+                                NULL when every state is zero (the first step without an initial
+                                state): products with the recurrent kernel are zero and may be skipped */
+    int64_t t;               /* the step's time index (in the input's order) */
+    void *call;              /* what begin made for this sequence, or NULL */
+} cg_cell_step;
+
+struct cg_cell_type {
+    const char *name; /* the layer's type ("LSTM"); layers are named after it ("lstm", "lstm_1") */
+    size_t size;      /* sizeof the cell's struct: Bidirectional's backward half is a copy, built anew */
+    int n_states;     /* 1..CG_MAX_STATES; state 0 is the output (h) */
+    /* [required] state k's size (the units); state 0's is the output's */
+    int (*state_size)(const cg_cell *c, int k);
+    /* [required] add the parameters to the layer with cg_module_add_param,
+     * for `in` input features; rng for their initial values */
+    cg_status (*build)(cg_cell *c, cg_module *layer, int in, cg_rng *rng);
+    /* [optional] once per sequence, before its steps, in its scope: the
+     * kernel [F, P] and bias [P] (or NULL) the loop applies to every step at
+     * once (leave *kernel NULL: the steps get x_t), and in *call anything the
+     * steps share (a bias made of two; allocate with cg_scope_alloc) */
+    cg_status (*begin)(cg_cell *c, cg_tensor **kernel, cg_tensor **bias, void **call);
+    /* [required] one step: the new states in state_out, and the output */
+    cg_tensor *(*step)(cg_cell *c, const cg_cell_step *s, cg_tensor **state_out);
+    /* [optional] release what the cell holds beyond its struct */
+    void (*free)(cg_cell *c);
+    /* [optional] PyTorch's names and layout for the cell's parameters, the
+     * suffix after each name ("" or "_reverse"); see cg_module_save_torch */
+    int (*torch_export)(cg_cell *c, const char *prefix, const char *sfx, cg_named_tensor *out, int max);
+    cg_status (*torch_import)(cg_cell *c, const cg_safetensors *f, const char *prefix, const char *sfx, bool apply);
+};
+
+/* The sequence layer around a cell (the layer owns it: it is freed with the
+ * layer, or on error): x [B, T, in] -> [B, T, H] with return_sequences,
+ * else [B, H]. Options: return_sequences, go_backwards, dropout,
+ * recurrent_dropout, rng, name (the cells' own options are the cell's). */
+cg_module *cg_rnn_new(cg_cell *cell, int in, const cg_rnn_opts *o);
+/* The built-in cells, for cg_rnn_new (cg_lstm_new(in, units, o) is
+ * cg_rnn_new(cg_lstm_cell_new(units, o), in, o)). NULL on a bad option. */
+cg_cell *cg_simple_rnn_cell_new(int units, const cg_rnn_opts *o);
+cg_cell *cg_lstm_cell_new(int units, const cg_rnn_opts *o);
+cg_cell *cg_gru_cell_new(int units, const cg_rnn_opts *o);
+/* The cell a recurrent layer runs (NULL for another module). */
+cg_cell *cg_rnn_cell(cg_module *layer);
+
+/* The full recurrent call: initial state (NULL: zeros; one per state of the
+ * cell: LSTM takes h and c, the others h), a [B, T] mask (NULL: none; at
+ * masked steps the state is carried through unchanged and, with
+ * return_sequences, the output is 0), and the final states. */
 typedef struct cg_rnn_result {
     cg_tensor *output;
-    cg_tensor *states[2];
+    cg_tensor *states[CG_MAX_STATES];
     int n_states;
 } cg_rnn_result;
 cg_status cg_rnn_call(cg_module *rnn, cg_tensor *x, cg_tensor *const *initial_state, const cg_tensor *mask,
                       cg_rnn_result *out);
 
-/* Run a copy of `layer` (a recurrent layer, same options, go_backwards
- * flipped) over the reversed sequence and concatenate both outputs along the
- * last axis (Keras Bidirectional, merge_mode="concat"). Owns layer. */
+/* Run a copy of `layer` (a recurrent layer of any cell: same options,
+ * go_backwards flipped, parameters of its own) over the reversed sequence
+ * and concatenate both outputs along the last axis (Keras Bidirectional,
+ * merge_mode="concat"). Owns layer. */
 cg_module *cg_bidirectional_new(cg_module *layer, const char *name);
 /* Keras' other merge modes: the forward and backward outputs (the backward
  * one in time order) added, multiplied or averaged, [..., H] instead of

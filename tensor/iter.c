@@ -7,10 +7,11 @@
 
 bool cg__iter_init(cg_iter *it, const int64_t *shape, int ndim, const cg_tensor *const *ops, int nops) {
     memset(it, 0, sizeof *it);
+    if (nops > CG_ITER_MAX_OPS) return false;
     it->nops = nops;
     it->numel = 1;
     for (int d = 0; d < ndim; d++) it->numel *= shape[d];
-    int64_t st[4][CG_MAX_DIMS];
+    int64_t st[CG_ITER_MAX_OPS][CG_MAX_DIMS];
     for (int k = 0; k < nops; k++) {
         const cg_tensor *t = ops[k];
         if (t->ndim > ndim) return false;
@@ -62,11 +63,11 @@ void cg__iter_range(const cg_iter *it, int64_t start, int64_t end, cg_row_fn fn,
         idx[d] = rem % it->shape[d];
         rem /= it->shape[d];
     }
-    int64_t inner[4];
+    int64_t inner[CG_ITER_MAX_OPS];
     for (int k = 0; k < it->nops; k++) inner[k] = it->strides[k][last];
     int64_t pos = start;
     while (pos < end) {
-        char *p[4];
+        char *p[CG_ITER_MAX_OPS];
         for (int k = 0; k < it->nops; k++) {
             int64_t off = 0;
             for (int d = 0; d < nd; d++) off += idx[d] * it->strides[k][d];

@@ -3,77 +3,90 @@
  * operands are all unit-stride (or a broadcast scalar) take vector loops. */
 #include "tensor_internal.h"
 
-static const char *unop_names[CG_UNOP_COUNT] = {
-    "neg", "exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "sign", "square", "reciprocal"};
-static const char *binop_names[CG_BINOP_COUNT] = {
-    "add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge",
-    "tanh_grad", "sigmoid_grad", "relu_grad"};
+#include "elementwise_rules.h"
+
+#define OP_NAME_(E, name, reads) [CG_##E] = #name,
+static const char *const unop_names[] = {CG_UNARY_OPS(OP_NAME_)};
+static const char *const binop_names[] = {CG_BINARY_OPS(OP_NAME_)};
+#undef OP_NAME_
+_Static_assert(sizeof unop_names / sizeof unop_names[0] == CG_UNOP_COUNT, "unop_names");
+_Static_assert(sizeof binop_names / sizeof binop_names[0] == CG_BINOP_COUNT, "binop_names");
 
 const char *cg_unop_name(cg_unop op) { return (unsigned)op < CG_UNOP_COUNT ? unop_names[op] : "?"; }
 const char *cg_binop_name(cg_binop op) { return (unsigned)op < CG_BINOP_COUNT ? binop_names[op] : "?"; }
 
 #define PRAGMA_SIMD _Pragma("omp simd")
 
-/* ------------------------------------------------------------ unary rows */
+/* Row functions (cg_row_fn) of elementwise_rules.h's rows: a vector loop
+ * when every operand is unit-stride (or a broadcast scalar for the right
+ * operand of a binary op), else a strided loop; both compute each element
+ * by the same expression, so its bits do not depend on the path. */
 
-#define UN_ROW(NAME, T, EXPR)                                                                      \
-    CG_HOT static void NAME(int64_t n, char **p, const int64_t *s, void *ctx) {                          \
+/* o = F(x) */
+#define UN_ROW(NAME, TY, F)                                                                        \
+    CG_HOT static void NAME(int64_t n, char **p, const int64_t *s, void *ctx) {                    \
+        typedef TY T;                                                                              \
         (void)ctx;                                                                                 \
         T *o = (T *)p[0];                                                                          \
         const T *X = (const T *)p[1];                                                              \
         if (s[0] == 1 && s[1] == 1) {                                                              \
             PRAGMA_SIMD for (int64_t i = 0; i < n; i++) {                                          \
                 T x = X[i];                                                                        \
-                o[i] = (EXPR);                                                                     \
+                o[i] = (F);                                                                        \
             }                                                                                      \
         } else {                                                                                   \
             for (int64_t i = 0; i < n; i++) {                                                      \
                 T x = X[i * s[1]];                                                                 \
-                o[i * s[0]] = (EXPR);                                                              \
+                o[i * s[0]] = (F);                                                                 \
             }                                                                                      \
         }                                                                                          \
     }
 
-#define UN_FLOAT(OP, F32, F64)                                                                     \
-    UN_ROW(un_##OP##_f32, float, F32)                                                              \
-    UN_ROW(un_##OP##_f64, double, F64)
+/* o = D(g, x, y) over operands out, g, x, y (x, y: g's pointer when unread) */
+#define UN_GRAD_ROW(NAME, TY, D)                                                                   \
+    CG_HOT static void NAME(int64_t n, char **p, const int64_t *s, void *ctx) {                    \
+        typedef TY T;                                                                              \
+        (void)ctx;                                                                                 \
+        T *o = (T *)p[0];                                                                          \
+        const T *G = (const T *)p[1], *X = (const T *)p[2], *Y = (const T *)p[3];                  \
+        if (s[0] == 1 && s[1] == 1 && s[2] == 1 && s[3] == 1) {                                    \
+            PRAGMA_SIMD for (int64_t i = 0; i < n; i++) {                                          \
+                T g = G[i], x = X[i], y = Y[i];                                                    \
+                (void)g, (void)x, (void)y;                                                         \
+                o[i] = (D);                                                                        \
+            }                                                                                      \
+        } else {                                                                                   \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                T g = G[i * s[1]], x = X[i * s[2]], y = Y[i * s[3]];                               \
+                (void)g, (void)x, (void)y;                                                         \
+                o[i * s[0]] = (D);                                                                 \
+            }                                                                                      \
+        }                                                                                          \
+    }
 
-UN_FLOAT(neg, -x, -x)
-UN_FLOAT(exp, cg_vexpf(x), cg_vexp(x))
-UN_FLOAT(log, cg_vlogf(x), cg_vlog(x))
-UN_FLOAT(sqrt, sqrtf(x), sqrt(x))
-UN_FLOAT(abs, fabsf(x), fabs(x))
-UN_FLOAT(tanh, cg_vtanhf(x), cg_vtanh(x))
-UN_FLOAT(sigmoid, cg_vsigmoidf(x), cg_vsigmoid(x))
-UN_FLOAT(relu, x < 0 ? 0.0f : x, x < 0 ? 0.0 : x)
-UN_FLOAT(sign, (float)((x > 0) - (x < 0)), (double)((x > 0) - (x < 0)))
-UN_FLOAT(square, x *x, x *x)
-UN_FLOAT(reciprocal, 1.0f / x, 1.0 / x)
-UN_ROW(un_neg_i64, int64_t, -x)
-UN_ROW(un_abs_i64, int64_t, x < 0 ? -x : x)
-UN_ROW(un_sign_i64, int64_t, (x > 0) - (x < 0))
-UN_ROW(un_square_i64, int64_t, x *x)
-UN_ROW(un_relu_i64, int64_t, x < 0 ? 0 : x)
+#define UN_I64_0(E, F)
+#define UN_I64_1(E, F) UN_ROW(un_i64_##E, int64_t, F)
+#define UN_ROWS(E, I, F, D)                                                                        \
+    UN_ROW(un_f32_##E, float, F)                                                                   \
+    UN_ROW(un_f64_##E, double, F)                                                                  \
+    UN_I64_##I(E, F)                                                                               \
+    UN_GRAD_ROW(ung_f32_##E, float, D)                                                             \
+    UN_GRAD_ROW(ung_f64_##E, double, D)
+CG_UNARY_RULES(UN_ROWS)
 
-#define UNF(OP) {un_##OP##_f32, un_##OP##_f64, NULL}
-static const cg_row_fn un_rows[CG_UNOP_COUNT][3] = {
-    [CG_NEG] = {un_neg_f32, un_neg_f64, un_neg_i64},
-    [CG_EXP] = UNF(exp),
-    [CG_LOG] = UNF(log),
-    [CG_SQRT] = UNF(sqrt),
-    [CG_ABS] = {un_abs_f32, un_abs_f64, un_abs_i64},
-    [CG_TANH] = UNF(tanh),
-    [CG_SIGMOID] = UNF(sigmoid),
-    [CG_RELU] = {un_relu_f32, un_relu_f64, un_relu_i64},
-    [CG_SIGN] = {un_sign_f32, un_sign_f64, un_sign_i64},
-    [CG_SQUARE] = {un_square_f32, un_square_f64, un_square_i64},
-    [CG_RECIPROCAL] = UNF(reciprocal),
-};
+#define I64_PTR_0(fn) NULL
+#define I64_PTR_1(fn) fn
+#define UN_ENTRY(E, I, F, D) [CG_##E] = {un_f32_##E, un_f64_##E, I64_PTR_##I(un_i64_##E)},
+#define UN_GRAD_ENTRY(E, I, F, D) [CG_##E] = {ung_f32_##E, ung_f64_##E},
+static const cg_row_fn un_rows[][3] = {CG_UNARY_RULES(UN_ENTRY)};
+static const cg_row_fn un_grad_rows[][2] = {CG_UNARY_RULES(UN_GRAD_ENTRY)};
+_Static_assert(sizeof un_rows / sizeof un_rows[0] == CG_UNOP_COUNT, "un_rows");
+_Static_assert(sizeof un_grad_rows / sizeof un_grad_rows[0] == CG_UNOP_COUNT, "un_grad_rows");
 
-/* ----------------------------------------------------------- binary rows */
-
-#define BIN_ROW(NAME, T, EXPR)                                                                     \
-    CG_HOT static void NAME(int64_t n, char **p, const int64_t *s, void *ctx) {                          \
+/* o = F(a, b) */
+#define BIN_ROW(NAME, TY, F)                                                                       \
+    CG_HOT static void NAME(int64_t n, char **p, const int64_t *s, void *ctx) {                    \
+        typedef TY T;                                                                              \
         (void)ctx;                                                                                 \
         T *o = (T *)p[0];                                                                          \
         const T *A = (const T *)p[1];                                                              \
@@ -81,65 +94,68 @@ static const cg_row_fn un_rows[CG_UNOP_COUNT][3] = {
         if (s[0] == 1 && s[1] == 1 && s[2] == 1) {                                                 \
             PRAGMA_SIMD for (int64_t i = 0; i < n; i++) {                                          \
                 T a = A[i], b = B[i];                                                              \
-                o[i] = (EXPR);                                                                     \
+                o[i] = (F);                                                                        \
             }                                                                                      \
         } else if (s[0] == 1 && s[1] == 1 && s[2] == 0) {                                          \
             const T b = B[0];                                                                      \
             PRAGMA_SIMD for (int64_t i = 0; i < n; i++) {                                          \
                 T a = A[i];                                                                        \
-                o[i] = (EXPR);                                                                     \
+                o[i] = (F);                                                                        \
             }                                                                                      \
         } else if (s[0] == 1 && s[1] == 0 && s[2] == 1) {                                          \
             const T a = A[0];                                                                      \
             PRAGMA_SIMD for (int64_t i = 0; i < n; i++) {                                          \
                 T b = B[i];                                                                        \
-                o[i] = (EXPR);                                                                     \
+                o[i] = (F);                                                                        \
             }                                                                                      \
         } else {                                                                                   \
             for (int64_t i = 0; i < n; i++) {                                                      \
                 T a = A[i * s[1]], b = B[i * s[2]];                                                \
-                o[i * s[0]] = (EXPR);                                                              \
+                o[i * s[0]] = (F);                                                                 \
             }                                                                                      \
         }                                                                                          \
     }
 
-#define BIN_ALL(OP, EXPR)                                                                          \
-    BIN_ROW(bin_##OP##_f32, float, EXPR)                                                           \
-    BIN_ROW(bin_##OP##_f64, double, EXPR)                                                          \
-    BIN_ROW(bin_##OP##_i64, int64_t, EXPR)
-#define BIN_FLOAT(OP, F32, F64)                                                                    \
-    BIN_ROW(bin_##OP##_f32, float, F32)                                                            \
-    BIN_ROW(bin_##OP##_f64, double, F64)
+/* o = D(g, a, b, y) over operands out, g, a, b, y (y: g's pointer when unread) */
+#define BIN_GRAD_ROW(NAME, TY, D)                                                                  \
+    CG_HOT static void NAME(int64_t n, char **p, const int64_t *s, void *ctx) {                    \
+        typedef TY T;                                                                              \
+        (void)ctx;                                                                                 \
+        T *o = (T *)p[0];                                                                          \
+        const T *G = (const T *)p[1], *A = (const T *)p[2], *B = (const T *)p[3], *Y = (const T *)p[4]; \
+        if (s[0] == 1 && s[1] == 1 && s[2] == 1 && s[3] == 1 && s[4] == 1) {                       \
+            PRAGMA_SIMD for (int64_t i = 0; i < n; i++) {                                          \
+                T g = G[i], a = A[i], b = B[i], y = Y[i];                                          \
+                (void)g, (void)a, (void)b, (void)y;                                                \
+                o[i] = (D);                                                                        \
+            }                                                                                      \
+        } else {                                                                                   \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                T g = G[i * s[1]], a = A[i * s[2]], b = B[i * s[3]], y = Y[i * s[4]];              \
+                (void)g, (void)a, (void)b, (void)y;                                                \
+                o[i * s[0]] = (D);                                                                 \
+            }                                                                                      \
+        }                                                                                          \
+    }
 
-BIN_ALL(add, a + b)
-BIN_ALL(sub, a - b)
-BIN_ALL(mul, a *b)
-BIN_FLOAT(div, a / b, a / b)
-BIN_FLOAT(pow, powf(a, b), pow(a, b))
-BIN_FLOAT(maximum, (a > b || a != a) ? a : b, (a > b || a != a) ? a : b)
-BIN_FLOAT(minimum, (a < b || a != a) ? a : b, (a < b || a != a) ? a : b)
-BIN_ROW(bin_maximum_i64, int64_t, a > b ? a : b)
-BIN_ROW(bin_minimum_i64, int64_t, a < b ? a : b)
-BIN_ALL(eq, a == b)
-BIN_ALL(ne, a != b)
-BIN_ALL(lt, a < b)
-BIN_ALL(le, a <= b)
-BIN_ALL(gt, a > b)
-BIN_ALL(ge, a >= b)
-BIN_FLOAT(tanh_grad, a *(1.0f - b * b), a *(1.0 - b * b))
-BIN_FLOAT(sigmoid_grad, a *b *(1.0f - b), a *b *(1.0 - b))
-BIN_FLOAT(relu_grad, b > 0 ? a : 0.0f, b > 0 ? a : 0.0)
+#define BIN_I64_0(E, F)
+#define BIN_I64_1(E, F) BIN_ROW(bin_i64_##E, int64_t, F)
+#define BIN_ROWS(E, I, F, DA, DB)                                                                  \
+    BIN_ROW(bin_f32_##E, float, F)                                                                 \
+    BIN_ROW(bin_f64_##E, double, F)                                                                \
+    BIN_I64_##I(E, F)                                                                              \
+    BIN_GRAD_ROW(bga_f32_##E, float, DA)                                                           \
+    BIN_GRAD_ROW(bga_f64_##E, double, DA)                                                          \
+    BIN_GRAD_ROW(bgb_f32_##E, float, DB)                                                           \
+    BIN_GRAD_ROW(bgb_f64_##E, double, DB)
+CG_BINARY_RULES(BIN_ROWS)
 
-#define BINA(OP) {bin_##OP##_f32, bin_##OP##_f64, bin_##OP##_i64}
-#define BINF(OP) {bin_##OP##_f32, bin_##OP##_f64, NULL}
-static const cg_row_fn bin_rows[CG_BINOP_COUNT][3] = {
-    [CG_ADD] = BINA(add),          [CG_SUB] = BINA(sub),         [CG_MUL] = BINA(mul),
-    [CG_DIV] = BINF(div),          [CG_POW] = BINF(pow),         [CG_MAXIMUM] = BINA(maximum),
-    [CG_MINIMUM] = BINA(minimum),  [CG_EQ] = BINA(eq),           [CG_NE] = BINA(ne),
-    [CG_LT] = BINA(lt),            [CG_LE] = BINA(le),           [CG_GT] = BINA(gt),
-    [CG_GE] = BINA(ge),            [CG_TANH_GRAD] = BINF(tanh_grad),
-    [CG_SIGMOID_GRAD] = BINF(sigmoid_grad),                      [CG_RELU_GRAD] = BINF(relu_grad),
-};
+#define BIN_ENTRY(E, I, F, DA, DB) [CG_##E] = {bin_f32_##E, bin_f64_##E, I64_PTR_##I(bin_i64_##E)},
+#define BIN_GRAD_ENTRY(E, I, F, DA, DB) [CG_##E] = {{bga_f32_##E, bga_f64_##E}, {bgb_f32_##E, bgb_f64_##E}},
+static const cg_row_fn bin_rows[][3] = {CG_BINARY_RULES(BIN_ENTRY)};
+static const cg_row_fn bin_grad_rows[][2][2] = {CG_BINARY_RULES(BIN_GRAD_ENTRY)};
+_Static_assert(sizeof bin_rows / sizeof bin_rows[0] == CG_BINOP_COUNT, "bin_rows");
+_Static_assert(sizeof bin_grad_rows / sizeof bin_grad_rows[0] == CG_BINOP_COUNT, "bin_grad_rows");
 
 /* ------------------------------------------------------------- helpers */
 
@@ -280,6 +296,77 @@ cg_tensor *cg_k_binary_(cg_binop op, cg_tensor *a, const cg_tensor *b) {
     run3(a, a, b, fn, NULL);
     a->storage->version++;
     return a;
+}
+
+/* ------------------------------------------------------------ derivatives */
+
+/* The gradient kernel's operands: out (g's shape and dtype), g, then the
+ * values the rule reads (g's tensor in the places it does not read). */
+static cg_tensor *run_grad(const char *fn, const char *opname, cg_row_fn row, const cg_tensor *g,
+                           const cg_tensor *const *vals, const char *const *what, int nvals) {
+    if (!cg_dtype_is_float(g->dtype)) {
+        cg_set_error(CG_ERR_DTYPE, "%s (%s): the gradient is %s; derivatives are for float dtypes", fn, opname,
+                     cg_dtype_name(g->dtype));
+        return NULL;
+    }
+    for (int k = 0; k < nvals; k++)
+        if (vals[k]->dtype != g->dtype) {
+            cg_set_error(CG_ERR_DTYPE, "%s (%s): %s is %s, the gradient %s", fn, opname, what[k],
+                         cg_dtype_name(vals[k]->dtype), cg_dtype_name(g->dtype));
+            return NULL;
+        }
+    cg_tensor *o = cg__new(g->dtype, g->shape, g->ndim);
+    if (!o) return NULL;
+    const cg_tensor *ops[CG_ITER_MAX_OPS] = {o, g};
+    for (int k = 0; k < nvals; k++) ops[2 + k] = vals[k];
+    cg_iter it;
+    if (!cg__iter_init(&it, g->shape, g->ndim, ops, 2 + nvals)) {
+        cg_set_error(CG_ERR_SHAPE, "%s (%s): the values it reads do not broadcast to the gradient's shape %s", fn, opname,
+                     cg_shape_str(g));
+        return NULL;
+    }
+    cg__iter_run(&it, row, NULL);
+    return o;
+}
+
+cg_tensor *cg_k_unary_grad(cg_unop op, const cg_tensor *g, const cg_tensor *x, const cg_tensor *y) {
+    if ((unsigned)op >= CG_UNOP_COUNT) {
+        cg_set_error(CG_ERR_VALUE, "cg_k_unary_grad: unknown unary op %d", (int)op);
+        return NULL;
+    }
+    if (!g) return cg__null_input("cg_k_unary_grad");
+    unsigned r = cg__unop_reads[op];
+    if (((r & CG_READS_X) && !x) || ((r & CG_READS_Y) && !y)) {
+        cg_set_error(CG_ERR_NULL, "cg_k_unary_grad: the derivative of %s reads its %s, which is NULL", unop_names[op],
+                     (r & CG_READS_X) && !x ? "input" : "output");
+        return NULL;
+    }
+    const cg_tensor *vals[2] = {r & CG_READS_X ? x : g, r & CG_READS_Y ? y : g};
+    static const char *const what[2] = {"the input", "the output"};
+    return run_grad("cg_k_unary_grad", unop_names[op], un_grad_rows[op][g->dtype == CG_FLOAT64], g, vals, what, 2);
+}
+
+cg_tensor *cg_k_binary_grad(cg_binop op, int which, const cg_tensor *g, const cg_tensor *a, const cg_tensor *b,
+                            const cg_tensor *y) {
+    if ((unsigned)op >= CG_BINOP_COUNT || (which != 0 && which != 1)) {
+        cg_set_error(CG_ERR_VALUE, "cg_k_binary_grad: unknown binary op %d or operand %d", (int)op, which);
+        return NULL;
+    }
+    if (!g) return cg__null_input("cg_k_binary_grad");
+    unsigned r = cg__binop_reads[op];
+    if (r & CG_NO_DERIVATIVE) {
+        cg_set_error(CG_ERR_VALUE, "cg_k_binary_grad: %s has no derivative", binop_names[op]);
+        return NULL;
+    }
+    if (((r & CG_READS_A) && !a) || ((r & CG_READS_B) && !b) || ((r & CG_READS_Y) && !y)) {
+        cg_set_error(CG_ERR_NULL, "cg_k_binary_grad: the derivative of %s reads its %s, which is NULL", binop_names[op],
+                     (r & CG_READS_A) && !a ? "left operand" : (r & CG_READS_B) && !b ? "right operand" : "output");
+        return NULL;
+    }
+    const cg_tensor *vals[3] = {r & CG_READS_A ? a : g, r & CG_READS_B ? b : g, r & CG_READS_Y ? y : g};
+    static const char *const what[3] = {"the left operand", "the right operand", "the output"};
+    return run_grad("cg_k_binary_grad", binop_names[op], bin_grad_rows[op][which][g->dtype == CG_FLOAT64], g, vals,
+                    what, 3);
 }
 
 cg_tensor *cg_k_scalar(cg_binop op, const cg_tensor *x, double s) {

@@ -2,6 +2,7 @@
  * block over the elements, and its backward (each step's derivative rule in
  * reverse, on the step values the forward kept, or recomputed per block). */
 #include "tensor_internal.h"
+#include "elementwise_rules.h"
 
 #include <stdio.h>
 #ifdef __AVX512F__
@@ -51,21 +52,21 @@ static int add_step(cg_fused_prog *p, bool binary, int op, int a, int b) {
     return n_regs(p) - 1;
 }
 
-/* The ops a step may be: the kernels below have a forward and a rule for these. */
+/* The ops a step may be: every elementwise op with a derivative rule. */
 static bool fusable(bool binary, int op) {
-    if (binary) return op == CG_ADD || op == CG_SUB || op == CG_MUL || op == CG_DIV;
-    return op == CG_NEG || op == CG_EXP || op == CG_LOG || op == CG_TANH || op == CG_SIGMOID || op == CG_RELU ||
-           op == CG_SQUARE;
+    if (binary) return op >= 0 && op < CG_BINOP_COUNT && !(cg__binop_reads[op] & CG_NO_DERIVATIVE);
+    return op >= 0 && op < CG_UNOP_COUNT;
 }
 
 int cg_fused_unary(cg_fused_prog *p, cg_unop op, int a) {
     if (fusable(false, op)) return add_step(p, false, op, a, 0);
-    return p ? bad(p, "unary op %d cannot be fused (neg, exp, log, tanh, sigmoid, relu, square can)", op) : -1;
+    return p ? bad(p, "unary op %d is not an elementwise op of CG_UNARY_OPS", op) : -1;
 }
 
 int cg_fused_binary(cg_fused_prog *p, cg_binop op, int a, int b) {
     if (fusable(true, op)) return add_step(p, true, op, a, b);
-    return p ? bad(p, "binary op %d cannot be fused (add, sub, mul, div can)", op) : -1;
+    return p ? bad(p, "binary op %d cannot be fused (comparisons have no derivative; add, sub, mul, div, pow, "
+                      "maximum, minimum can)", op) : -1;
 }
 
 /* What the builder guarantees, checked again for a program filled in by
@@ -125,23 +126,18 @@ typedef struct {
     char *keep; /* [n_keep, R * C], or NULL: the backward recomputes */
 } plan;
 
-/* Which registers' values the steps' derivative rules read (add, sub and
- * neg read none; a product reads both factors; tanh, sigmoid, exp, relu
- * their result; log, square their argument; div its divisor and result);
- * the steps among them get a row of the keep tensor. */
+/* Which registers' values the steps' derivative rules read (their rows in
+ * tensor.h say: an input, the output); the steps among them get a row of
+ * the keep tensor. */
 static void mark_reads(const cg_fused_prog *p, plan *pl) {
     memset(pl->read, 0, sizeof pl->read);
     for (int k = 0; k < p->n_steps; k++) {
         const cg_fused_step *s = &p->steps[k];
         int y = p->n_in_regs + k;
-        if (s->binary) {
-            if (s->op == CG_MUL) pl->read[s->a] = pl->read[s->b] = true;
-            if (s->op == CG_DIV) pl->read[s->b] = pl->read[y] = true;
-        } else if (s->op == CG_LOG || s->op == CG_SQUARE) {
-            pl->read[s->a] = true;
-        } else if (s->op != CG_NEG) {
-            pl->read[y] = true;
-        }
+        unsigned r = s->binary ? cg__binop_reads[s->op] : cg__unop_reads[s->op];
+        if (r & (s->binary ? CG_READS_A : CG_READS_X)) pl->read[s->a] = true;
+        if (s->binary && (r & CG_READS_B)) pl->read[s->b] = true;
+        if (r & CG_READS_Y) pl->read[y] = true;
     }
     pl->n_keep = 0;
     for (int r = 0; r < n_regs(p); r++) pl->slot[r] = r >= p->n_in_regs && pl->read[r] ? pl->n_keep++ : -1;
@@ -246,7 +242,7 @@ static inline bool flat(const plan *pl, const opnd *o) { return o->cs == 1 && (o
  * element takes the slow scalar path of a vector loop's tail. */
 #define PAD(n, T) (((n) + (int64_t)(64 / sizeof(T)) - 1) / (int64_t)(64 / sizeof(T)) * (int64_t)(64 / sizeof(T)))
 #define LOOP(body) SIMD for (int64_t i = 0; i < n; i++) body
-/* d[i] = e, or d[i] += e (the same bits as d[i] - (-e) for a subtraction) */
+/* d[i] = e, or d[i] += e */
 #define PUT(set, d, e)                                                                             \
     do {                                                                                           \
         if (set) LOOP({ (d)[i] = (e); })                                                           \
@@ -291,184 +287,16 @@ static inline void copy_f64(double *restrict d, const double *restrict s, int64_
 #define VEC_BYTES 0
 #endif
 
-/* One instance per float type: step forward, step backward, block driver. */
-#define FUSED_KERNELS(T, SFX, EXP, LOG, TANH, SIGMOID)                                                       \
-    CG_INLINE void step_fwd_##SFX(const cg_fused_step *s, int64_t n, T *restrict y, const T *a, const T *b) { \
-        if (s->binary) {                                                                           \
-            switch (s->op) {                                                                       \
-            case CG_ADD: LOOP({ y[i] = a[i] + b[i]; }) break;                                      \
-            case CG_SUB: LOOP({ y[i] = a[i] - b[i]; }) break;                                      \
-            case CG_MUL: LOOP({ y[i] = a[i] * b[i]; }) break;                                      \
-            default: LOOP({ y[i] = a[i] / b[i]; }) break;                                          \
-            }                                                                                      \
-            return;                                                                                \
-        }                                                                                          \
-        switch (s->op) {                                                                           \
-        case CG_NEG: LOOP({ y[i] = -a[i]; }) break;                                                \
-        case CG_EXP: LOOP({ y[i] = EXP(a[i]); }) break;                                            \
-        case CG_LOG: LOOP({ y[i] = LOG(a[i]); }) break;                                            \
-        case CG_TANH: LOOP({ y[i] = TANH(a[i]); }) break;                                          \
-        case CG_SIGMOID: LOOP({ y[i] = SIGMOID(a[i]); }) break;                                    \
-        case CG_RELU: LOOP({ y[i] = a[i] < 0 ? (T)0 : a[i]; }) break;                              \
-        default: LOOP({ y[i] = a[i] * a[i]; }) break;                                              \
-        }                                                                                          \
-    }                                                                                              \
-    /* ga, gb += the step's local derivative times gy; set_a, set_b: the  \
-     * adjoint is written here first, so it is set instead (ga may be gb,  \
-     * and is then set by the first rule only). */                         \
-    CG_INLINE void step_bwd_##SFX(const cg_fused_step *s, int64_t n, const T *restrict gy, const T *y, const T *a, \
-                               const T *b, T *ga, T *gb, bool set_a, bool set_b) {                 \
-        if (s->binary) {                                                                           \
-            switch (s->op) {                                                                       \
-            case CG_ADD: PUT(set_a, ga, gy[i]); PUT(set_b, gb, gy[i]); break;                      \
-            case CG_SUB: PUT(set_a, ga, gy[i]); PUT(set_b, gb, -gy[i]); break;                     \
-            case CG_MUL: PUT(set_a, ga, gy[i] * b[i]); PUT(set_b, gb, gy[i] * a[i]); break;        \
-            default: PUT(set_a, ga, gy[i] / b[i]); PUT(set_b, gb, -(gy[i] * y[i] / b[i])); break;  \
-            }                                                                                      \
-            return;                                                                                \
-        }                                                                                          \
-        switch (s->op) {                                                                           \
-        case CG_NEG: PUT(set_a, ga, -gy[i]); break;                                                \
-        case CG_EXP: PUT(set_a, ga, gy[i] * y[i]); break;                                          \
-        case CG_LOG: PUT(set_a, ga, gy[i] / a[i]); break;                                          \
-        case CG_TANH: PUT(set_a, ga, gy[i] * ((T)1 - y[i] * y[i])); break;                         \
-        case CG_SIGMOID: PUT(set_a, ga, gy[i] * y[i] * ((T)1 - y[i])); break;                      \
-        case CG_RELU: PUT(set_a, ga, y[i] > 0 ? gy[i] : (T)0); break;                              \
-        default: PUT(set_a, ga, (T)2 * gy[i] * a[i]); break;                                       \
-        }                                                                                          \
-    }                                                                                              \
-    /* dst[0 .. n) = the operand's flat elements [e0, e0 + n), row by row. */ \
-    CG_INLINE void gather_##SFX(const plan *pl, const opnd *o, int64_t e0, int64_t n, T *dst) {       \
-        int64_t r = e0 / pl->C, c = e0 % pl->C;                                                    \
-        for (int64_t i = 0; i < n; r++, c = 0) {                                                   \
-            int64_t len = pl->C - c < n - i ? pl->C - c : n - i;                                   \
-            const T *src = (const T *)o->p + r * o->rs + c * o->cs;                                \
-            T *d = dst + i;                                                                        \
-            if (o->cs == 1) copy_##SFX(d, src, len, (const char *)(src + len) + VEC_BYTES <= o->end);  \
-            else for (int64_t k = 0; k < len; k++) d[k] = src[k * o->cs];                          \
-            i += len;                                                                              \
-        }                                                                                          \
-    }                                                                                              \
-    /* The operand's flat elements [e0, e0 + n) = src, row by row (cs 1). */ \
-    CG_INLINE void scatter_##SFX(const plan *pl, const opnd *o, int64_t e0, int64_t n, const T *src) { \
-        int64_t r = e0 / pl->C, c = e0 % pl->C;                                                    \
-        for (int64_t i = 0; i < n; r++, c = 0) {                                                   \
-            int64_t len = pl->C - c < n - i ? pl->C - c : n - i;                                   \
-            copy_##SFX((T *)o->p + r * o->rs + c, src + i, len, false);                            \
-            i += len;                                                                              \
-        }                                                                                          \
-    }                                                                                              \
-    /* The values of every register for the block of flat elements [e0, e0 \
-     * + n), padded to np lanes: an input register points into its tensor   \
-     * when that is laid out flat, else is gathered; a step is computed     \
-     * into dst[its register] when given (dst NULL: all into scratch). */   \
-    CG_INLINE void load_##SFX(const cg_fused_prog *p, const plan *pl, int64_t e0, int64_t n, int64_t np, \
-                           T (*scratch)[BLK + 16], const T **v, T *const *dst) {                       \
-        for (int k = 0; k < p->n_in_regs; k++) {                                                   \
-            const opnd *o = &pl->reg[k];                                                           \
-            if (flat(pl, o) && n == np) {                                                          \
-                v[k] = (const T *)o->p + e0;                                                       \
-                continue;                                                                          \
-            }                                                                                      \
-            gather_##SFX(pl, o, e0, n, scratch[k]);                                                \
-            for (int64_t i = n; i < np; i++) scratch[k][i] = 1; /* padding lanes: finite */        \
-            v[k] = scratch[k];                                                                     \
-        }                                                                                          \
-        for (int k = 0; k < p->n_steps; k++) {                                                     \
-            const cg_fused_step *s = &p->steps[k];                                                 \
-            int y = p->n_in_regs + k;                                                              \
-            T *d = dst && dst[y] ? dst[y] : scratch[y];                                            \
-            step_fwd_##SFX(s, np, d, v[s->a], v[s->b]);                                            \
-            v[y] = d;                                                                              \
-        }                                                                                          \
-    }                                                                                              \
-    /* A whole block's kept steps are computed straight into their rows of \
-     * the keep tensor, and an output step not kept into the output. */     \
-    CG_HOT static void fwd_block_##SFX(const cg_fused_prog *p, const plan *pl, int64_t t, char **out) {  \
-        T scratch[CG_FUSED_MAX_REGS][BLK + 16];                                                         \
-        const T *v[CG_FUSED_MAX_REGS];                                                             \
-        T *dst[CG_FUSED_MAX_REGS] = {NULL};                                                        \
-        int64_t e0 = t * BLK, total = pl->R * pl->C;                                               \
-        int64_t n = total - e0 < BLK ? total - e0 : BLK, np = PAD(n, T);                           \
-        if (n == np) {                                                                             \
-            for (int r = p->n_in_regs; r < n_regs(p); r++)                                         \
-                if (pl->keep && pl->slot[r] >= 0) dst[r] = (T *)pl->keep + pl->slot[r] * total + e0; \
-            for (int j = 0; j < p->n_out; j++)                                                     \
-                if (p->out[j] >= p->n_in_regs && !dst[p->out[j]]) dst[p->out[j]] = (T *)out[j] + e0; \
-        }                                                                                          \
-        load_##SFX(p, pl, e0, n, np, scratch, v, dst);                                             \
-        for (int j = 0; j < p->n_out; j++) /* outputs are contiguous */                            \
-            if (v[p->out[j]] != (T *)out[j] + e0)                                                  \
-                memcpy((T *)out[j] + e0, v[p->out[j]], sizeof(T) * (size_t)n);                     \
-        if (pl->keep)                                                                              \
-            for (int r = p->n_in_regs; r < n_regs(p); r++)                                         \
-                if (pl->slot[r] >= 0 && v[r] != (T *)pl->keep + pl->slot[r] * total + e0)          \
-                    memcpy((T *)pl->keep + pl->slot[r] * total + e0, v[r], sizeof(T) * (size_t)n); \
-    }                                                                                              \
-    /* The backward's values from the keep tensor: inputs it reads are      \
-     * gathered, kept steps point into their rows, the rest are not read. */ \
-    CG_INLINE void load_kept_##SFX(const cg_fused_prog *p, const plan *pl, int64_t e0, int64_t n, int64_t np, \
-                                T (*scratch)[BLK + 16], const T **v) {                                  \
-        int64_t total = pl->R * pl->C;                                                             \
-        for (int r = 0; r < n_regs(p); r++) {                                                      \
-            v[r] = NULL;                                                                           \
-            if (!pl->read[r]) continue;                                                            \
-            const T *src = NULL;                                                                   \
-            if (r >= p->n_in_regs) src = (const T *)pl->keep + pl->slot[r] * total + e0;           \
-            else if (flat(pl, &pl->reg[r])) src = (const T *)pl->reg[r].p + e0;                    \
-            if (src && n == np) {                                                                  \
-                v[r] = src;                                                                        \
-                continue;                                                                          \
-            }                                                                                      \
-            if (src) memcpy(scratch[r], src, sizeof(T) * (size_t)n);                               \
-            else gather_##SFX(pl, &pl->reg[r], e0, n, scratch[r]);                                 \
-            for (int64_t i = n; i < np; i++) scratch[r][i] = 1; /* padding lanes: finite */        \
-            v[r] = scratch[r];                                                                     \
-        }                                                                                          \
-    }                                                                                              \
-    /* Adjoints start unwritten, not zeroed: the first write to one sets    \
-     * it; a step whose own adjoint was never written adds nothing (as a    \
-     * separate op that no gradient reaches is not run). */                 \
-    CG_HOT static void bwd_block_##SFX(const cg_fused_prog *p, const plan *pl, int64_t t) {              \
-        T scratch[CG_FUSED_MAX_REGS][BLK + 16], adj[CG_FUSED_MAX_REGS][BLK + 16], g[BLK + 16];               \
-        const T *v[CG_FUSED_MAX_REGS];                                                             \
-        bool has[CG_FUSED_MAX_REGS] = {false};                                                     \
-        int64_t e0 = t * BLK, total = pl->R * pl->C;                                               \
-        int64_t n = total - e0 < BLK ? total - e0 : BLK, np = PAD(n, T);                           \
-        if (pl->keep || pl->n_keep == 0) load_kept_##SFX(p, pl, e0, n, np, scratch, v);            \
-        else load_##SFX(p, pl, e0, n, np, scratch, v, NULL);                                       \
-        for (int j = 0; j < p->n_out; j++) {                                                       \
-            if (!pl->has_gout[j]) continue;                                                        \
-            const opnd *o = &pl->gout[j];                                                          \
-            const T *gj = g;                                                                       \
-            if (flat(pl, o)) gj = (const T *)o->p + e0;                                            \
-            else gather_##SFX(pl, o, e0, n, g);                                                    \
-            int r = p->out[j];                                                                     \
-            T *a = adj[r];                                                                         \
-            PUT(!has[r], a, gj[i]);                                                                \
-            if (!has[r])                                                                           \
-                for (int64_t i = n; i < np; i++) a[i] = 0; /* padding lanes: finite */             \
-            has[r] = true;                                                                         \
-        }                                                                                          \
-        for (int k = p->n_steps - 1; k >= 0; k--) {                                                \
-            const cg_fused_step *s = &p->steps[k];                                                 \
-            int y = p->n_in_regs + k;                                                              \
-            if (!has[y]) continue;                                                                 \
-            bool set_a = !has[s->a];                                                               \
-            has[s->a] = true;                                                                      \
-            bool set_b = s->binary && !has[s->b];                                                  \
-            if (s->binary) has[s->b] = true;                                                       \
-            step_bwd_##SFX(s, np, adj[y], v[y], v[s->a], v[s->b], adj[s->a], adj[s->b], set_a, set_b); \
-        }                                                                                          \
-        for (int k = 0; k < p->n_in_regs; k++) {                                                   \
-            if (!pl->want[k]) continue;                                                            \
-            if (!has[k]) memset(adj[k], 0, sizeof(T) * (size_t)n);                                 \
-            scatter_##SFX(pl, &pl->gin[k], e0, n, adj[k]);                                         \
-        }                                                                                          \
-    }
-
-FUSED_KERNELS(float, f32, cg_vexpf, cg_vlogf, cg_vtanhf, cg_vsigmoidf)
-FUSED_KERNELS(double, f64, cg_vexp, cg_vlog, cg_vtanh, cg_vsigmoid)
+#define T float
+#define SFX f32
+#include "fused_kernels.inc"
+#undef T
+#undef SFX
+#define T double
+#define SFX f64
+#include "fused_kernels.inc"
+#undef T
+#undef SFX
 
 static void run_block(const cg_fused_prog *p, const plan *pl, int64_t t, char **out) {
     bool f32 = pl->dt == CG_FLOAT32;

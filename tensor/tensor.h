@@ -315,47 +315,65 @@ cg_status cg_broadcast_shape(const int64_t *a, int na, const int64_t *b, int nb,
 
 /* ------------------------------------------------------------ elementwise */
 
-typedef enum cg_unop {
-    CG_NEG,
-    CG_EXP,
-    CG_LOG,
-    CG_SQRT,
-    CG_ABS,
-    CG_TANH,
-    CG_SIGMOID, /* 1/(1+exp(-x)), no overflow for large |x| */
-    CG_RELU,
-    CG_SIGN,
-    CG_SQUARE,
-    CG_RECIPROCAL,
-    CG_UNOP_COUNT
-} cg_unop;
+/* The elementwise primitives, one row each: the enum name, the op's name
+ * (cg_<name> in autograd.h), and what its derivative rule reads besides the
+ * output's gradient (X the input, Y the output; A, B the operands). The
+ * forwards and derivative rules are written once (tensor/elementwise_rules.h)
+ * and serve these kernels, the fused programs and autograd's backward.
+ * Comparisons have no derivative. */
+#define CG_UNARY_OPS(X)                                                                            \
+    X(NEG, neg, 0)                                                                                 \
+    X(EXP, exp, CG_READS_Y)                                                                        \
+    X(LOG, log, CG_READS_X)                                                                        \
+    X(SQRT, sqrt, CG_READS_Y)                                                                      \
+    X(ABS, abs, CG_READS_X)                                                                        \
+    X(TANH, tanh, CG_READS_Y)                                                                      \
+    X(SIGMOID, sigmoid, CG_READS_Y) /* 1/(1+exp(-x)), no overflow for large |x| */                 \
+    X(RELU, relu, CG_READS_Y)       /* derivative 0 at 0 */                                        \
+    X(SIGN, sign, 0)                /* derivative 0 */                                             \
+    X(SQUARE, square, CG_READS_X)                                                                  \
+    X(RECIPROCAL, reciprocal, CG_READS_Y)                                                          \
+    X(SOFTSIGN, softsign, CG_READS_X) /* x / (1 + |x|) */
+#define CG_BINARY_OPS(X)                                                                           \
+    X(ADD, add, 0)                                                                                 \
+    X(SUB, sub, 0)                                                                                 \
+    X(MUL, mul, CG_READS_A | CG_READS_B)                                                           \
+    X(DIV, div, CG_READS_B | CG_READS_Y)                                                           \
+    X(POW, pow, CG_READS_A | CG_READS_B | CG_READS_Y)                                              \
+    X(MAXIMUM, maximum, CG_READS_A | CG_READS_B) /* NaN propagates; ties split the gradient */      \
+    X(MINIMUM, minimum, CG_READS_A | CG_READS_B)                                                   \
+    X(EQ, eq, CG_NO_DERIVATIVE) /* comparisons give 1/0 in the operands' dtype */                 \
+    X(NE, ne, CG_NO_DERIVATIVE)                                                                    \
+    X(LT, lt, CG_NO_DERIVATIVE)                                                                    \
+    X(LE, le, CG_NO_DERIVATIVE)                                                                    \
+    X(GT, gt, CG_NO_DERIVATIVE)                                                                    \
+    X(GE, ge, CG_NO_DERIVATIVE)
+#define CG_READS_X 1u  /* unary: the derivative reads the input */
+#define CG_READS_Y 2u  /* the derivative reads the output */
+#define CG_READS_A 4u  /* binary: the derivatives read the left operand */
+#define CG_READS_B 8u  /* ... the right operand */
+#define CG_NO_DERIVATIVE 16u
 
-typedef enum cg_binop {
-    CG_ADD,
-    CG_SUB,
-    CG_MUL,
-    CG_DIV,
-    CG_POW,
-    CG_MAXIMUM, /* NaN propagates */
-    CG_MINIMUM,
-    CG_EQ, /* comparisons give 1/0 in the operands' dtype */
-    CG_NE,
-    CG_LT,
-    CG_LE,
-    CG_GT,
-    CG_GE,
-    /* Fused helpers the backward formulas use: */
-    CG_TANH_GRAD,    /* a * (1 - b*b)      (b = tanh output) */
-    CG_SIGMOID_GRAD, /* a * b * (1 - b)    (b = sigmoid output) */
-    CG_RELU_GRAD,    /* b > 0 ? a : 0      (b = relu input; 0 at 0) */
-    CG_BINOP_COUNT
-} cg_binop;
+#define CG_OP_ENUM_(E, name, reads) CG_##E,
+typedef enum cg_unop { CG_UNARY_OPS(CG_OP_ENUM_) CG_UNOP_COUNT } cg_unop;
+typedef enum cg_binop { CG_BINARY_OPS(CG_OP_ENUM_) CG_BINOP_COUNT } cg_binop;
+#undef CG_OP_ENUM_
 
 const char *cg_unop_name(cg_unop op);   /* "exp" */
 const char *cg_binop_name(cg_binop op); /* "add" */
 
 /* y = op(x). int64 supports neg, abs, sign, square, relu. */
 cg_tensor *cg_k_unary(cg_unop op, const cg_tensor *x);
+/* The gradient of y = op(x)'s input from y's gradient g: g times op's
+ * derivative, elementwise (the chain rule's local factor), by op's rule.
+ * x and y are what op read and gave (either may be NULL when the rule does
+ * not read it: CG_UNARY_OPS). All of y's shape; float dtypes. */
+cg_tensor *cg_k_unary_grad(cg_unop op, const cg_tensor *g, const cg_tensor *x, const cg_tensor *y);
+/* The same for operand `which` (0: a, 1: b) of y = op(a, b): the gradient
+ * in the broadcast shape of y (summing it to the operand's shape is the
+ * caller's). NULL with an error for a comparison. */
+cg_tensor *cg_k_binary_grad(cg_binop op, int which, const cg_tensor *g, const cg_tensor *a, const cg_tensor *b,
+                            const cg_tensor *y);
 /* x = op(x) in place; returns x. */
 cg_tensor *cg_k_unary_(cg_unop op, cg_tensor *x);
 /* NumPy broadcasting of a and b (same dtype; int64 has no div/pow). */

@@ -48,15 +48,17 @@ int cg__threads_for(int64_t n);
 
 /* ------------------------------------------------------------ iteration */
 
-/* Up to 4 operands walked over a common shape. Dims are coalesced and
- * size-1 dims dropped, so the innermost dim is as long as possible. */
+/* Up to CG_ITER_MAX_OPS operands walked over a common shape. Dims are
+ * coalesced and size-1 dims dropped, so the innermost dim is as long as
+ * possible. */
+#define CG_ITER_MAX_OPS 5
 typedef struct cg_iter {
     int ndim;
     int nops;
     int64_t shape[CG_MAX_DIMS];
-    int64_t strides[4][CG_MAX_DIMS]; /* elements; [op][dim] */
-    char *base[4];                   /* byte pointers to element 0 */
-    size_t elsize[4];
+    int64_t strides[CG_ITER_MAX_OPS][CG_MAX_DIMS]; /* elements; [op][dim] */
+    char *base[CG_ITER_MAX_OPS];                   /* byte pointers to element 0 */
+    size_t elsize[CG_ITER_MAX_OPS];
     int64_t numel;
 } cg_iter;
 

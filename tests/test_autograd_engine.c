@@ -438,11 +438,12 @@ static int softplus_fwd(cg_node *node, cg_tensor *const *in, int n, cg_tensor **
     cg_node_save(node, cg_k_unary(CG_SIGMOID, in[0]));
     return (out[0] = y) ? 1 : -1;
 }
-static cg_status softplus_bwd(cg_node *node, cg_tensor *const *g, const bool *ng, cg_tensor **gin) {
+static cg_status softplus_bwd(cg_node *node, cg_tensor *const *g, const bool *ng, cg_grad_in *gin) {
     (void)ng;
-    return (gin[0] = cg_k_binary(CG_MUL, g[0], cg_node_saved(node, 0))) ? CG_OK : cg_last_status();
+    return (gin[0].t = cg_k_binary(CG_MUL, g[0], cg_node_saved(node, 0))) ? CG_OK : cg_last_status();
 }
-static const cg_op softplus_def = {"test_softplus", 1, 1, 0, softplus_fwd, softplus_bwd, 0};
+static const cg_op softplus_def = {.name = "test_softplus", .n_in = 1, .n_out = 1, .forward = softplus_fwd,
+                                   .backward = softplus_bwd};
 
 static const cg_op *softplus_op(void) {
     const cg_op *op = cg_op_find(softplus_def.name);
@@ -464,7 +465,8 @@ START_TEST(custom_op_records_and_gradchecks) {
     /* names are unique */
     ck_assert_ptr_null(cg_op_register(&softplus_def));
     ck_assert_error(CG_ERR_VALUE, "'test_softplus' already exists");
-    ck_assert_ptr_null(cg_op_register(&(cg_op){"exp", 1, 1, 0, softplus_fwd, softplus_bwd, 0}));
+    ck_assert_ptr_null(cg_op_register(&(cg_op){.name = "exp", .n_in = 1, .n_out = 1, .forward = softplus_fwd,
+                                                .backward = softplus_bwd}));
     ck_assert_error(CG_ERR_VALUE, "already exists");
     ck_assert_int_eq(cg_op_count(), before + 1);
 
@@ -491,7 +493,7 @@ static int copy_fwd(cg_node *node, cg_tensor *const *in, int n, cg_tensor **out)
 }
 
 START_TEST(missing_backward_is_an_error_naming_the_op) {
-    const cg_op *op = cg_op_register(&(cg_op){"test_no_backward", 1, 1, 0, copy_fwd, NULL, 0});
+    const cg_op *op = cg_op_register(&(cg_op){.name = "test_no_backward", .n_in = 1, .n_out = 1, .forward = copy_fwd});
     ck_assert_ptr_nonnull(op);
     cg_tensor *w = leaf64((const double[]){1, 2}, 2);
     cg_tensor *y = cg_op_apply(op, &w, 1, NULL);
@@ -504,26 +506,32 @@ START_TEST(missing_backward_is_an_error_naming_the_op) {
 END_TEST
 
 /* An op y = 2x whose backward writes its gradient where the engine offers
- * (cg_node_grad_target), else hands it back; counts the offers taken. */
+ * (gin[0].into, with CG_WRITES_INTO), else hands it back; counts the offers
+ * taken. The same op without the flag is never offered a place. */
 static int targets_taken;
 static int twice_fwd(cg_node *node, cg_tensor *const *in, int n, cg_tensor **out) {
     (void)node, (void)n;
     return (out[0] = cg_k_scalar(CG_MUL, in[0], 2.0)) ? 1 : -1;
 }
-static cg_status twice_bwd(cg_node *node, cg_tensor *const *g, const bool *ng, cg_tensor **gin) {
-    (void)ng;
-    cg_tensor *dst = cg_node_grad_target(node, 0), *d = cg_k_scalar(CG_MUL, g[0], 2.0);
-    if (!dst) return (gin[0] = d) ? CG_OK : cg_last_status();
+static cg_status twice_bwd(cg_node *node, cg_tensor *const *g, const bool *ng, cg_grad_in *gin) {
+    (void)node, (void)ng;
+    cg_tensor *dst = gin[0].into, *d = cg_k_scalar(CG_MUL, g[0], 2.0);
+    if (!dst) return (gin[0].t = d) ? CG_OK : cg_last_status();
     ck_assert_shape(dst, 2, 3);
     targets_taken++;
+    gin[0].form = CG_GRAD_WRITTEN;
     return d && cg_k_copy_(dst, d) ? CG_OK : cg_last_status();
 }
-static const cg_op twice_def = {"test_twice", 1, 1, 0, twice_fwd, twice_bwd, 0};
-static cg_tensor *twice(cg_tensor *x) {
-    const cg_op *op = cg_op_find(twice_def.name);
-    if (!op) op = cg_op_register(&twice_def);
+static const cg_op twice_def = {.name = "test_twice", .n_in = 1, .n_out = 1, .forward = twice_fwd,
+                                .backward = twice_bwd, .flags = CG_WRITES_INTO};
+static const cg_op twice_no_offer_def = {.name = "test_twice_no_offer", .n_in = 1, .n_out = 1, .forward = twice_fwd,
+                                         .backward = twice_bwd};
+static cg_tensor *twice_op(const cg_op *def, cg_tensor *x) {
+    const cg_op *op = cg_op_find(def->name);
+    if (!op) op = cg_op_register(def);
     return cg_op_apply(op, &x, 1, NULL);
 }
+static cg_tensor *twice(cg_tensor *x) { return twice_op(&twice_def, x); }
 static int hook_calls;
 static cg_tensor *count_hook(cg_tensor *g, void *u) {
     (void)u;
@@ -573,11 +581,13 @@ START_TEST(grad_target_takes_a_selected_slice) {
     cg_set_anomaly_mode(false);
     ck_assert_int_eq(targets_taken, 0);
     ck_assert_int_eq(memcmp(cg_data(got), cg_data(want), sizeof(double) * 30), 0);
-    /* only inside a backward */
-    cg_tensor *y = twice(cg_select(cg_mul_scalar(x, 3), 1, 0));
-    ck_assert_ptr_null(cg_node_grad_target(NULL, 0));
-    ck_assert_error(CG_ERR_STATE, "only valid inside a backward callback");
+    /* only an op that says it writes in place is offered a place */
+    targets_taken = 0;
+    cg_clear_grad(x);
+    cg_tensor *y = twice_op(&twice_no_offer_def, cg_select(cg_mul_scalar(x, 3), 1, 0));
     ck_assert_ptr_nonnull(y);
+    ck_assert_int_eq(cg_backward(sum_all(y)), CG_OK);
+    ck_assert_int_eq(targets_taken, 0);
     cg_scope_end(s);
 }
 END_TEST
@@ -598,13 +608,14 @@ static int keep_fwd(cg_node *node, cg_tensor *const *in, int n, cg_tensor **out)
     (void)node, (void)n;
     return (out[0] = cg_k_scalar(CG_MUL, in[0], 0.5)) ? 1 : -1;
 }
-static cg_status keep_bwd(cg_node *node, cg_tensor *const *g, const bool *ng, cg_tensor **gin) {
+static cg_status keep_bwd(cg_node *node, cg_tensor *const *g, const bool *ng, cg_grad_in *gin) {
     (void)node, (void)ng;
     kept_gout = g[0]; /* kept past the callback */
     kept_copy = cg_clone(g[0]);
-    return (gin[0] = cg_k_scalar(CG_MUL, g[0], 0.5)) ? CG_OK : cg_last_status();
+    return (gin[0].t = cg_k_scalar(CG_MUL, g[0], 0.5)) ? CG_OK : cg_last_status();
 }
-static const cg_op keep_def = {"test_keeps_gout", 1, 1, 0, keep_fwd, keep_bwd, 0};
+static const cg_op keep_def = {.name = "test_keeps_gout", .n_in = 1, .n_out = 1, .forward = keep_fwd,
+                               .backward = keep_bwd};
 
 static void reuse_round(cg_tensor *x, cg_tensor *w, cg_tensor **gx, cg_tensor **gw, cg_tensor **ga) {
     const cg_op *op = cg_op_find(keep_def.name);

@@ -94,6 +94,11 @@ FN(tanh, cg_tanh(x[0]))
 FN(sigmoid, cg_sigmoid(x[0]))
 FN(relu, cg_relu(x[0]))
 FN(square, cg_square(x[0]))
+FN(sign, cg_mul(cg_sign(x[0]), x[0])) /* sign's own derivative is 0; times x, the product rule sees it */
+FN(reciprocal, cg_reciprocal(x[0]))
+FN(softsign, cg_softsign(x[0]))
+FN(layer_norm, cg_layer_norm(x[0], x[1], x[2], 1e-5))
+FN(layer_norm_plain, cg_layer_norm(x[0], NULL, NULL, 1e-3))
 FN(add, cg_add(x[0], x[1]))
 FN(sub, cg_sub(x[0], x[1]))
 FN(mul, cg_mul(x[0], x[1]))
@@ -241,17 +246,18 @@ static int scaled_mul_fwd(cg_node *node, cg_tensor *const *in, int n, cg_tensor 
     (void)node, (void)n;
     return (out[0] = cg_k_binary(CG_MUL, in[0], in[1])) ? 1 : -1;
 }
-static cg_status scaled_mul_bwd(cg_node *node, cg_tensor *const *g, const bool *ng, cg_tensor **gin) {
+static cg_status scaled_mul_bwd(cg_node *node, cg_tensor *const *g, const bool *ng, cg_grad_in *gin) {
     double f = ((const scaled_params *)cg_node_params(node))->factor;
-    if (ng[0]) gin[0] = cg_k_binary(CG_MUL, g[0], cg_node_input(node, 1));
-    if (ng[1]) gin[1] = cg_k_scalar_(CG_MUL, cg_k_binary(CG_MUL, g[0], cg_node_input(node, 0)), f);
-    return (ng[0] && !gin[0]) || (ng[1] && !gin[1]) ? cg_last_status() : CG_OK;
+    if (ng[0]) gin[0].t = cg_k_binary(CG_MUL, g[0], cg_node_input(node, 1));
+    if (ng[1]) gin[1].t = cg_k_scalar_(CG_MUL, cg_k_binary(CG_MUL, g[0], cg_node_input(node, 0)), f);
+    return (ng[0] && !gin[0].t) || (ng[1] && !gin[1].t) ? cg_last_status() : CG_OK;
 }
 static const cg_op *scaled_mul_op(void) {
     const cg_op *op = cg_op_find("test_scaled_mul");
     if (!op)
-        op = cg_op_register(&(cg_op){"test_scaled_mul", 2, 1, sizeof(scaled_params), scaled_mul_fwd,
-                                     scaled_mul_bwd, 3});
+        op = cg_op_register(&(cg_op){.name = "test_scaled_mul", .n_in = 2, .n_out = 1,
+                                     .params_size = sizeof(scaled_params), .forward = scaled_mul_fwd,
+                                     .backward = scaled_mul_bwd, .reads = CG_READS_INPUT(0) | CG_READS_INPUT(1)});
     ck_assert_msg(op != NULL, "%s", cg_last_error());
     return op;
 }
@@ -289,6 +295,9 @@ static const gc_case cases[] = {
     ROW("sigmoid", f_sigmoid, G(-4, 4, 3, 4)),
     ROW("relu", f_relu, GA(0.2, 1.5, 3, 4)),
     ROW("square", f_square, G(-2, 2, 3, 4)),
+    ROW("sign", f_sign, GA(0.2, 1.5, 3, 4)),
+    ROW("reciprocal", f_reciprocal, GA(0.5, 2, 3, 4)),
+    ROW("softsign", f_softsign, G(-3, 3, 3, 4)),
     ROW_BC("add", f_add, (G(-2, 2, 3, 4), G(-2, 2, 3, 4)), (G(-2, 2, 2, 1, 4), G(-2, 2, 3, 1))),
     ROW_BC("sub", f_sub, (G(-2, 2, 3, 4), G(-2, 2, 3, 4)), (G(-2, 2, 4), G(-2, 2, 2, 3, 1))),
     ROW_BC("mul", f_mul, (G(-2, 2, 3, 4), G(-2, 2, 3, 4)), (G(-2, 2, 2, 1, 4), G(-2, 2, 3, 1))),
@@ -365,6 +374,8 @@ static const gc_case cases[] = {
     ROW("cross_entropy", f_ce_none, G(-3, 3, 2, 3, 5), IDX(5, 2, 3)),
     ROW("cross_entropy", f_ce_sum, G(-3, 3, 3, 4), IDX(4, 3)),
     ROW("dropout", f_dropout, G(-2, 2, 4, 5)),
+    ROW("layer_norm", f_layer_norm, G(-2, 2, 3, 5), G(0.5, 1.5, 5), G(-1, 1, 5)),
+    ROW("layer_norm", f_layer_norm_plain, G(-2, 2, 2, 3, 4)),
     ROW("matmul", f_matmul_self, G(-1, 1, 3, 3)),
     ROW("addmm", f_linear, G(-1, 1, 2, 3, 4), G(-1, 1, 4, 5), G(-1, 1, 5)),
     ROW("reshape", f_flatten, G(-2, 2, 2, 3, 4)),
@@ -439,7 +450,7 @@ END_TEST
 
 START_TEST(every_op_has_a_case) {
     scaled_mul_op(); /* user ops are table rows too */
-    ck_assert_int_ge(cg_op_count(), 55); /* 54 built-in rows and ours */
+    ck_assert_int_ge(cg_op_count(), 59); /* 58 built-in rows and ours */
     char missing[4096] = "";
     for (int i = 0; i < cg_op_count(); i++) {
         const char *name = cg_op_at(i)->name;

@@ -101,6 +101,7 @@ static void run_child(const char *what, char *out, size_t cap) {
     char *argv[] = {"test_build_info", NULL};
     pid_t pid;
     ck_assert_int_eq(posix_spawn(&pid, "/proc/self/exe", &fa, NULL, argv, envp), 0);
+    posix_spawn_file_actions_destroy(&fa);
     close(fd[1]);
     ssize_t n = read(fd[0], out, cap - 1);
     out[n > 0 ? n : 0] = 0;
