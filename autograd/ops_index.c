@@ -3,7 +3,6 @@
  * gradient row-sparse), gather and scatter_add. */
 #include "ops_internal.h"
 
-typedef cg__axis_params axis_params;
 #define AXIS(n) (((const axis_params *)cg_node_params(n))->axis)
 
 static int fwd_index_select(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out) {

@@ -19,12 +19,12 @@
 /* Parameter structs several ops take. */
 typedef struct {
     int axis;
-} cg__axis_params;
+} axis_params;
 typedef struct {
     int axes[CG_MAX_DIMS];
     int naxes;
     bool keepdim;
-} cg__axes_params;
+} axes_params;
 
 /* Apply a one-input / two-input op. */
 static inline cg_tensor *cg__apply1(const cg_op *op, cg_tensor *x, const void *p) {

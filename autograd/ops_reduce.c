@@ -1,7 +1,7 @@
 /* Differentiable reductions and (log_)softmax. */
 #include "ops_internal.h"
 
-static bool pack_axes(const char *op, const int *axes, int naxes, bool keepdim, cg__axes_params *p) {
+static bool pack_axes(const char *op, const int *axes, int naxes, bool keepdim, axes_params *p) {
     memset(p, 0, sizeof *p);
     if (naxes < 0 || naxes > CG_MAX_DIMS || (naxes > 0 && !axes)) {
         cg_set_error(CG_ERR_VALUE, "%s: bad axes list (%d axes)", op, naxes);
@@ -14,7 +14,7 @@ static bool pack_axes(const char *op, const int *axes, int naxes, bool keepdim, 
 }
 
 /* Which dims of x are reduced, the keepdim shape, and the reduced count. */
-static int64_t reduced_dims(const cg_tensor *x, const cg__axes_params *p, bool *red, int64_t *kshape) {
+static int64_t reduced_dims(const cg_tensor *x, const axes_params *p, bool *red, int64_t *kshape) {
     for (int d = 0; d < CG_MAX_DIMS; d++) red[d] = p->naxes == 0;
     for (int i = 0; i < p->naxes; i++) red[p->axes[i] < 0 ? p->axes[i] + x->ndim : p->axes[i]] = true;
     int64_t count = 1;
@@ -26,7 +26,7 @@ static int64_t reduced_dims(const cg_tensor *x, const cg__axes_params *p, bool *
 }
 
 /* The output gradient with the reduced dims put back as size 1. */
-static cg_tensor *g_keepdim(cg_tensor *g, const cg_tensor *x, const cg__axes_params *p, int64_t *count) {
+static cg_tensor *g_keepdim(cg_tensor *g, const cg_tensor *x, const axes_params *p, int64_t *count) {
     bool red[CG_MAX_DIMS];
     int64_t ks[CG_MAX_DIMS];
     int64_t c = reduced_dims(x, p, red, ks);
@@ -37,7 +37,7 @@ static cg_tensor *g_keepdim(cg_tensor *g, const cg_tensor *x, const cg__axes_par
 #define REDUCE_FWD(NAME, RED)                                                                      \
     static int fwd_##NAME(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out) {             \
         (void)k;                                                                                   \
-        const cg__axes_params *p = cg_node_params(n);                                              \
+        const axes_params *p = cg_node_params(n);                                              \
         return (out[0] = cg_k_reduce(RED, in[0], p->axes, p->naxes, p->keepdim)) ? 1 : -1;         \
     }
 
@@ -104,7 +104,7 @@ static cg_status bwd_logsumexp(cg_node *n, cg_tensor *const *g, const bool *ng, 
 }
 
 #define REDUCE_ROW(nm, reads_)                                                                     \
-    {.name = #nm, .n_in = 1, .n_out = 1, .params_size = sizeof(cg__axes_params), .forward = fwd_##nm, \
+    {.name = #nm, .n_in = 1, .n_out = 1, .params_size = sizeof(axes_params), .forward = fwd_##nm, \
      .backward = bwd_##nm, .reads = reads_}
 const cg_op cg__op_sum = REDUCE_ROW(sum, 0);
 const cg_op cg__op_mean = REDUCE_ROW(mean, 0);
@@ -114,7 +114,7 @@ const cg_op cg__op_logsumexp = REDUCE_ROW(logsumexp, CG_READS_INPUT(0) | CG_READ
 
 #define REDUCE_API(NAME)                                                                           \
     cg_tensor *cg_##NAME(cg_tensor *x, const int *axes, int naxes, bool keepdim) {                \
-        cg__axes_params p;                                                                         \
+        axes_params p;                                                                         \
         if (!pack_axes("cg_" #NAME, axes, naxes, keepdim, &p)) return NULL;                        \
         return cg__apply1(&cg__op_##NAME, x, &p);                                                  \
     }
@@ -126,7 +126,6 @@ REDUCE_API(logsumexp)
 
 /* ---------------------------------------------------------------- softmax */
 
-typedef cg__axis_params axis_params;
 #define AXIS_OF(n) (((const axis_params *)cg_node_params(n))->axis)
 
 static int fwd_softmax(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out) {

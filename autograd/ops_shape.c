@@ -222,7 +222,6 @@ cg_tensor *cg_contiguous(cg_tensor *x) {
 
 /* -------------------------------------------------------- concat, stack */
 
-typedef cg__axis_params axis_params;
 
 static int fwd_concat(cg_node *n, cg_tensor *const *in, int k, cg_tensor **out) {
     return (out[0] = cg_k_concat((const cg_tensor *const *)in, k, P(n, axis_params)->axis)) ? 1 : -1;

@@ -21,10 +21,11 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <math.h>
 
 typedef struct {
     const char *name;
-    cg_rnn_kind cell;
+    cg_rnn_kind cell; /* (imdb_lstm_usercell: user_lstm below) */
     int hidden, vocab, emb, inp, layers;
     int64_t n, T;
     bool bce;
@@ -38,6 +39,7 @@ typedef struct {
 static const workload WORKLOADS[] = {
     {"imdb_simple_rnn", CG_SIMPLE_RNN, 32, 10000, 128, 0, 1, 25000, 40, true, 200, 1},
     {"imdb_lstm", CG_LSTM, 128, 20000, 128, 0, 1, 25000, 80, true, 100, 1},
+    {"imdb_lstm_usercell", CG_LSTM, 128, 20000, 128, 0, 1, 25000, 80, true, 100, 1},
     {"mulprob_gru", CG_GRU, 30, 0, 0, 2, 2, 800, 100, false, 25, -1},
     {"mulprob_lstm", CG_LSTM, 30, 0, 0, 2, 2, 800, 100, false, 25, -1},
     {"deaths_lstm", CG_LSTM, 100, 0, 0, 1, 1, 65, 7, false, 300, -1},
@@ -56,8 +58,62 @@ static double peak_rss_mib(void) {
     return (double)u.ru_maxrss / 1024.0;
 }
 
+/* An LSTM cell as a user writes one with the public cell interface (nn.h):
+ * the input projection for all steps from the loop, then per step one addmm
+ * and one fused program. imdb_lstm_usercell runs it against the built-in
+ * cell on imdb_lstm's workload. */
+typedef struct {
+    cg_cell base;
+    int units;
+    cg_tensor *kernel, *recurrent, *bias;
+    cg_fused_prog prog;
+} user_lstm;
+
+static int user_lstm_size(const cg_cell *c, int k) { (void)k; return ((const user_lstm *)c)->units; }
+static cg_status user_lstm_build(cg_cell *c, cg_module *layer, int in, cg_rng *rng) {
+    user_lstm *u = (user_lstm *)c;
+    cg_init init = cg_init_uniform(1.0 / sqrt((double)u->units)); /* PyTorch's, as the peer */
+    u->kernel = cg_module_add_param(layer, "kernel", CG_SHAPE(in, 4 * u->units), init, rng);
+    u->recurrent = cg_module_add_param(layer, "recurrent_kernel", CG_SHAPE(u->units, 4 * u->units), init, rng);
+    u->bias = cg_module_add_param(layer, "bias", CG_SHAPE(4 * u->units), init, rng);
+    return u->kernel && u->recurrent && u->bias ? CG_OK : cg_last_status();
+}
+static cg_status user_lstm_begin(cg_cell *c, cg_tensor **kernel, cg_tensor **bias, void **call) {
+    (void)call;
+    *kernel = ((user_lstm *)c)->kernel, *bias = ((user_lstm *)c)->bias;
+    return CG_OK;
+}
+static cg_tensor *user_lstm_step(cg_cell *c, const cg_cell_step *s, cg_tensor **next) {
+    user_lstm *u = (user_lstm *)c;
+    cg_tensor *in[2] = {s->h ? cg_addmm(s->x, s->h, u->recurrent) : s->x, s->state[1]}, *out[2];
+    if (cg_fused(&u->prog, in, out) != 2) return NULL;
+    next[1] = out[1];
+    return next[0] = out[0];
+}
+static const cg_cell_type user_lstm_type = {.name = "UserLSTM", .size = sizeof(user_lstm), .n_states = 2,
+                                            .state_size = user_lstm_size, .build = user_lstm_build,
+                                            .begin = user_lstm_begin, .step = user_lstm_step};
+static cg_cell *user_lstm_new(int units) {
+    user_lstm *u = calloc(1, sizeof *u);
+    if (!u) return NULL;
+    u->base.type = &user_lstm_type;
+    u->units = units;
+    cg_fused_prog *p = &u->prog;
+    cg_fused_begin(p, "user_lstm");
+    int z = cg_fused_input(p, 4), cc = cg_fused_input(p, 1);
+    int i = cg_fused_unary(p, CG_SIGMOID, z), f = cg_fused_unary(p, CG_SIGMOID, z + 1);
+    int g = cg_fused_unary(p, CG_TANH, z + 2), o = cg_fused_unary(p, CG_SIGMOID, z + 3);
+    int c2 = cg_fused_binary(p, CG_ADD, cg_fused_binary(p, CG_MUL, f, cc), cg_fused_binary(p, CG_MUL, i, g));
+    cg_fused_output(p, cg_fused_binary(p, CG_MUL, o, cg_fused_unary(p, CG_TANH, c2)));
+    cg_fused_output(p, c2);
+    return &u->base;
+}
+
+static bool g_user_cell; /* the workload being built is imdb_lstm_usercell */
+
 static cg_module *rnn_layer(cg_rnn_kind k, int in, int h, bool seq) {
     cg_rnn_opts o = {.return_sequences = seq, .torch_init = true};
+    if (g_user_cell) return cg_rnn_new(user_lstm_new(h), in, &o);
     return k == CG_LSTM ? cg_lstm_new(in, h, &o) : k == CG_GRU ? cg_gru_new(in, h, &o) : cg_simple_rnn_new(in, h, &o);
 }
 
@@ -114,6 +170,7 @@ static bool g_lazy;
 static int run(const workload *w, double steps_scale) {
     const int64_t B = 32;
     cg_manual_seed(0);
+    g_user_cell = strstr(w->name, "usercell") != NULL;
     cg_module *m = build(w);
     cg_tensor *x, *y;
     make_data(w, &x, &y);

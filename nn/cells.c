@@ -22,15 +22,6 @@ static int units_size(const cg_cell *c, int k) {
     return ((const builtin *)c)->units;
 }
 
-static bool act_unop(cg_activation a, cg_unop *op) {
-    switch (a) {
-    case CG_ACT_TANH: *op = CG_TANH; return true;
-    case CG_ACT_SIGMOID: *op = CG_SIGMOID; return true;
-    case CG_ACT_RELU: *op = CG_RELU; return true;
-    default: return false;
-    }
-}
-
 /* The parameters: kernel [F, G*H], recurrent_kernel [H, G*H], and the
  * bias: [G*H], GRU's [2, G*H] (input, recurrent), or with two_biases
  * "bias" and "recurrent_bias" of [G*H] each. */
@@ -90,7 +81,7 @@ static cg_tensor *simple_step(cg_cell *c, const cg_cell_step *s, cg_tensor **nex
 /* z = xW + hU + b split i, f, g, o; c' = f c + i g; h' = o act(c') */
 static void lstm_prog(builtin *b) {
     cg_unop ra, a;
-    if (!act_unop(b->o.recurrent_activation, &ra) || !act_unop(b->o.activation, &a)) return;
+    if (!cg__act_unop(b->o.recurrent_activation, &ra) || !cg__act_unop(b->o.activation, &a)) return;
     cg_fused_prog *p = &b->prog;
     cg_fused_begin(p, "lstm_cell");
     int z = cg_fused_input(p, 4), c = cg_fused_input(p, 1);
@@ -126,7 +117,7 @@ static cg_tensor *lstm_step(cg_cell *c, const cg_cell_step *s, cg_tensor **next)
  * h' = z h + (1 - z) act(x_h + r (hU_h + b_h)) */
 static void gru_prog(builtin *b) {
     cg_unop ra, a;
-    if (b->o.reset_before || !act_unop(b->o.recurrent_activation, &ra) || !act_unop(b->o.activation, &a)) return;
+    if (b->o.reset_before || !cg__act_unop(b->o.recurrent_activation, &ra) || !cg__act_unop(b->o.activation, &a)) return;
     cg_fused_prog *p = &b->prog;
     cg_fused_begin(p, "gru_cell");
     int x = cg_fused_input(p, 3), u = cg_fused_input(p, 3), h = cg_fused_input(p, 1);

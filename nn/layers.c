@@ -3,23 +3,34 @@
 
 #include <stdlib.h>
 
-cg_tensor *cg_activate(cg_tensor *x, cg_activation act) {
-    switch (act) {
-    case CG_ACT_DEFAULT:
-    case CG_ACT_LINEAR: return x;
-    case CG_ACT_RELU: return cg_relu(x);
-    case CG_ACT_TANH: return cg_tanh(x);
-    case CG_ACT_SIGMOID: return cg_sigmoid(x);
-    case CG_ACT_SOFTMAX: return cg_softmax(x, -1);
-    }
-    cg_set_error(CG_ERR_VALUE, "cg_activate: unknown activation %d", (int)act);
-    return NULL;
+/* Each activation: its Keras name and the elementwise op it is (none:
+ * linear; softmax is over the last axis). */
+static const struct {
+    const char *name;
+    int unop; /* a cg_unop, or -1 */
+} ACTS[] = {
+    [CG_ACT_DEFAULT] = {"linear", -1},  [CG_ACT_LINEAR] = {"linear", -1},      [CG_ACT_RELU] = {"relu", CG_RELU},
+    [CG_ACT_TANH] = {"tanh", CG_TANH},  [CG_ACT_SIGMOID] = {"sigmoid", CG_SIGMOID}, [CG_ACT_SOFTMAX] = {"softmax", -1},
+    [CG_ACT_SOFTSIGN] = {"softsign", CG_SOFTSIGN},
+};
+_Static_assert(sizeof ACTS / sizeof ACTS[0] == CG_ACT_COUNT, "an activation without a row");
+
+bool cg__act_unop(cg_activation act, cg_unop *op) {
+    if ((unsigned)act >= CG_ACT_COUNT || ACTS[act].unop < 0) return false;
+    *op = (cg_unop)ACTS[act].unop;
+    return true;
 }
 
-const char *cg_activation_name(cg_activation act) {
-    static const char *names[] = {"linear", "linear", "relu", "tanh", "sigmoid", "softmax"};
-    return (unsigned)act <= CG_ACT_SOFTMAX ? names[act] : "?";
+cg_tensor *cg_activate(cg_tensor *x, cg_activation act) {
+    if ((unsigned)act >= CG_ACT_COUNT) {
+        cg_set_error(CG_ERR_VALUE, "cg_activate: unknown activation %d", (int)act);
+        return NULL;
+    }
+    if (act == CG_ACT_SOFTMAX) return cg_softmax(x, -1);
+    return ACTS[act].unop < 0 ? x : cg_unary((cg_unop)ACTS[act].unop, x);
 }
+
+const char *cg_activation_name(cg_activation act) { return (unsigned)act < CG_ACT_COUNT ? ACTS[act].name : "?"; }
 
 void *cg__layer_alloc(size_t size, const cg_module_type *type, const char *name) {
     cg_module *m = calloc(1, size);

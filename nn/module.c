@@ -108,9 +108,9 @@ void cg_module_free(cg_module *m) {
     if (!m) return;
     for (int i = 0; i < m->n_children; i++) cg_module_free(m->children[i]);
     if (m->type && m->type->free) m->type->free(m);
-    if (m->parts) {
-        for (int k = 0; k < CG_MAX_PARTS; k++) cg_arena_free(m->parts->arena[k]);
-        free(m->parts);
+    if (m->shards) {
+        for (int k = 0; k < CG_MAX_SHARDS; k++) cg_arena_free(m->shards->arena[k]);
+        free(m->shards);
     }
     cg_arena_free(m->arena);
     free(m->keras);

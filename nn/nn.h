@@ -3,8 +3,10 @@
  *
  * A module is a small struct with a type vtable and named parameters. Layers
  * are built only from autograd ops, so the tape does backpropagation through
- * time: an LSTM is one input-projection GEMM for all steps, then per step an
- * addmm with the recurrent kernel, a chunk into gates, sigmoid/tanh, mul, add.
+ * time. A recurrent layer is a cell run by one sequence loop (see "recurrent
+ * cells" below): an LSTM is one input-projection GEMM for all steps, then per
+ * step an addmm with the recurrent kernel and one fused program for the gates
+ * (sigmoid, tanh, mul, add of i, f, g, o, c', h': one node a step).
  *
  *     cg_module *model = cg_sequential_new(NULL);
  *     cg_sequential_add(model, cg_embedding_new(20000, 128, NULL));
@@ -42,7 +44,8 @@
  * Recurrent layers take batch-first input [B, T, F]. Conventions and their
  * PyTorch equivalents (PyTorch computes x W^T, cgrad x W):
  *   SimpleRNN  kernel [F, H]   = weight_ih_l0^T   recurrent_kernel [H, H]   = weight_hh_l0^T
- *              bias [H]        = bias_ih_l0 + bias_hh_l0
+ *              bias [H]        = bias_ih_l0 + bias_hh_l0   (two_biases: bias = bias_ih_l0,
+ *                                                          recurrent_bias = bias_hh_l0; LSTM and GRU too)
  *   LSTM       gates i, f, g, o in that order in both libraries
  *              kernel [F, 4H]  = weight_ih_l0^T   recurrent_kernel [H, 4H]  = weight_hh_l0^T
  *              bias [4H]       = bias_ih_l0 + bias_hh_l0
@@ -55,8 +58,9 @@
  * Bidirectional layer maps to one PyTorch module with bidirectional=True
  * (the backward half's tensors are "weight_ih_l0_reverse", ...). Stacked
  * PyTorch layers (num_layers=2: "weight_ih_l1") are not mapped: export each
- * layer as its own module. Exporting an RNN/LSTM writes the one bias as
- * bias_ih_l0 and zeros as bias_hh_l0 (the sum is what the layer uses).
+ * layer as its own module. Exporting an RNN/LSTM with one bias writes it as
+ * bias_ih_l0 and zeros as bias_hh_l0 (the sum is what the layer uses); load
+ * with two_biases to train on as PyTorch does.
  * Defaults are Keras': glorot-uniform kernels, orthogonal recurrent kernels,
  * zero biases, LSTM forget-gate bias 1; cg_rnn_opts.torch_init switches to
  * PyTorch's U(-1/sqrt(H), 1/sqrt(H)) for every weight and bias.
@@ -78,7 +82,9 @@ typedef enum cg_activation {
     CG_ACT_RELU,
     CG_ACT_TANH,
     CG_ACT_SIGMOID,
-    CG_ACT_SOFTMAX /* over the last axis */
+    CG_ACT_SOFTMAX, /* over the last axis */
+    CG_ACT_SOFTSIGN,
+    CG_ACT_COUNT
 } cg_activation;
 
 cg_tensor *cg_activate(cg_tensor *x, cg_activation act);
@@ -138,13 +144,13 @@ typedef struct cg_module_type {
     cg_status (*torch_import)(cg_module *m, const cg_safetensors *f, const char *prefix, bool apply);
 } cg_module_type;
 
-/* What a model keeps for cg_train_batch's parts between steps: part k's
+/* What a model keeps for cg_train_batch's shards between steps: shard k's
  * arena and the gradient sink in it (its gradient buffers are reused). */
-#define CG_MAX_PARTS 64
-typedef struct cg_module_parts {
-    cg_scope *arena[CG_MAX_PARTS];
-    cg_grad_sink *sink[CG_MAX_PARTS];
-} cg_module_parts;
+#define CG_MAX_SHARDS 64
+typedef struct cg_module_shards {
+    cg_scope *arena[CG_MAX_SHARDS];
+    cg_grad_sink *sink[CG_MAX_SHARDS];
+} cg_module_shards;
 
 struct cg_module {
     const cg_module_type *type;
@@ -155,8 +161,8 @@ struct cg_module {
     cg_tensor **params;
     int n_children, cap_children;
     cg_module **children;
-    cg_module_parts *parts; /* cg_train_batch's, kept between steps; freed with the module */
-    cg_keras_layer *keras;  /* the layer's Keras options when a Keras file made it; freed with the module */
+    cg_module_shards *shards; /* cg_train_batch's, kept between steps; freed with the module */
+    cg_keras_layer *keras;    /* the layer's Keras options when a Keras file made it; freed with the module */
 };
 
 /* Set up the base of a module struct (allocated by the caller, usually

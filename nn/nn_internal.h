@@ -19,6 +19,8 @@ static inline cg_init cg__init_or(cg_init given, cg_init dflt) { return given.ki
 static inline cg_activation cg__act_or(cg_activation given, cg_activation dflt) {
     return given == CG_ACT_DEFAULT ? dflt : given;
 }
+/* The elementwise op an activation is; false for linear and softmax. */
+bool cg__act_unop(cg_activation act, cg_unop *op);
 /* Allocate a layer struct of `size` bytes and init its base; NULL on error. */
 void *cg__layer_alloc(size_t size, const cg_module_type *type, const char *name);
 

@@ -5,9 +5,6 @@
 #include "elementwise_rules.h"
 
 #include <stdio.h>
-#ifdef __AVX512F__
-#include <immintrin.h>
-#endif
 
 /* Elements per block: every register of a block fits in L1 together. */
 #define BLK 128
@@ -105,7 +102,6 @@ int cg_fused_output(cg_fused_prog *p, int r) {
 typedef struct {
     char *p;
     int64_t rs, cs;
-    const char *end; /* end of the operand's storage: reads stop before it */
 } opnd;
 
 typedef struct {
@@ -155,7 +151,6 @@ static bool fold(const plan *pl, const cg_tensor *t, int64_t start, int64_t len,
         st[d] = size == 1 ? 0 : t->strides[td];
     }
     o->p = (char *)cg_data(t) + (size_t)(start * (t->ndim ? t->strides[t->ndim - 1] : 0)) * pl->es;
-    o->end = (const char *)t->storage->data + t->storage->nbytes;
     o->cs = nd ? st[nd - 1] : 0;
     /* rows: each leading dim's stride must be rs times the rows inside it */
     o->rs = 0;
@@ -249,43 +244,43 @@ static inline bool flat(const plan *pl, const opnd *o) { return o->cs == 1 && (o
         else LOOP({ (d)[i] += (e); })                                                              \
     } while (0)
 
-/* Copy n elements. Row pieces are short (a cell's 30 units), so with
- * AVX-512 whole vectors move without a call, and the last partial one is
- * either a whole vector too, when `over` allows reading and writing up to a
- * vector past the piece (a gather into scratch, inside the source's
- * storage), or masked (which is slower on some cores). The loop counter is
+/* Copy nb bytes (a multiple of 4, the source and destination apart) with
+ * whole-vector moves: row pieces are short (a cell's 30 units), and a call
+ * to memcpy per piece costs more than the copy. The last partial vector
+ * overlaps the one before it (those bytes are written twice, with the same
+ * values), and pieces shorter than a vector take two overlapping halves or
+ * quarters, so no byte outside the piece is read or written. The fixed-size
+ * memcpys compile to the widest moves of each version of the hot loops
+ * (one zmm with AVX-512, two ymm with AVX2, four xmm); the loop counter is
  * opaque to the compiler, which would otherwise turn the loop back into a
  * memcpy call. */
-#ifdef __AVX512F__
-#define COPY_FN(SFX, T, LANES, MASK, LOAD, STORE, MLOAD, MSTORE)                                   \
-    static inline void copy_##SFX(T *restrict d, const T *restrict s, int64_t n, bool over) {      \
-        int64_t i = 0;                                                                             \
-        for (; i + LANES <= n; i += LANES) {                                                       \
-            STORE(d + i, LOAD(s + i));                                                             \
-            __asm__("" : "+r"(i)); /* an opaque counter: not a memcpy pattern */                   \
-        }                                                                                          \
-        if (i == n) return;                                                                        \
-        if (over) {                                                                                \
-            STORE(d + i, LOAD(s + i));                                                             \
-        } else {                                                                                   \
-            MASK m = (MASK)((1u << (n - i)) - 1);                                                  \
-            MSTORE(d + i, m, MLOAD(m, s + i));                                                     \
-        }                                                                                          \
+CG_INLINE void copy_bytes(char *restrict d, const char *restrict s, int64_t nb) {
+    if (nb >= 64) {
+        int64_t i = 0;
+        for (; i + 64 <= nb; i += 64) {
+            memcpy(d + i, s + i, 64);
+            __asm__("" : "+r"(i)); /* an opaque counter: not a memcpy pattern */
+        }
+        if (i < nb) memcpy(d + nb - 64, s + nb - 64, 64);
+    } else if (nb >= 32) {
+        memcpy(d, s, 32);
+        memcpy(d + nb - 32, s + nb - 32, 32);
+    } else if (nb >= 16) {
+        memcpy(d, s, 16);
+        memcpy(d + nb - 16, s + nb - 16, 16);
+    } else if (nb >= 8) {
+        memcpy(d, s, 8);
+        memcpy(d + nb - 8, s + nb - 8, 8);
+    } else if (nb >= 4) {
+        memcpy(d, s, 4);
     }
-COPY_FN(f32, float, 16, __mmask16, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps)
-COPY_FN(f64, double, 8, __mmask8, _mm512_loadu_pd, _mm512_storeu_pd, _mm512_maskz_loadu_pd, _mm512_mask_storeu_pd)
-#define VEC_BYTES 64
-#else
-static inline void copy_f32(float *restrict d, const float *restrict s, int64_t n, bool over) {
-    (void)over;
-    memcpy(d, s, sizeof(float) * (size_t)n);
 }
-static inline void copy_f64(double *restrict d, const double *restrict s, int64_t n, bool over) {
-    (void)over;
-    memcpy(d, s, sizeof(double) * (size_t)n);
+CG_INLINE void copy_f32(float *restrict d, const float *restrict s, int64_t n) {
+    copy_bytes((char *)d, (const char *)s, n * (int64_t)sizeof(float));
 }
-#define VEC_BYTES 0
-#endif
+CG_INLINE void copy_f64(double *restrict d, const double *restrict s, int64_t n) {
+    copy_bytes((char *)d, (const char *)s, n * (int64_t)sizeof(double));
+}
 
 #define T float
 #define SFX f32
@@ -402,7 +397,7 @@ cg_status cg_k_fused_backward_into(const cg_fused_prog *p, const cg_tensor *cons
             if (!(gin[i] = cg__new(pl.dt, shape, pl.ndim))) return cg_last_status();
             copy_to[i] = dst;
             for (int k = 0; k < p->parts[i]; k++)
-                pl.gin[r + k] = (opnd){(char *)cg_data(gin[i]) + (size_t)(k * pl.C) * pl.es, pl.C * p->parts[i], 1, NULL};
+                pl.gin[r + k] = (opnd){(char *)cg_data(gin[i]) + (size_t)(k * pl.C) * pl.es, pl.C * p->parts[i], 1};
         }
         for (int k = 0; k < p->parts[i]; k++) pl.want[r + k] = true;
     }

@@ -368,6 +368,30 @@ START_TEST(bidirectional_merge_modes) {
 }
 END_TEST
 
+/* softsign as the activation (a row of the activation table): the LSTM
+ * cell runs it in its fused program; the same as the formula with
+ * separate ops. */
+START_TEST(softsign_activation) {
+    cg_rng rng = cg_rng_seeded(17);
+    cg_module *m = rnn_new(CG_LSTM, 3, 4, &(cg_rnn_opts){.activation = CG_ACT_SOFTSIGN, .rng = &rng});
+    ck_assert_str_eq(cg_activation_name(CG_ACT_SOFTSIGN), "softsign");
+    ck_assert_int_eq(cg_module_set_dtype(m, CG_FLOAT64), CG_OK);
+    cg_tensor *W = nnt_param(m, "kernel"), *U = nnt_param(m, "recurrent_kernel"), *b = nnt_param(m, "bias");
+    cg_tensor *x = cg_uniform(&rng, CG_FLOAT64, -1, 1, CG_SHAPE(2, 3, 3));
+    cg_tensor *y = cg_module_forward(m, x);
+    cg_tensor *h = cg_zeros(CG_FLOAT64, CG_SHAPE(2, 4)), *c = cg_zeros(CG_FLOAT64, CG_SHAPE(2, 4));
+    for (int64_t t = 0; t < 3; t++) {
+        cg_tensor *z = cg_k_binary(CG_ADD, cg_k_binary(CG_ADD, cg_k_matmul(cg_k_select(x, 1, t), W), cg_k_matmul(h, U)), b);
+        cg_tensor *i = cg_k_unary(CG_SIGMOID, cg_k_slice(z, 1, 0, 4, 1)), *f = cg_k_unary(CG_SIGMOID, cg_k_slice(z, 1, 4, 8, 1));
+        cg_tensor *g = cg_k_unary(CG_SOFTSIGN, cg_k_slice(z, 1, 8, 12, 1)), *o = cg_k_unary(CG_SIGMOID, cg_k_slice(z, 1, 12, 16, 1));
+        c = cg_k_binary(CG_ADD, cg_k_binary(CG_MUL, f, c), cg_k_binary(CG_MUL, i, g));
+        h = cg_k_binary(CG_MUL, o, cg_k_unary(CG_SOFTSIGN, c));
+    }
+    assert_close(y, h, 1e-12, "LSTM with softsign");
+    cg_module_free(m);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- masking */
 
 /* Rows of different lengths, post- or pre-padded with id 0 through an
@@ -524,6 +548,7 @@ Suite *nn_rnn_suite(void) {
     tcase_add_test(tc, stacked_bidirectional_gradcheck);
     tcase_add_test(tc, gru_reset_before);
     tcase_add_test(tc, bidirectional_merge_modes);
+    tcase_add_test(tc, softsign_activation);
     tcase_add_loop_test(tc, mask_zero_equals_unpadded, 0, 6);
     tcase_add_test(tc, explicit_mask_sequences);
     tcase_add_test(tc, mask_passes_through_layers);

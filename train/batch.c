@@ -42,13 +42,13 @@ cg_status cg_train_batch(cg_module *model, cg_loss loss, cg_metric metric, cg_te
                             cg_shape_str(x), cg_shape_str(y));
     int64_t n = x->shape[0];
     if (shards < -1)
-        return cg_set_error(CG_ERR_VALUE, "cg_train_batch: shards = %d; use 0 or 1 (no split), n > 1 (n parts) or -1 (one per thread)",
+        return cg_set_error(CG_ERR_VALUE, "cg_train_batch: shards = %d; use 0 or 1 (no split), n > 1 (n shards) or -1 (one per thread)",
                             shards);
     int S = shards == -1 ? cg_get_num_threads() : shards < 1 ? 1 : shards;
     if (S > n) S = (int)n;
-    if (S > CG_MAX_PARTS) S = CG_MAX_PARTS;
+    if (S > CG_MAX_SHARDS) S = CG_MAX_SHARDS;
     if (omp_in_parallel()) S = 1;
-    shard r[CG_MAX_PARTS];
+    shard r[CG_MAX_SHARDS];
     memset(r, 0, sizeof(shard) * (size_t)S);
     for (int k = 0; k < S; k++) r[k].loss = r[k].metric = NAN; /* until computed */
     if (S == 1) {
@@ -59,11 +59,11 @@ cg_status cg_train_batch(cg_module *model, cg_loss loss, cg_metric metric, cg_te
         if (metric_out) *metric_out = r[0].metric;
         return st;
     }
-    /* part k's gradients go to a sink kept in an arena of its own: its
+    /* shard k's gradients go to a sink kept in an arena of its own: its
      * buffers are reused by the next step, and only thread k touches it */
-    if (!model->parts && !(model->parts = calloc(1, sizeof *model->parts)))
+    if (!model->shards && !(model->shards = calloc(1, sizeof *model->shards)))
         return cg_set_error(CG_ERR_NOMEM, "cg_train_batch: out of memory");
-    cg_module_parts *mp = model->parts;
+    cg_module_shards *mp = model->shards;
     for (int k = 0; k < S; k++) {
         if (!mp->arena[k] && !(mp->arena[k] = cg_arena_new())) return cg_last_status();
         if (!mp->sink[k]) {
@@ -109,7 +109,7 @@ cg_status cg_train_batch(cg_module *model, cg_loss loss, cg_metric metric, cg_te
                     snprintf(merge_err, sizeof merge_err, "%s", cg_last_error());
                 }
             }
-            cg_rng_fork *forks[CG_MAX_PARTS];
+            cg_rng_fork *forks[CG_MAX_SHARDS];
             for (int k = 0; k < S; k++) forks[k] = r[k].fork;
             cg_rng_fork_advance(forks, S);
         }

@@ -136,9 +136,9 @@ cg_fit_opts cg_fit_defaults(void);
  * loss (a mean over its samples) to the parameters' .grad, as cg_backward of
  * that loss would. shards 0 or 1: so, on the calling thread. shards n > 1
  * (-1: one per thread, cg_get_num_threads): the batch's rows are split into
- * n parts run side by side, one per thread (data parallel). Each part's
+ * n shards run side by side, one per thread (data parallel). Each shard's
  * leaf gradients go to a gradient sink of its own (cg_grad_sink_new), kept
- * with the model between steps, and are added to .grad in part order: the
+ * with the model between steps, and are added to .grad in shard order: the
  * same bits on every run for a given n, within float rounding of the
  * unsplit batch. Random draws (dropout) come from forked streams
  * (cg_rng_fork_begin), reproducible too. Splitting pays where a batch's ops
@@ -146,7 +146,7 @@ cg_fit_opts cg_fit_defaults(void);
  * short sequences); where large products dominate, they are already
  * threaded. *loss_out and *metric_out (either may be NULL) get the batch's
  * loss and metric (NaN for CG_METRIC_NONE). A NaN or infinite loss fails
- * with CG_ERR_NUMERIC; an error in one part names its rows and, when
+ * with CG_ERR_NUMERIC; an error in one shard names its rows and, when
  * split, adds nothing to .grad. The model's forward must be
  * safe to run on several threads at once, as the built-in layers' are;
  * leaves with gradient hooks cannot be split (an error). */
