@@ -354,7 +354,7 @@ typedef struct cg_cell_step {
 
 struct cg_cell_type {
     const char *name; /* the layer's type ("LSTM"); layers are named after it ("lstm", "lstm_1") */
-    size_t size;      /* sizeof the cell's struct: Bidirectional's backward half is a copy, built anew */
+    size_t size;      /* sizeof the cell's struct (Bidirectional's backward half is a copy, built anew) */
     int n_states;     /* 1..CG_MAX_STATES; state 0 is the output (h) */
     /* [required] state k's size (the units); state 0's is the output's */
     int (*state_size)(const cg_cell *c, int k);
@@ -366,10 +366,19 @@ struct cg_cell_type {
      * once (leave *kernel NULL: the steps get x_t), and in *call anything the
      * steps share (a bias made of two; allocate with cg_scope_alloc) */
     cg_status (*begin)(cg_cell *c, cg_tensor **kernel, cg_tensor **bias, void **call);
+    /* [optional] the input projection of all steps (or the input, without a
+     * kernel) as the steps will read it: [B, T, P], or [T, B, P] when the
+     * loop works time-major; the same shape back (a layer norm of every
+     * step's projection at once, instead of one per step) */
+    cg_tensor *(*project)(cg_cell *c, cg_tensor *xp, void *call);
     /* [required] one step: the new states in state_out, and the output */
     cg_tensor *(*step)(cg_cell *c, const cg_cell_step *s, cg_tensor **state_out);
     /* [optional] release what the cell holds beyond its struct */
     void (*free)(cg_cell *c);
+    /* [optional] a new cell with c's settings, for Bidirectional's backward
+     * half (which build then gives parameters of its own); NULL: a copy of
+     * c's `size` bytes, right unless the cell owns memory through pointers */
+    cg_cell *(*copy)(const cg_cell *c);
     /* [optional] PyTorch's names and layout for the cell's parameters, the
      * suffix after each name ("" or "_reverse"); see cg_module_save_torch */
     int (*torch_export)(cg_cell *c, const char *prefix, const char *sfx, cg_named_tensor *out, int max);

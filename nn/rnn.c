@@ -82,6 +82,7 @@ cg_status cg_rnn_call(cg_module *m, cg_tensor *x, cg_tensor *const *initial_stat
     int tdim = xk && cg_is_contiguous(xk) ? 0 : 1;
     cg_tensor *xin = tdim == 0 ? cg_transpose(x, 0, 1) : x;
     cg_tensor *xp = kernel ? cg_linear(xin, kernel, bias) : xin;
+    if (xp && ct->project) xp = ct->project(cell, xp, call);
     cg_tensor *state[CG_MAX_STATES], *next[CG_MAX_STATES];
     for (int k = 0; k < ns; k++)
         if (!(state[k] = initial(r, initial_state, k, B, x->dtype))) return cg_last_status();
@@ -180,7 +181,11 @@ static const cg_module_type rnn_layer_type = {NULL, rnn_forward, rnn_forward_mas
 
 cg_module *cg_rnn_new(cg_cell *cell, int in, const cg_rnn_opts *opts) {
     cg_rnn_opts o = opts ? *opts : (cg_rnn_opts){0};
-    const cg_cell_type *ct = cell ? cell->type : NULL;
+    if (!cell) { /* a cell constructor that failed: keep its message */
+        if (cg_last_status() == CG_OK) cg_set_error(CG_ERR_NULL, "cg_rnn_new: the cell is NULL");
+        return NULL;
+    }
+    const cg_cell_type *ct = cell->type;
     if (!ct || !ct->name || !ct->state_size || !ct->build || !ct->step || ct->n_states < 1 || ct->n_states > CG_MAX_STATES ||
         ct->size < sizeof(cg_cell)) {
         free(cell);
@@ -221,12 +226,14 @@ cg_module *cg_rnn_new(cg_cell *cell, int in, const cg_rnn_opts *opts) {
         cg_set_error(st == CG_OK ? CG_ERR_VALUE : st, "%s", msg);
         return NULL;
     }
-    for (int k = 0; k < ct->n_states; k++)
-        if (ct->state_size(cell, k) <= 0) {
+    for (int k = 0; k < ct->n_states; k++) {
+        int size = ct->state_size(cell, k);
+        if (size <= 0) {
             cg_module_free(&r->base);
-            cg_set_error(CG_ERR_VALUE, "cg_rnn_new (%s): state %d has size %d", ct->name, k, ct->state_size(cell, k));
+            cg_set_error(CG_ERR_VALUE, "cg_rnn_new (%s): state %d has size %d", ct->name, k, size);
             return NULL;
         }
+    }
     return &r->base;
 }
 
@@ -328,15 +335,16 @@ cg_module *cg_bidirectional_new_ex(cg_module *layer, cg_merge_mode merge, const 
     snprintf(fname, sizeof fname, "forward_%s", layer->name);
     snprintf(bname, sizeof bname, "backward_%s", layer->name);
     /* the backward half: a copy of the cell, built anew (parameters of its own) */
-    cg_cell *copy = malloc(r->cell->type->size);
-    if (copy) memcpy(copy, r->cell, r->cell->type->size);
+    const cg_cell_type *ct = r->cell->type;
+    cg_cell *copy = ct->copy ? ct->copy(r->cell) : malloc(ct->size);
+    if (copy && !ct->copy) memcpy(copy, r->cell, ct->size);
     cg_rnn_opts o = r->o;
     o.go_backwards = !o.go_backwards;
     o.name = bname; /* named, so the twin takes no automatic name ("lstm_1") from the next layer */
     cg_module *twin = copy ? cg_rnn_new(copy, r->in, &o) : NULL;
     cg_module *m = twin ? cg__layer_alloc(sizeof(bidi), &bidi_type, name) : NULL;
     if (!m) {
-        if (!copy) cg_set_error(CG_ERR_NOMEM, "cg_bidirectional_new: out of memory");
+        if (!copy && cg_last_status() == CG_OK) cg_set_error(CG_ERR_NOMEM, "cg_bidirectional_new: out of memory");
         cg_module_free(layer);
         cg_module_free(twin);
         return NULL;

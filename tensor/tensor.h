@@ -422,8 +422,9 @@ bool cg_k_has_nonfinite(const cg_tensor *t);
  *
  * Registers: the inputs' first (an input split into `parts` pieces along its
  * last dim gives `parts` registers, in order), then one per step. Steps:
- * unary neg, exp, log, tanh, sigmoid, relu, square; binary add, sub, mul,
- * div — the same formulas as cg_k_unary/cg_k_binary. All pieces broadcast
+ * every unary op (CG_UNARY_OPS) and every binary op with a derivative (all
+ * but the comparisons) — the same formulas as cg_k_unary/cg_k_binary, from
+ * the same rows. All pieces broadcast
  * together (NumPy rules) to the outputs' shape; a split input's pieces must
  * have the outputs' last dim. A builder call with a bad argument (or a -1
  * register from an earlier failed call) returns -1, sets the error and marks
