@@ -4,7 +4,8 @@
  *   <name> <seconds per epoch> s/epoch <samples per second> samples/s <peak RSS MiB> MiB
  * plus, for the IMDB models, inference throughput and the GFLOP/s the
  * recurrent GEMMs achieve in training.
- * Usage: cgrad-bench [--threads N] [--steps-scale F] [--lazy] [--shards N] [--no-info] [WORKLOAD ...]
+ * Usage: cgrad-bench [--threads N] [--steps-scale F] [--lazy] [--shards N] [--batch N] [--no-info] [--mpi]
+ *                    [WORKLOAD ...]
  *        cgrad-bench --info | --blis-arch-type
  * The output starts with cg_build_info's lines ("# " before each; --no-info:
  * not); --info prints them alone, --blis-arch-type the number of BLIS's
@@ -13,15 +14,26 @@
  * touched are updated, as PyTorch's SparseAdam); a different optimizer from
  * the peer's, so its lines are marked "_lazy". --shards N splits every
  * workload's batches into N parts over the threads (1: none; -1: one per
- * thread) in place of each workload's own setting. */
+ * thread) in place of each workload's own setting.
+ *
+ * --mpi compares one process with two threads against two processes with
+ * one thread each (mpirun -np 2, data parallel over MPI) on every workload,
+ * the same global batch of 32 (16 per rank), each configuration in a
+ * process of its own: samples/s of both, and for the two ranks the time
+ * per step spent averaging gradients (packing, messages, waiting, summing,
+ * unpacking) and the bytes each rank sent per step. --dist is one rank of
+ * such a run (started by --mpi under mpirun). --batch N changes the batch
+ * of 32 (with --dist: the global one). */
 #include <cgrad/cgrad.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
 #include <math.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 typedef struct {
     const char *name;
@@ -49,6 +61,13 @@ static const workload WORKLOADS[] = {
 static double now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* CPU time of the process (all its threads). */
+static double cpu_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
@@ -138,16 +157,22 @@ static void make_data(const workload *w, cg_tensor **x, cg_tensor **y) {
 }
 
 static int g_shards; /* --shards: for every workload; 0 = each its own */
+static int64_t g_batch = 32; /* --batch: the (global) batch */
+static cg_dist *g_dist; /* --dist: this rank's share of every batch */
 
 static bool step(cg_module *m, cg_optim *opt, const workload *w, cg_tensor *x, cg_tensor *y, int64_t i, int64_t B) {
     int64_t nb = (w->n + B - 1) / B, b = i % nb;
     int64_t lo = b * B, hi = lo + B < w->n ? lo + B : w->n;
+    if (g_dist) { /* rank r of W: rows [lo + n r / W, lo + n (r + 1) / W) */
+        int64_t n = hi - lo, r = cg_dist_rank(g_dist), W = cg_dist_size(g_dist);
+        hi = lo + n * (r + 1) / W, lo = lo + n * r / W;
+    }
     cg_scope *s = cg_scope_begin();
     cg_optim_zero_grad(opt);
     cg_tensor *xb = cg_slice(x, 0, lo, hi, 1), *yb = cg_slice(y, 0, lo, hi, 1);
     cg_loss loss = w->bce ? CG_LOSS_BCE_WITH_LOGITS : CG_LOSS_MSE;
-    bool ok = cg_train_batch(m, loss, CG_METRIC_NONE, xb, yb, g_shards ? g_shards : w->shards, NULL, NULL) == CG_OK &&
-              cg_optim_step(opt) == CG_OK;
+    cg_batch_opts bo = {.shards = g_shards ? g_shards : g_dist ? 1 : w->shards, .dist = g_dist};
+    bool ok = cg_train_batch_ex(m, loss, CG_METRIC_NONE, xb, yb, &bo, NULL, NULL) == CG_OK && cg_optim_step(opt) == CG_OK;
     cg_scope_end(s);
     if (!ok) fprintf(stderr, "%s: %s\n", w->name, cg_last_error());
     return ok;
@@ -168,7 +193,7 @@ static double train_flops_per_sample(const workload *w) {
 static bool g_lazy;
 
 static int run(const workload *w, double steps_scale) {
-    const int64_t B = 32;
+    const int64_t B = g_batch;
     cg_manual_seed(0);
     g_user_cell = strstr(w->name, "usercell") != NULL;
     cg_module *m = build(w);
@@ -185,17 +210,45 @@ static int run(const workload *w, double steps_scale) {
     }
     int steps = (int)(w->steps * steps_scale);
     if (steps < 3) steps = 3;
+    if (g_dist && cg_dist_broadcast(g_dist, opt) != CG_OK) {
+        fprintf(stderr, "%s: %s\n", w->name, cg_last_error());
+        return 1;
+    }
     for (int i = 0; i < 3; i++)
         if (!step(m, opt, w, x, y, i, B)) return 1;
-    double t = now();
+    cg_dist_reset_stats(g_dist);
+    double t = now(), c = cpu_now();
     for (int i = 0; i < steps; i++)
         if (!step(m, opt, w, x, y, i, B)) return 1;
-    double dt = now() - t;
+    double dt = now() - t, dc = cpu_now() - c;
     int64_t nb = (w->n + B - 1) / B;
     double per_epoch = dt / steps * (double)nb;
     const char *tag = g_lazy && w->vocab ? "_lazy" : "";
+    if (g_dist) { /* rank 0 reports; the averaging's time is the ranks' mean */
+        cg_dist_stats st = cg_dist_get_stats(g_dist);
+        int W = cg_dist_size(g_dist);
+        double v[2] = {st.seconds, st.wait_seconds};
+        cg_dist_sum(g_dist, v, 2);
+        if (cg_dist_rank(g_dist) == 0) {
+            printf("%s%s %.3f s/epoch %.0f samples/s %.0f MiB\n", w->name, tag, per_epoch, (double)w->n / per_epoch,
+                   peak_rss_mib());
+            printf("%s_comm %.3f ms/step (%.1f%% of a step; waiting %.3f ms); sent per step by a rank: dense %.0f B, "
+                   "sparse %.0f B, header %.0f B\n",
+                   w->name, 1e3 * v[0] / W / st.steps, 100 * v[0] / W / dt, 1e3 * v[1] / W / st.steps,
+                   (double)st.dense_bytes / st.steps, (double)st.sparse_bytes / st.steps,
+                   (double)st.control_bytes / st.steps);
+        }
+        fflush(stdout);
+        cg_optim_free(opt);
+        cg_module_free(m);
+        return 0;
+    }
     printf("%s%s %.3f s/epoch %.0f samples/s %.0f MiB\n", w->name, tag, per_epoch, (double)w->n / per_epoch,
            peak_rss_mib());
+    /* with one thread, the CPU time is what a step takes on a core of its
+     * own, however busy the machine */
+    printf("%s%s_step %.3f ms wall, %.3f ms CPU (batch %lld)\n", w->name, tag, 1e3 * dt / steps, 1e3 * dc / steps,
+           (long long)B);
     if (w->vocab) {
         double fl = train_flops_per_sample(w) * (double)B * steps / dt;
         int64_t n_inf = 64 * B < w->n ? 64 * B : w->n;
@@ -217,11 +270,81 @@ static int run(const workload *w, double steps_scale) {
     return 0;
 }
 
+/* The rest of the first line of `cmd`'s output that starts with `prefix`
+ * and a space, into out; false if none or cmd failed. */
+static bool run_for(const char *cmd, const char *prefix, char *out, size_t size) {
+    FILE *p = popen(cmd, "r");
+    char line[1024];
+    bool found = false;
+    size_t k = strlen(prefix);
+    while (p && fgets(line, sizeof line, p))
+        if (!found && !strncmp(line, prefix, k) && line[k] == ' ') {
+            snprintf(out, size, "%s", line + k + 1);
+            out[strcspn(out, "\n")] = 0;
+            found = true;
+        }
+    int st = p ? pclose(p) : -1;
+    return found && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+/* --mpi: one process x 2 threads against 2 processes x 1 thread. */
+static int compare_mpi(const char *const *picked, int np, double scale) {
+    char self[1024], cmd[4096], one[512], two[512], comm[1024];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0 || !cg_dist_available()) {
+        fprintf(stderr, "cgrad-bench --mpi: %s\n", n <= 0 ? "cannot find itself" : "cgrad was built without MPI");
+        return 1;
+    }
+    self[n] = 0;
+    if (getuid() == 0) {
+        setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+        setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+    }
+    int rc = 0;
+    printf("%-16s %14s %14s %8s  %s\n", "workload", "1x2 samples/s", "2x1 samples/s", "2x1/1x2",
+           "2x1: averaging gradients");
+    for (int k = 0; k < N_WORKLOADS; k++) {
+        const workload *w = &WORKLOADS[k];
+        bool want = np == 0;
+        for (int j = 0; j < np; j++) want |= !strcmp(picked[j], w->name);
+        if (!want) continue;
+        char comm_key[64];
+        snprintf(comm_key, sizeof comm_key, "%s_comm", w->name);
+        snprintf(cmd, sizeof cmd, "'%s' --no-info --threads 2 --steps-scale %g %s", self, scale, w->name);
+        bool ok = run_for(cmd, w->name, one, sizeof one);
+        snprintf(cmd, sizeof cmd, "mpirun -np 2 '%s' --no-info --threads 1 --steps-scale %g --dist %s", self, scale,
+                 w->name);
+        FILE *p = ok ? popen(cmd, "r") : NULL;
+        char line[1024];
+        bool got_two = false, got_comm = false;
+        while (p && fgets(line, sizeof line, p)) {
+            size_t a = strlen(w->name), c = strlen(comm_key);
+            line[strcspn(line, "\n")] = 0;
+            if (!strncmp(line, comm_key, c) && line[c] == ' ')
+                snprintf(comm, sizeof comm, "%s", line + c + 1), got_comm = true;
+            else if (!strncmp(line, w->name, a) && line[a] == ' ')
+                snprintf(two, sizeof two, "%s", line + a + 1), got_two = true;
+        }
+        int st = p ? pclose(p) : -1;
+        if (!ok || !got_two || !got_comm || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            fprintf(stderr, "cgrad-bench --mpi: %s failed\n", w->name);
+            rc = 1;
+            continue;
+        }
+        double a = 0, b = 0;
+        sscanf(one, "%*f s/epoch %lf", &a);
+        sscanf(two, "%*f s/epoch %lf", &b);
+        printf("%-16s %14.0f %14.0f %7.2fx  %s\n", w->name, a, b, a > 0 ? b / a : 0, comm);
+        fflush(stdout);
+    }
+    return rc;
+}
+
 int main(int argc, char **argv) {
     double scale = 1.0;
     const char *picked[N_WORKLOADS];
     int np = 0;
-    bool info = true;
+    bool info = true, mpi = false, dist = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--info") || !strcmp(argv[i], "--blis-arch-type")) {
             if (argv[i][2] == 'i') cg_build_info_print(stdout);
@@ -233,7 +356,14 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--steps-scale") && i + 1 < argc) scale = atof(argv[++i]);
         else if (!strcmp(argv[i], "--lazy")) g_lazy = true;
         else if (!strcmp(argv[i], "--shards") && i + 1 < argc) g_shards = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) g_batch = atoll(argv[++i]);
+        else if (!strcmp(argv[i], "--mpi")) mpi = true;
+        else if (!strcmp(argv[i], "--dist")) dist = true;
         else if (np < N_WORKLOADS) picked[np++] = argv[i];
+    }
+    if (g_batch < 1) {
+        fprintf(stderr, "cgrad-bench: --batch must be >= 1\n");
+        return 2;
     }
     for (int k = 0; k < np; k++) {
         bool known = false;
@@ -243,7 +373,11 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    if (info) {
+    if (dist && !(g_dist = cg_dist_init(&argc, &argv, NULL))) {
+        fprintf(stderr, "cgrad-bench --dist: %s\n", cg_last_error());
+        return 1;
+    }
+    if (info && cg_dist_rank(g_dist) == 0) {
         char *text = NULL;
         size_t len = 0;
         FILE *f = open_memstream(&text, &len);
@@ -251,13 +385,16 @@ int main(int argc, char **argv) {
         fclose(f);
         for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) printf("# %s\n", line);
         free(text);
+        fflush(stdout);
     }
+    if (mpi) return compare_mpi(picked, np, scale);
     int rc = 0;
     for (int k = 0; k < N_WORKLOADS; k++) {
         bool want = np == 0;
         for (int j = 0; j < np; j++) want |= !strcmp(picked[j], WORKLOADS[k].name);
         if (want) rc |= run(&WORKLOADS[k], scale);
     }
+    cg_dist_finalize(g_dist);
     cg_cleanup();
     return rc;
 }

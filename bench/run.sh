@@ -1,7 +1,8 @@
 #!/bin/bash
 # make bench: cgrad-bench and, when Debian's python3-torch is installed, the
 # PyTorch peer on the same workloads in the same run, each workload in its
-# own process (so peak RSS is per workload), then the ratios.
+# own process (so peak RSS is per workload), then the ratios; and
+# cgrad-bench --mpi (one process x 2 threads against 2 processes over MPI).
 #
 # A shared machine's speed drifts by tens of percent within minutes, so the
 # two sides run back to back per workload, ROUNDS times (default 3), and the
@@ -29,6 +30,13 @@ for r in $(seq "$ROUNDS"); do
         [ "$have_peer" = 1 ] && BLIS_ARCH_TYPE=$BLIS_FOR_PEER /usr/bin/python3 "$PEER" --threads "$THREADS" "$w" | sed "s/^/$r torch /" | tee -a "$theirs"
     done
 done
+# One process x 2 threads against 2 processes x 1 thread over MPI (MPI=0:
+# not), when mpirun is installed and cgrad was built with MPI.
+if [ "${MPI:-1}" != 0 ] && command -v mpirun >/dev/null; then
+    echo
+    # shellcheck disable=SC2086
+    "$BUILD/bench/cgrad-bench" --no-info --mpi $WORKLOADS || echo "(cgrad-bench --mpi failed)"
+fi
 [ -s "$theirs" ] || { echo "(python3-torch not installed: no peer figures)"; exit 0; }
 echo
 printf "%-16s %-28s %8s %14s %14s %10s %10s\n" workload "speedup per round" median "cgrad samp/s" "torch samp/s" "cgrad MiB" "torch MiB"

@@ -41,3 +41,26 @@ set(CGRAD_LINK_DEPS OpenMP::OpenMP_C ${CGRAD_BLIS} PkgConfig::CJSON PkgConfig::U
                     PkgConfig::LIBARCHIVE PkgConfig::HDF5 cgrad_csv m)
 list(JOIN HDF5_LDFLAGS " " CGRAD_HDF5_LIBS)
 set(CGRAD_PC_EXTRA_LIBS "-lcjson -lutf8proc -larchive ${CGRAD_HDF5_LIBS} -lcsv")
+
+# MPI (Open MPI from Debian: libopenmpi-dev, openmpi-bin) for dist/:
+# AUTO uses it when found, ON requires it, OFF builds without (the
+# distributed calls then fail with "built without MPI").
+set(CGRAD_MPI AUTO CACHE STRING "Distributed training over MPI: AUTO, ON or OFF")
+set_property(CACHE CGRAD_MPI PROPERTY STRINGS AUTO ON OFF)
+set(CGRAD_HAVE_MPI OFF)
+if(NOT CGRAD_MPI STREQUAL "OFF")
+  if(CGRAD_MPI STREQUAL "ON")
+    find_package(MPI REQUIRED COMPONENTS C)
+  else()
+    find_package(MPI QUIET COMPONENTS C)
+  endif()
+  if(MPI_C_FOUND)
+    set(CGRAD_HAVE_MPI ON)
+    list(APPEND CGRAD_LINK_DEPS MPI::MPI_C)
+    foreach(lib IN LISTS MPI_C_LIBRARIES)
+      set(CGRAD_PC_EXTRA_LIBS "${CGRAD_PC_EXTRA_LIBS} ${lib}")
+    endforeach()
+  else()
+    message(STATUS "MPI not found: building without distributed training (apt-get install libopenmpi-dev openmpi-bin)")
+  endif()
+endif()

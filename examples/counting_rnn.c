@@ -34,7 +34,7 @@ int main(int argc, char **argv) {
     cg_history *h = opt ? ex_fit(&a, model, opt, CG_LOSS_MSE, CG_METRIC_NONE, x, y, &o) : NULL;
     if (!h) return opt ? 1 : ex_fail(&a, "cg_adam_new");
     const char *png = ex_out_path(&a, "history.png");
-    ex_report_plot(&a, cg_history_plot(h, png, "counting: training loss"), png);
+    if (ex_root(&a)) ex_report_plot(&a, cg_history_plot(h, png, "counting: training loss"), png);
 
     cg_tensor *fit = cg_predict(model, x, 32);
     printf("predictions on the training windows:\n");

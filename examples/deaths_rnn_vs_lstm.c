@@ -67,7 +67,8 @@ int main(int argc, char **argv) {
     const char *names[3] = {"data (standardized)", "SimpleRNN", "LSTM"};
     const double *ys[3] = {target, p_rnn, p_lstm};
     const char *png = ex_out_path(&a, "fit.png");
-    ex_report_plot(&a, cg_plot_lines(png, "deaths: data vs one-step predictions", names, ys, 3, cg_numel(y)), png);
+    if (ex_root(&a))
+        ex_report_plot(&a, cg_plot_lines(png, "deaths: data vs one-step predictions", names, ys, 3, cg_numel(y)), png);
     printf("final MSE: SimpleRNN %.4f, LSTM %.4f (training loss %.4f / %.4f; seed %llu; %.3f / %.3f s/epoch)\n",
            ex_mse(target, p_rnn, cg_numel(y)), ex_mse(target, p_lstm, cg_numel(y)), mse_rnn, mse_lstm,
            (unsigned long long)a.seed, s_rnn, s_lstm);

@@ -8,7 +8,12 @@
  *   --limit N      use only the first N samples (0: all; IMDB: N reviews per split,
  *                  taken evenly from the label-sorted corpus so both labels appear)
  *   --seed S       random seed for initialization and shuffling
- *   --threads N    threads for kernels and GEMM (default: all cores)
+ *   --threads N    threads for kernels and GEMM (default: all cores, shared
+ *                  out among the ranks on this machine with --dist)
+ *   --dist         train over MPI: run under `mpirun -np N <program> --dist ...`
+ *                  (or set CGRAD_DIST=1); every rank loads the data, fit gives
+ *                  each its share of every batch (--batch stays per rank), and
+ *                  only rank 0 prints and writes files
  *   --out DIR      where CSV and PNG files go (default: out/<program>)
  * Programs may add flags of their own (ex_flag). */
 #ifndef CGRAD_EXAMPLE_UTIL_H
@@ -34,6 +39,7 @@ typedef struct ex_args {
     int shards; /* cg_fit_opts.shards for every fit; 0: no split */
     int64_t limit;
     uint64_t seed;
+    cg_dist *d; /* --dist: every fit trains over these ranks */
 } ex_args;
 
 /* A program-specific flag: a string (str != NULL) or a number (num != NULL). */
@@ -45,12 +51,38 @@ typedef struct ex_flag {
 } ex_flag;
 
 static inline void ex_usage(const ex_args *a, const ex_flag *extra, int n_extra, const char *about) {
-    printf("%s: %s\n\nusage: %s [--data DIR] [--epochs N] [--limit N] [--seed S] [--threads N] [--shards N] [--out DIR]",
+    printf("%s: %s\n\nusage: %s [--data DIR] [--epochs N] [--limit N] [--seed S] [--threads N] [--shards N] [--dist] "
+           "[--out DIR]",
            a->prog, about, a->prog);
     for (int i = 0; i < n_extra; i++) printf(" [%s %s]", extra[i].name, extra[i].str ? "TEXT" : "N");
     printf("\n  defaults: --epochs %d --seed %llu --out out/%s; --data falls back to $CGRAD_DATA\n", a->epochs,
            (unsigned long long)a->seed, a->prog);
     for (int i = 0; i < n_extra; i++) printf("  %-12s %s\n", extra[i].name, extra[i].help);
+}
+
+/* Is this the rank that prints and writes files (always, without --dist)? */
+static inline bool ex_root(const ex_args *a) { return cg_dist_rank(a->d) == 0; }
+
+static cg_dist *ex_dist_at_exit;
+static inline void ex_dist_end(void) {
+    cg_dist_finalize(ex_dist_at_exit);
+    ex_dist_at_exit = NULL;
+}
+
+/* --dist: join the MPI job; ranks other than 0 print nothing. */
+static inline void ex_dist_start(ex_args *a) {
+    a->d = cg_dist_init(NULL, NULL, NULL);
+    if (!a->d) {
+        fprintf(stderr, "%s: --dist: %s\n", a->prog, cg_last_error());
+        exit(1);
+    }
+    ex_dist_at_exit = a->d;
+    atexit(ex_dist_end);
+    if (a->threads <= 0) { /* the machine's cores, shared among its ranks */
+        int t = cg_get_num_threads() / cg_dist_local_size(a->d);
+        a->threads = t > 0 ? t : 1;
+    }
+    if (!ex_root(a) && !freopen("/dev/null", "w", stdout)) exit(1);
 }
 
 /* Parse argv into *a (which holds the program's defaults on entry). Exits
@@ -60,12 +92,17 @@ static inline void ex_parse(int argc, char **argv, ex_args *a, const ex_flag *ex
     setvbuf(stdout, NULL, _IOLBF, 0); /* progress shows up line by line in logs too */
     if (!a->data) a->data = getenv("CGRAD_DATA");
     if (a->data && !*a->data) a->data = NULL;
+    const char *env_dist = getenv("CGRAD_DIST");
+    bool dist = env_dist && *env_dist && strcmp(env_dist, "0") != 0;
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool known = true;
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
             ex_usage(a, extra, n_extra, about);
             exit(0);
+        } else if (!strcmp(f, "--dist")) {
+            dist = true;
+            continue;
         } else if (!v) {
             known = false;
         } else if (!strcmp(f, "--data")) {
@@ -105,6 +142,7 @@ static inline void ex_parse(int argc, char **argv, ex_args *a, const ex_flag *ex
         snprintf(out_default, sizeof out_default, "out/%s", a->prog);
         a->out = out_default;
     }
+    if (dist) ex_dist_start(a);
     if (a->threads > 0) cg_set_num_threads(a->threads);
     cg_manual_seed(a->seed);
 }
@@ -282,6 +320,7 @@ static inline cg_history *ex_fit(const ex_args *a, cg_module *model, cg_optim *o
                           cg_tensor *x, cg_tensor *y, const cg_fit_opts *o) {
     cg_fit_opts oo = *o;
     if (a->shards) oo.shards = a->shards;
+    oo.dist = a->d;
     cg_history *h = cg_fit(model, opt, loss, metric, x, y, &oo);
     if (!h || h->status != CG_OK || h->epochs != o->epochs) {
         ex_fail(a, "fit");
@@ -316,7 +355,7 @@ static inline int ex_imdb_fit(const ex_args *a, cg_module *model, cg_optim *opt,
     cg_history *h = ex_fit(a, model, opt, CG_LOSS_BINARY_CROSSENTROPY, CG_METRIC_ACCURACY, xy->x_train, xy->y_train, &o);
     if (!h) return 1;
     const char *png = ex_out_path(a, "history.png");
-    ex_report_plot(a, cg_history_plot(h, png, title), png);
+    if (ex_root(a)) ex_report_plot(a, cg_history_plot(h, png, title), png);
     for (int e = 0; e < h->epochs; e++) printf("epoch %d: test accuracy %.4f\n", e + 1, cg_history_get(h, "val_accuracy", e));
     printf("test accuracy: %.4f (seed %llu, %.1f s/epoch)\n", cg_history_last(h, "val_accuracy"),
            (unsigned long long)a->seed, ex_seconds_per_epoch(h));

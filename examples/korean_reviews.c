@@ -112,7 +112,7 @@ int main(int argc, char **argv) {
                         : NULL;
     if (!h) return opt ? 1 : ex_fail(&a, "cg_adam_new");
     const char *png = ex_out_path(&a, "history.png");
-    ex_report_plot(&a, cg_history_plot(h, png, "Korean reviews: Embedding -> LSTM(50)"), png);
+    if (ex_root(&a)) ex_report_plot(&a, cg_history_plot(h, png, "Korean reviews: Embedding -> LSTM(50)"), png);
 
     /* The sentence as it grows: its prefixes of 1, 2, ... words. */
     size_t len = strlen(sentence), ends[64];

@@ -82,8 +82,9 @@ int main(int argc, char **argv) {
         cg_history_free(h);
     }
     const char *png = ex_out_path(&a, "loss.png");
-    ex_report_plot(&a, cg_plot_lines(png, "multiplication problem: loss per epoch", curve_names,
-                                     (const double *const *)curves, 4, a.epochs), png);
+    if (ex_root(&a))
+        ex_report_plot(&a, cg_plot_lines(png, "multiplication problem: loss per epoch", curve_names,
+                                         (const double *const *)curves, 4, a.epochs), png);
     printf("val_loss: PeepholeLSTM %.4f, LSTM %.4f (target variance %.4f; seed %llu)\n", final[0], final[1], var,
            (unsigned long long)a.seed);
     for (int i = 0; i < 4; i++) free(curves[i]);

@@ -47,7 +47,7 @@ int main(int argc, char **argv) {
                         : NULL;
     if (!h) return opt ? 1 : ex_fail(&a, "cg_adam_new");
     const char *png = ex_out_path(&a, "history.png");
-    ex_report_plot(&a, cg_history_plot(h, png, "Yelp sentences: training"), png);
+    if (ex_root(&a)) ex_report_plot(&a, cg_history_plot(h, png, "Yelp sentences: training"), png);
 
     cg_eval_result r = cg_evaluate(model, CG_LOSS_BINARY_CROSSENTROPY, CG_METRIC_ACCURACY,
                                    cg_slice(x, 0, n_train, n, 1), cg_slice(y, 0, n_train, n, 1), 32);

@@ -17,7 +17,7 @@ static double plot_fit(const ex_args *a, cg_module *model, cg_tensor *x, cg_tens
         const char *names[2] = {"target", "prediction"};
         const double *ys[2] = {target, pred};
         const char *png = ex_out_path(a, name);
-        ex_report_plot(a, cg_plot_lines(png, title, names, ys, 2, cg_numel(y)), png);
+        if (ex_root(a)) ex_report_plot(a, cg_plot_lines(png, title, names, ys, 2, cg_numel(y)), png);
         mse = ex_mse(target, pred, cg_numel(y));
     }
     free(target);
@@ -51,7 +51,7 @@ int main(int argc, char **argv) {
     cg_history *h = opt ? ex_fit(&a, model, opt, CG_LOSS_MSE, CG_METRIC_NONE, x_train, y_train, &o) : NULL;
     if (!h) return opt ? 1 : ex_fail(&a, "cg_rmsprop_new");
     const char *png = ex_out_path(&a, "history.png");
-    ex_report_plot(&a, cg_history_plot(h, png, "noisy sine: training loss"), png);
+    if (ex_root(&a)) ex_report_plot(&a, cg_history_plot(h, png, "noisy sine: training loss"), png);
 
     double mse_train = plot_fit(&a, model, x_train, y_train, "train.png", "noisy sine, train: target vs SimpleRNN");
     double mse_test = plot_fit(&a, model, x_test, y_test, "test.png", "noisy sine, test: target vs SimpleRNN");

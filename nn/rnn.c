@@ -219,11 +219,8 @@ cg_module *cg_rnn_new(cg_cell *cell, int in, const cg_rnn_opts *opts) {
     o.name = NULL;
     r->o = o;
     if (ct->build(cell, &r->base, in, o.rng) != CG_OK) {
-        cg_status st = cg_last_status();
-        char msg[512];
-        snprintf(msg, sizeof msg, "%s", cg_last_error());
+        if (cg_last_status() == CG_OK) cg_set_error(CG_ERR_VALUE, "cg_rnn_new (%s): the cell's build failed", ct->name);
         cg_module_free(&r->base);
-        cg_set_error(st == CG_OK ? CG_ERR_VALUE : st, "%s", msg);
         return NULL;
     }
     for (int k = 0; k < ct->n_states; k++) {

@@ -22,10 +22,14 @@ static bool abort_on_error(void) {
 }
 
 cg_status cg_set_error(cg_status code, const char *fmt, ...) {
+    /* formatted apart first: an argument may be cg_last_error() itself (a
+     * message wrapped with more context) */
+    char msg[sizeof g_msg];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(g_msg, sizeof g_msg, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(g_msg, msg, sizeof g_msg);
     g_status = code;
     if (abort_on_error()) {
         fprintf(stderr, "cgrad error (CG_ABORT_ON_ERROR): %s\n", g_msg);

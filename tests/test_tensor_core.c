@@ -180,6 +180,11 @@ START_TEST(errors_keep_first_cause) {
     ck_assert_ptr_null(r);
     ck_assert_ptr_null(cg_k_matmul(r, a));
     ck_assert_error(CG_ERR_SHAPE, "cg_add: shapes [2,3] and [4] do not broadcast");
+    /* a message wrapped in more context may take the last one as an argument */
+    ck_assert_ptr_null(cg_k_binary(CG_ADD, a, b));
+    cg_set_error(CG_ERR_IO, "reading x.bin: %s", cg_last_error());
+    ck_assert_str_eq(cg_last_error(), "reading x.bin: cg_add: shapes [2,3] and [4] do not broadcast");
+    cg_clear_error();
     /* with no pending error a NULL input is itself the reported cause */
     ck_assert_fails(cg_k_unary(CG_EXP, NULL), CG_ERR_NULL, "cg_exp: input is NULL");
     ck_assert_str_eq(cg_shape_str(NULL), "NULL");

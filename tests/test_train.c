@@ -203,6 +203,40 @@ START_TEST(early_stopping_restores_best) {
 }
 END_TEST
 
+/* accumulate k: k micro-batches of batch_size per step, their gradients
+ * summed (each weighted by its share of the step), equal one batch of k
+ * times the size; the last step's short micro-batches included. */
+START_TEST(accumulated_micro_batches_equal_one_batch) {
+    cg_scope *sc = cg_scope_begin();
+    cg_tensor *x, *y;
+    line_data(70, &x, &y); /* steps of 24: 24, 24, 22 (micro-batches 8, 8, 6) */
+    setup a = make(0.1, 5), b = make(0.1, 5);
+    cg_fit_opts o = cg_fit_defaults();
+    o.epochs = 3, o.verbose = 0, o.seed = 2;
+    o.batch_size = 8, o.accumulate = 3;
+    cg_history *ha = cg_fit(a.model, a.opt, CG_LOSS_MSE, CG_METRIC_NONE, x, y, &o);
+    o.batch_size = 24, o.accumulate = 0;
+    cg_history *hb = cg_fit(b.model, b.opt, CG_LOSS_MSE, CG_METRIC_NONE, x, y, &o);
+    ck_assert_ptr_nonnull(ha);
+    ck_assert_ptr_nonnull(hb);
+    for (int e = 0; e < 3; e++)
+        ck_assert_double_eq_tol(cg_history_get(ha, "loss", e), cg_history_get(hb, "loss", e), 1e-6);
+    for (int i = 0; i < a.np; i++)
+        ck_assert_double_eq_tol(cg_data_f32(a.params[i])[0], cg_data_f32(b.params[i])[0], 1e-6);
+    /* not the same as three steps of 8 */
+    setup c = make(0.1, 5);
+    o.batch_size = 8;
+    cg_history *hc = cg_fit(c.model, c.opt, CG_LOSS_MSE, CG_METRIC_NONE, x, y, &o);
+    ck_assert(fabs(cg_history_last(hc, "loss") - cg_history_last(hb, "loss")) > 1e-4);
+    o.accumulate = -1;
+    ck_assert_ptr_null(cg_fit(c.model, c.opt, CG_LOSS_MSE, CG_METRIC_NONE, x, y, &o));
+    ck_assert_error(CG_ERR_VALUE, "accumulate -1");
+    cg_history_free(ha), cg_history_free(hb), cg_history_free(hc);
+    drop(&a), drop(&b), drop(&c);
+    cg_scope_end(sc);
+}
+END_TEST
+
 START_TEST(nan_loss_stops_with_error) {
     cg_scope *sc = cg_scope_begin();
     cg_tensor *x, *y;
@@ -352,6 +386,7 @@ int main(void) {
     tcase_add_test(tc, history_csv_and_plot);
     tcase_add_test(tc, predict_matches_forward);
     tcase_add_test(tc, early_stopping_restores_best);
+    tcase_add_test(tc, accumulated_micro_batches_equal_one_batch);
     tcase_add_test(tc, nan_loss_stops_with_error);
     tcase_add_test(tc, bad_arguments);
     tcase_add_test(tc, checkpoint_resume_is_bitwise_equal);

@@ -32,8 +32,11 @@ static cg_status run_shard(cg_module *model, cg_loss loss, cg_metric metric, cg_
     return w ? cg_backward_with(l, w) : cg_last_status();
 }
 
-cg_status cg_train_batch(cg_module *model, cg_loss loss, cg_metric metric, cg_tensor *x, cg_tensor *y, int shards,
-                         double *loss_out, double *metric_out) {
+/* cg_train_batch's work, with the backward of scale * the batch's mean
+ * loss, and random draws from streams forked with keys key0 + shard (also
+ * for a single shard when fork_alone). */
+static cg_status local_batch(cg_module *model, cg_loss loss, cg_metric metric, cg_tensor *x, cg_tensor *y, int shards,
+                             double scale, uint64_t key0, bool fork_alone, double *loss_out, double *metric_out) {
     if (loss_out) *loss_out = NAN;
     if (metric_out) *metric_out = NAN;
     if (!model || !x || !y) return cg_set_error(CG_ERR_NULL, "cg_train_batch: %s is NULL", !model ? "model" : !x ? "x" : "y");
@@ -53,7 +56,9 @@ cg_status cg_train_batch(cg_module *model, cg_loss loss, cg_metric metric, cg_te
     for (int k = 0; k < S; k++) r[k].loss = r[k].metric = NAN; /* until computed */
     if (S == 1) {
         cg_scope *s = cg_scope_begin();
-        cg_status st = run_shard(model, loss, metric, x, y, 0, n, 1.0, &r[0]);
+        cg_rng_fork *f = fork_alone ? cg_rng_fork_begin(key0) : NULL;
+        cg_status st = fork_alone && !f ? cg_last_status() : run_shard(model, loss, metric, x, y, 0, n, scale, &r[0]);
+        if (fork_alone) cg_rng_fork_end();
         cg_scope_end(s);
         if (loss_out) *loss_out = r[0].loss;
         if (metric_out) *metric_out = r[0].metric;
@@ -86,11 +91,11 @@ cg_status cg_train_batch(cg_module *model, cg_loss loss, cg_metric metric, cg_te
         /* shard k is rows [k n / S, (k+1) n / S), on thread k % nt */
         for (int k = tid; k < S; k += nt) {
             int64_t lo = n * k / S, hi = n * (k + 1) / S;
-            r[k].fork = cg_rng_fork_begin((uint64_t)k);
+            r[k].fork = cg_rng_fork_begin(key0 + (uint64_t)k);
             if (!r[k].fork) r[k].st = cg_last_status();
             else {
                 cg_grad_sink_set(r[k].sink);
-                r[k].st = run_shard(model, loss, metric, x, y, lo, hi, (double)(hi - lo) / (double)n, &r[k]);
+                r[k].st = run_shard(model, loss, metric, x, y, lo, hi, scale * (double)(hi - lo) / (double)n, &r[k]);
                 cg_grad_sink_set(NULL);
             }
             cg_rng_fork_end();
@@ -136,4 +141,56 @@ cg_status cg_train_batch(cg_module *model, cg_loss loss, cg_metric metric, cg_te
     if (loss_out) *loss_out = lv;
     if (metric_out) *metric_out = mv;
     return CG_OK;
+}
+
+cg_status cg_train_batch(cg_module *model, cg_loss loss, cg_metric metric, cg_tensor *x, cg_tensor *y, int shards,
+                         double *loss_out, double *metric_out) {
+    return local_batch(model, loss, metric, x, y, shards, 1.0, 0, false, loss_out, metric_out);
+}
+
+cg_status cg__train_batch_scaled(cg_module *model, cg_loss loss, cg_metric metric, cg_tensor *x, cg_tensor *y,
+                                 int shards, double scale, double *loss_out, double *metric_out) {
+    return local_batch(model, loss, metric, x, y, shards, scale, 0, false, loss_out, metric_out);
+}
+
+/* With a dist: the local part is the backward of the sum of the samples'
+ * losses (scale n), so the ranks' gradients add up to the whole batch's
+ * sum, which the averaging divides by the number of samples. */
+cg_status cg_train_batch_ex(cg_module *model, cg_loss loss, cg_metric metric, cg_tensor *x, cg_tensor *y,
+                            const cg_batch_opts *o, double *loss_out, double *metric_out) {
+    cg_batch_opts opts = o ? *o : (cg_batch_opts){0};
+    if (!opts.dist) return local_batch(model, loss, metric, x, y, opts.shards, 1.0, 0, false, loss_out, metric_out);
+    if (loss_out) *loss_out = NAN;
+    if (metric_out) *metric_out = NAN;
+    cg_dist *d = opts.dist;
+    cg_status st = CG_OK;
+    int64_t n = 0;
+    if (!model) st = cg_set_error(CG_ERR_NULL, "cg_train_batch: model is NULL");
+    else if (x || y) {
+        if (!x || !y || x->ndim < 1 || y->ndim < 1 || x->shape[0] != y->shape[0])
+            st = cg_set_error(CG_ERR_SHAPE, "cg_train_batch: x %s and y %s need the same number of samples (dim 0)",
+                              cg_shape_str(x), cg_shape_str(y));
+        else n = x->shape[0];
+    }
+    if (st == CG_OK && cg__dist_n_params(d) == 0)
+        st = cg_set_error(CG_ERR_STATE,
+                          "cg_train_batch: the dist has no parameters: call cg_dist_broadcast(dist, opt) first");
+    /* every rank moves the default generator by one block per call */
+    uint64_t c0 = cg_default_rng()->counter;
+    double lv = NAN, mv = NAN;
+    if (st == CG_OK && n > 0) {
+        cg__dist_set_no_sync(d, true);
+        st = local_batch(model, loss, metric, x, y, opts.shards, (double)n,
+                         (uint64_t)cg_dist_rank(d) * CG_MAX_SHARDS, true, &lv, &mv);
+        cg__dist_set_no_sync(d, false);
+    }
+    cg_default_rng()->counter = c0 + 1;
+    double ls = n > 0 ? lv * (double)n : 0, ms = n > 0 ? mv * (double)n : 0;
+    if (opts.no_sync) {
+        cg__dist_defer(d, st, n, ls, ms);
+        if (loss_out) *loss_out = lv;
+        if (metric_out) *metric_out = mv;
+        return st;
+    }
+    return cg__dist_step_finish(d, st, n, ls, ms, true, loss_out, metric_out);
 }

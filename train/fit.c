@@ -120,9 +120,10 @@ static cg_status snapshot(cb_state *c, cg_module *model, bool restore) {
     return st;
 }
 
-/* Run the callbacks after an epoch; *stop is set by early stopping. */
+/* Run the callbacks after an epoch; *stop is set by early stopping. Off
+ * rank 0 of a distributed run (writer false) nothing is written. */
 static cg_status run_callbacks(cb_state *cs, int n, int epoch, cg_history *h, cg_module *model, cg_optim *opt,
-                               bool *stop) {
+                               bool *stop, bool writer) {
     for (int i = 0; i < n; i++) {
         cb_state *c = &cs[i];
         double v = cg_history_last(h, c->monitor);
@@ -140,9 +141,12 @@ static cg_status run_callbacks(cb_state *cs, int n, int epoch, cg_history *h, cg
             break;
         case CG_CALLBACK_CHECKPOINT:
             if (better) c->best = v;
-            if (!c->cb->save_best_only || better) st = cg_checkpoint_save(c->cb->path, model, opt, epoch + 1, NULL);
+            if (writer && (!c->cb->save_best_only || better))
+                st = cg_checkpoint_save(c->cb->path, model, opt, epoch + 1, NULL);
             break;
-        case CG_CALLBACK_CSV_LOGGER: st = cg_history_write_csv(h, c->cb->path); break;
+        case CG_CALLBACK_CSV_LOGGER:
+            if (writer) st = cg_history_write_csv(h, c->cb->path);
+            break;
         case CG_CALLBACK_CUSTOM:
             if (c->cb->fn && c->cb->fn(epoch, h, c->cb->user)) *stop = true;
             break;
@@ -163,9 +167,11 @@ static bool check_args(cg_module *model, cg_optim *opt, cg_tensor *x, cg_tensor 
         return false;
     }
     if (o->epochs < 0 || o->batch_size < 1 || !(o->validation_split >= 0 && o->validation_split < 1) ||
-        o->verbose < 0 || o->verbose > 2 || o->n_callbacks < 0 || (o->n_callbacks > 0 && !o->callbacks)) {
-        cg_set_error(CG_ERR_VALUE, "cg_fit: epochs %d, batch_size %lld, validation_split %g, verbose %d: out of range",
-                     o->epochs, (long long)o->batch_size, o->validation_split, o->verbose);
+        o->verbose < 0 || o->verbose > 2 || o->n_callbacks < 0 || (o->n_callbacks > 0 && !o->callbacks) ||
+        o->accumulate < 0) {
+        cg_set_error(CG_ERR_VALUE,
+                     "cg_fit: epochs %d, batch_size %lld, validation_split %g, verbose %d, accumulate %d: out of range",
+                     o->epochs, (long long)o->batch_size, o->validation_split, o->verbose, o->accumulate);
         return false;
     }
     for (int i = 0; i < o->n_callbacks; i++) {
@@ -178,31 +184,111 @@ static bool check_args(cg_module *model, cg_optim *opt, cg_tensor *x, cg_tensor 
     return true;
 }
 
+/* How fit splits a step's batch: over ranks (dist) and micro-batches. */
+typedef struct {
+    cg_dist *d;
+    int W, rank;
+    int k;         /* micro-batches per step */
+    int64_t bs;    /* micro-batch size per rank */
+    const cg_tensor *x, *y;
+} fit_plan;
+
+/* Rows order[at + W q] for q in [q0, q1) of t (the rank's share of a step). */
+static cg_tensor *take_rows(const cg_tensor *t, const int64_t *order, int64_t at, int W, int64_t q0, int64_t q1) {
+    int64_t len = q1 - q0;
+    cg_tensor *idx = cg_empty(CG_INT64, &len, 1);
+    if (!idx) return NULL;
+    int64_t *ix = cg_data_i64(idx);
+    for (int64_t q = q0; q < q1; q++) ix[q - q0] = order[at + (int64_t)W * q];
+    return cg_k_index_select(t, 0, idx);
+}
+
+/* One step over the `m` samples at positions [start, start + m) of the
+ * epoch's order: this rank's micro-batches, then the synchronized one. The
+ * loss and metric are the step's means over its m samples. */
+static cg_status fit_step(cg_module *model, cg_loss loss, cg_metric metric, const fit_plan *pl, const int64_t *order,
+                          int64_t start, int64_t m, int shards, double *lv, double *mv) {
+    int64_t mine = m > pl->rank ? (m - pl->rank + pl->W - 1) / pl->W : 0; /* positions rank, rank + W, ... */
+    cg_status st = CG_OK, first = CG_OK;
+    double ls = 0, ms = 0;
+    for (int j = 0; j < pl->k; j++) {
+        int64_t q0 = (int64_t)j * pl->bs < mine ? (int64_t)j * pl->bs : mine;
+        int64_t q1 = q0 + pl->bs < mine ? q0 + pl->bs : mine;
+        cg_tensor *xb = NULL, *yb = NULL;
+        if (q1 > q0) {
+            xb = take_rows(pl->x, order, start + pl->rank, pl->W, q0, q1);
+            yb = xb ? take_rows(pl->y, order, start + pl->rank, pl->W, q0, q1) : NULL;
+            if (!yb) st = cg_last_status();
+        }
+        double l = NAN, mt = NAN;
+        if (pl->d) {
+            /* a failed micro-batch is reported to every rank by the synchronized call */
+            cg_batch_opts bo = {.shards = shards, .dist = pl->d, .no_sync = j + 1 < pl->k};
+            if (st != CG_OK) { /* (gathering the rows failed: reported by the synchronized call) */
+                cg__dist_defer(pl->d, st, 0, 0, 0);
+                xb = yb = NULL;
+                st = CG_OK;
+            }
+            cg_status sj = cg_train_batch_ex(model, loss, metric, xb, yb, &bo, &l, &mt);
+            if (j + 1 == pl->k) {
+                *lv = l, *mv = mt;
+                return sj;
+            }
+        } else {
+            if (st == CG_OK && q1 > q0)
+                st = cg__train_batch_scaled(model, loss, metric, xb, yb, shards, (double)(q1 - q0) / (double)m, &l, &mt);
+            if (st != CG_OK) {
+                *lv = l;
+                return st;
+            }
+            if (q1 > q0) ls += l * (double)(q1 - q0), ms += mt * (double)(q1 - q0);
+        }
+        if (first == CG_OK) first = st;
+    }
+    *lv = ls / (double)m;
+    *mv = ms / (double)m;
+    return first;
+}
+
 /* One pass over the training batches; returns false on error (status set). */
 static bool train_epoch(cg_module *model, cg_optim *opt, cg_loss loss, cg_metric metric, cg_batcher *b,
-                        const cg_fit_opts *o, int epoch, progress *pr, double *mean_loss, double *mean_metric) {
-    int64_t nb = cg_batcher_len(b), seen = 0;
+                        const fit_plan *pl, const cg_fit_opts *o, int epoch, progress *pr, double *mean_loss,
+                        double *mean_metric) {
+    int64_t nb = cg_batcher_len(b), seen = 0, N = pl->x->shape[0], G = pl->bs * pl->W * pl->k;
     double lsum = 0, msum = 0;
     cg_batcher_start_epoch(b, epoch);
+    const int64_t *order = cg_batcher_order(b);
     int np = 0;
     cg_tensor *const *ps = cg_optim_params(opt, &np);
     for (int64_t i = 0; i < nb; i++) {
         cg_scope *s = cg_scope_begin();
-        cg_tensor *xb, *yb;
-        cg_status st = cg_batcher_get(b, i, &xb, &yb);
         cg_optim_zero_grad(opt);
         double lv = NAN, mv = NAN;
-        if (st == CG_OK) st = cg_train_batch(model, loss, metric, xb, yb, o->shards, &lv, &mv);
-        if (st == CG_ERR_NUMERIC && !isfinite(lv)) /* (anomaly mode's own errors are CG_ERR_NUMERIC too) */
-            cg_set_error(CG_ERR_NUMERIC, "cg_fit: the loss became %g at epoch %d, batch %lld", lv, epoch + 1,
-                         (long long)i + 1);
+        int64_t m = N - i * G < G ? N - i * G : G;
+        cg_status st;
+        if (!pl->d && pl->k == 1) { /* one process: the batcher's batch as it is */
+            cg_tensor *xb, *yb;
+            st = cg_batcher_get(b, i, &xb, &yb);
+            if (st == CG_OK) st = cg_train_batch(model, loss, metric, xb, yb, o->shards, &lv, &mv);
+        } else {
+            st = fit_step(model, loss, metric, pl, order, i * G, m, o->shards, &lv, &mv);
+        }
+        if (st == CG_ERR_NUMERIC && !isfinite(lv)) { /* (anomaly mode's own errors are CG_ERR_NUMERIC too) */
+            if (pl->d) {
+                char why[600];
+                snprintf(why, sizeof why, "%s", cg_last_error());
+                cg_set_error(CG_ERR_NUMERIC, "cg_fit: at epoch %d, batch %lld: %s", epoch + 1, (long long)i + 1, why);
+            }
+            else
+                cg_set_error(CG_ERR_NUMERIC, "cg_fit: the loss became %g at epoch %d, batch %lld", lv, epoch + 1,
+                             (long long)i + 1);
+        }
         if (st == CG_OK && o->clip_norm > 0) st = cg_clip_grad_norm(ps, np, o->clip_norm, NULL);
         if (st == CG_OK) st = cg_optim_step(opt);
         if (st == CG_OK) {
-            int64_t bs = xb->shape[0];
-            seen += bs;
-            lsum += lv * (double)bs;
-            msum += mv * (double)bs;
+            seen += m;
+            lsum += lv * (double)m;
+            msum += mv * (double)m;
         }
         cg_scope_end(s);
         if (st != CG_OK) return false;
@@ -217,6 +303,68 @@ static bool train_epoch(cg_module *model, cg_optim *opt, cg_loss loss, cg_metric
     *mean_loss = seen ? lsum / (double)seen : NAN;
     *mean_metric = metric == CG_METRIC_NONE || !seen ? NAN : msum / (double)seen;
     return true;
+}
+
+/* The validation set in contiguous parts, one per rank, and the means over
+ * all of it (the same doubles on every rank). */
+static cg_eval_result evaluate_dist(cg_module *model, cg_loss loss, cg_metric metric, cg_tensor *xv, cg_tensor *yv,
+                                    int64_t bs, const fit_plan *pl) {
+    int64_t n = xv->shape[0], lo = n * pl->rank / pl->W, hi = n * (pl->rank + 1) / pl->W;
+    cg_eval_result r = {NAN, NAN, CG_OK};
+    double v[3] = {0, 0, (double)(hi - lo)};
+    if (hi > lo) {
+        cg_scope *s = cg_scope_begin();
+        r = cg_evaluate(model, loss, metric, cg_k_slice(xv, 0, lo, hi, 1), cg_k_slice(yv, 0, lo, hi, 1), bs);
+        cg_scope_end(s);
+        v[0] = r.loss * (double)(hi - lo);
+        v[1] = r.metric * (double)(hi - lo);
+    }
+    r.status = cg__dist_sum_checked(pl->d, r.status, v, 3);
+    r.loss = r.status == CG_OK ? v[0] / v[2] : NAN;
+    r.metric = r.status == CG_OK && metric != CG_METRIC_NONE ? v[1] / v[2] : NAN;
+    return r;
+}
+
+/* Before a distributed fit: every rank's arguments are good and the same
+ * (data checksums included), every rank starts from rank 0's state. */
+static cg_status dist_start(cg_dist *d, cg_optim *opt, cg_loss loss, cg_metric metric, const cg_tensor *xt,
+                            const cg_tensor *yt, const cg_tensor *xv, const cg_tensor *yv, cg_fit_opts *o) {
+    int64_t clip_bits;
+    memcpy(&clip_bits, &o->clip_norm, sizeof clip_bits);
+    int64_t v[] = {xt->shape[0],
+                   (int64_t)cg__dist_checksum(xt),
+                   (int64_t)cg__dist_checksum(yt),
+                   xv && yv ? xv->shape[0] : 0,
+                   xv && yv ? (int64_t)(cg__dist_checksum(xv) ^ cg__dist_checksum(yv)) : 0,
+                   o->epochs,
+                   o->batch_size,
+                   o->accumulate > 1 ? o->accumulate : 1,
+                   o->shuffle,
+                   (int64_t)o->seed,
+                   (int64_t)loss,
+                   (int64_t)metric,
+                   clip_bits,
+                   o->n_callbacks};
+    const char *names[] = {"the number of training samples",
+                           "the training data's checksum (x)",
+                           "the training data's checksum (y)",
+                           "the number of validation samples",
+                           "the validation data's checksum",
+                           "epochs",
+                           "batch_size",
+                           "accumulate",
+                           "shuffle",
+                           "seed",
+                           "the loss",
+                           "the metric",
+                           "clip_norm (its bits)",
+                           "the number of callbacks"};
+    cg_status st = cg__dist_same(d, "cg_fit", v, names, (int)(sizeof v / sizeof v[0]));
+    int64_t e = o->initial_epoch;
+    if (st == CG_OK) st = cg__dist_bcast_i64(d, &e, 1);
+    o->initial_epoch = (int)e;
+    if (st == CG_OK) st = cg_dist_broadcast(d, opt);
+    return st;
 }
 
 /* The Keras end-of-epoch line. */
@@ -235,14 +383,21 @@ static void epoch_line(progress *p, const cg_history *h) {
 cg_history *cg_fit(cg_module *model, cg_optim *opt, cg_loss loss, cg_metric metric, cg_tensor *x, cg_tensor *y,
                    const cg_fit_opts *opts) {
     cg_fit_opts o = opts ? *opts : cg_fit_defaults();
-    if (!check_args(model, opt, x, y, &o)) return NULL;
+    cg_dist *d = o.dist;
+    bool ok = check_args(model, opt, x, y, &o);
+    /* a rank with bad arguments stops every rank, not just itself */
+    if (d && cg_dist_check(d, ok ? CG_OK : cg_last_status()) != CG_OK) return NULL;
+    if (!ok) return NULL;
+    cg_tensor *xt = x, *yt = y, *xv = o.x_val, *yv = o.y_val;
+    ok = o.validation_split <= 0 || cg_train_val_split(x, y, o.validation_split, &xt, &yt, &xv, &yv) == CG_OK;
+    if (d && cg_dist_check(d, ok ? CG_OK : cg_last_status()) != CG_OK) return NULL;
+    if (!ok) return NULL;
+    if (d && dist_start(d, opt, loss, metric, xt, yt, xv, yv, &o) != CG_OK) return NULL;
+    fit_plan pl = {d, cg_dist_size(d), cg_dist_rank(d), o.accumulate > 1 ? o.accumulate : 1, o.batch_size, xt, yt};
+    if (pl.rank != 0) o.verbose = 0;
     FILE *out = o.out ? o.out : stdout;
     bool tty = isatty(fileno(out));
-    cg_tensor *xt = x, *yt = y, *xv = o.x_val, *yv = o.y_val;
-    if (o.validation_split > 0 &&
-        cg_train_val_split(x, y, o.validation_split, &xt, &yt, &xv, &yv) != CG_OK)
-        return NULL;
-    cg_batcher *b = cg_batcher_new(xt, yt, o.batch_size, o.shuffle, o.seed, false);
+    cg_batcher *b = cg_batcher_new(xt, yt, o.batch_size * pl.W * pl.k, o.shuffle, o.seed, false);
     cg_history *h = calloc(1, sizeof *h);
     cb_state *cs = calloc((size_t)(o.n_callbacks ? o.n_callbacks : 1), sizeof *cs);
     if (!b || !h || !cs) {
@@ -270,13 +425,14 @@ cg_history *cg_fit(cg_module *model, cg_optim *opt, cg_loss loss, cg_metric metr
         if (o.verbose) fprintf(out, "Epoch %d/%d\n", e + 1, o.epochs);
         double l, m;
         progress pr = {out, o.verbose, tty, nb, now(), 0};
-        if (!train_epoch(model, opt, loss, metric, b, &o, e, &pr, &l, &m)) {
+        if (!train_epoch(model, opt, loss, metric, b, &pl, &o, e, &pr, &l, &m)) {
             h->status = cg_last_status();
             if (o.verbose && tty) fprintf(out, "\n");
             break;
         }
         cg_eval_result v = {NAN, NAN, CG_OK};
-        if (has_val) v = cg_evaluate(model, loss, metric, xv, yv, o.batch_size);
+        if (has_val) v = d ? evaluate_dist(model, loss, metric, xv, yv, o.batch_size, &pl)
+                           : cg_evaluate(model, loss, metric, xv, yv, o.batch_size);
         cg_module_train(model, true);
         if (v.status != CG_OK || !cg__history_add_row(h)) {
             h->status = cg_last_status();
@@ -290,7 +446,12 @@ cg_history *cg_fit(cg_module *model, cg_optim *opt, cg_loss loss, cg_metric metr
             h->values[(h->epochs - 1) * CG_HISTORY_MAX_KEYS + j++] = row[k];
         }
         epoch_line(&pr, h);
-        cg_status st = run_callbacks(cs, o.n_callbacks, e, h, model, opt, &stop);
+        cg_status st = run_callbacks(cs, o.n_callbacks, e, h, model, opt, &stop, pl.rank == 0);
+        if (d) { /* rank 0's writes may fail, and any rank's callback may stop */
+            double any = stop;
+            st = cg__dist_sum_checked(d, st, &any, 1);
+            stop = any > 0;
+        }
         if (st != CG_OK) {
             h->status = st;
             break;

@@ -23,11 +23,17 @@
  * The progress line is redrawn in place on a terminal; when the output is not
  * a terminal only the final line of each epoch is printed. verbose 0 prints
  * nothing, 2 prints one line per epoch (Keras).
+ *
+ * Over several processes (dist.h): set o.dist on every rank, pass every rank
+ * the whole data set, and run the program under mpirun. o.batch_size is per
+ * rank (DDP's): 2 ranks with batch 16 train like one process with batch
+ * 32, History included; only rank 0 prints and writes files.
  */
 #ifndef CGRAD_TRAIN_H
 #define CGRAD_TRAIN_H
 
 #include "datasets.h"
+#include "dist.h"
 #include "nn.h"
 #include "optim.h"
 
@@ -128,6 +134,10 @@ typedef struct cg_fit_opts {
     double clip_norm;        /* > 0: clip the global gradient norm each step */
     int shards;              /* split each batch over threads: see cg_train_batch (default 0: no) */
     FILE *out;               /* progress output; NULL: stdout */
+    int accumulate;          /* micro-batches of batch_size per optimizer step, their gradients summed
+                                without communication (DDP's no_sync): the step equals one on a batch
+                                accumulate times larger (default 0 or 1: none) */
+    cg_dist *dist;           /* train over the ranks of dist (dist.h); NULL: this process alone */
 } cg_fit_opts;
 
 cg_fit_opts cg_fit_defaults(void);
@@ -153,10 +163,50 @@ cg_fit_opts cg_fit_defaults(void);
 cg_status cg_train_batch(cg_module *model, cg_loss loss, cg_metric metric, cg_tensor *x, cg_tensor *y, int shards,
                          double *loss_out, double *metric_out);
 
+/* cg_train_batch with options; NULL o: cg_train_batch's defaults. */
+typedef struct cg_batch_opts {
+    int shards;    /* as cg_train_batch's */
+    /* With dist, every rank calls this once per step, in step: the local
+     * gradient is summed over the ranks so that .grad becomes the gradient
+     * of the mean loss over every rank's samples (of those since the last
+     * synchronized call, with no_sync), and *loss_out / *metric_out are
+     * those means too. x and y may be NULL (or have 0 rows) on a rank
+     * without samples this step. A failure on any rank (a NaN loss, bad
+     * input) fails the call on every rank, naming that rank. Call
+     * cg_dist_broadcast(dist, opt) first. Random draws (dropout) come from
+     * a stream forked per rank; the default generator moves one block per
+     * call on every rank, so all ranks keep the same state. */
+    cg_dist *dist;
+    /* With dist: keep this batch's gradient local, added to .grad (DDP's
+     * no_sync); the next call without no_sync averages everything since the
+     * last synchronized one. *loss_out and *metric_out are this rank's. An
+     * error here is also passed on at that next call. */
+    bool no_sync;
+} cg_batch_opts;
+
+cg_status cg_train_batch_ex(cg_module *model, cg_loss loss, cg_metric metric, cg_tensor *x, cg_tensor *y,
+                            const cg_batch_opts *o, double *loss_out, double *metric_out);
+
 /* Train model on x -> y (dim 0 = samples). Returns the history (caller
  * frees), or NULL with an error for bad arguments. A NaN/Inf loss stops
  * training: the history holds the finished epochs and its status is
- * CG_ERR_NUMERIC, with cg_last_error() naming the epoch and batch. */
+ * CG_ERR_NUMERIC, with cg_last_error() naming the epoch and batch.
+ *
+ * With o->dist (every rank calls cg_fit with the same data and options):
+ * first the ranks check they agree (sample counts, a checksum of x and y,
+ * batch size, epochs, ...; a rank whose arguments are bad fails every
+ * rank, naming it), then cg_dist_broadcast gives every rank rank 0's
+ * parameters, optimizer state and generator, and rank 0's initial_epoch is
+ * used (so rank 0 alone may load a checkpoint). Each epoch every rank draws
+ * the same permutation (seed, epoch); step i takes the next
+ * batch_size * ranks * accumulate samples of it, rank r the ones at
+ * positions r, r + ranks, ... (DistributedSampler's interleave), none when
+ * the last step is short of samples. loss, accuracy and val_* are the
+ * means over all samples (the validation set is split in contiguous parts,
+ * one per rank), identical on every rank. Only rank 0 prints (verbose is
+ * 0 elsewhere) and runs the checkpoint and CSV logger callbacks; early
+ * stopping and custom callbacks run on every rank, and fit stops when any
+ * rank's callback says stop. */
 cg_history *cg_fit(cg_module *model, cg_optim *opt, cg_loss loss, cg_metric metric, cg_tensor *x, cg_tensor *y,
                    const cg_fit_opts *o);
 
