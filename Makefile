@@ -7,12 +7,12 @@ CMAKE_FLAGS ?=
 
 # Debian packages needed to build and test.
 DEPS := cmake gcc make pkg-config libblis-dev libblis4-openmp check \
-        libcjson-dev libutf8proc-dev libarchive-dev libcsv-dev gnuplot-nox \
+        libcjson-dev libutf8proc-dev libarchive-dev libcsv-dev libhdf5-dev gnuplot-nox \
         libopenmpi-dev openmpi-bin iproute2
 # Extra packages for the benchmarks (the PyTorch peer).
 BENCH_DEPS := python3-torch
 
-.PHONY: all deps build test test-native test-sanitize test-valgrind demo bench install clean
+.PHONY: all deps build test test-native test-sanitize test-valgrind demo bench install clean venv
 
 all: build
 
@@ -63,6 +63,12 @@ bench: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS) --target cgrad-bench bench_matmul
 	@./bench/run.sh $(BUILD)
+
+# The Python virtual environment of the reference scripts (Keras 3, JAX,
+# PyTorch; tests/reference/requirements.txt) in $(VENV). Never needed by tests.
+VENV ?= .venv
+venv:
+	@./scripts/venv.sh $(VENV)
 
 install: build
 	cmake --install $(BUILD)

@@ -25,6 +25,9 @@ endif()
 pkg_check_modules(CJSON REQUIRED IMPORTED_TARGET libcjson)
 pkg_check_modules(UTF8PROC REQUIRED IMPORTED_TARGET libutf8proc)
 pkg_check_modules(LIBARCHIVE REQUIRED IMPORTED_TARGET libarchive)
+# HDF5 (Keras .h5 and model.weights.h5): Debian's serial build, whose hdf5.pc
+# points into /usr/lib/<arch>/hdf5/serial.
+pkg_check_modules(HDF5 REQUIRED IMPORTED_TARGET hdf5)
 find_path(CSV_INCLUDE_DIR csv.h)
 find_library(CSV_LIBRARY csv)
 if(NOT CSV_INCLUDE_DIR OR NOT CSV_LIBRARY)
@@ -35,8 +38,9 @@ set_target_properties(cgrad_csv PROPERTIES INTERFACE_INCLUDE_DIRECTORIES ${CSV_I
                                            INTERFACE_LINK_LIBRARIES ${CSV_LIBRARY})
 
 set(CGRAD_LINK_DEPS OpenMP::OpenMP_C ${CGRAD_BLIS} PkgConfig::CJSON PkgConfig::UTF8PROC
-                    PkgConfig::LIBARCHIVE cgrad_csv m)
-set(CGRAD_PC_EXTRA_LIBS "-lcjson -lutf8proc -larchive -lcsv")
+                    PkgConfig::LIBARCHIVE PkgConfig::HDF5 cgrad_csv m)
+list(JOIN HDF5_LDFLAGS " " CGRAD_HDF5_LIBS)
+set(CGRAD_PC_EXTRA_LIBS "-lcjson -lutf8proc -larchive ${CGRAD_HDF5_LIBS} -lcsv")
 
 # MPI (Open MPI from Debian: libopenmpi-dev, openmpi-bin) for dist/:
 # AUTO uses it when found, ON requires it, OFF builds without (the

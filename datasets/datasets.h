@@ -150,6 +150,15 @@ cg_sequences *cg_tokenizer_texts_to_sequences(const cg_tokenizer *tk, const char
 /* One text: writes up to cap ids to out, returns the full count (like snprintf). */
 int64_t cg_tokenizer_encode(const cg_tokenizer *tk, const char *text, int64_t *out, int64_t cap);
 
+/* A tokenizer from Keras' Tokenizer.to_json() (a file, or the text with
+ * `label` standing for it in messages): its options, word_counts (in their
+ * order), document_count and word_index exactly as Keras has them, so
+ * texts encode to the ids Keras gives them (also when word_index was
+ * trimmed to the words below num_words). A split longer than one character
+ * is refused. NULL with an error naming the file and the entry. */
+cg_tokenizer *cg_tokenizer_from_keras_json(const char *json, const char *label);
+cg_tokenizer *cg_tokenizer_load_keras(const char *path);
+
 /* --------------------------------------------------------- text corpora */
 
 /* Texts (valid UTF-8, NUL-terminated) with integer labels. Read-only fields. */

@@ -2,6 +2,7 @@
  * UTF-8 aware through utf8proc. */
 #include "datasets_internal.h"
 
+#include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <utf8proc.h>
 #ifdef _OPENMP
@@ -162,8 +163,9 @@ struct cg_tokenizer {
     slot *slots; /* power-of-two size */
     uint64_t nslots;
     int shift; /* 64 - log2(nslots) */
-    int64_t *by_index; /* index -> entry id (-1 for the oov slot) */
+    int64_t *by_index; /* index -> entry id (-1 for the oov slot, -2 for an index no word has) */
     int64_t vocab, docs, oov_entry;
+    int64_t oov_index; /* the oov token's index: 1, or where a Keras JSON puts it */
     dbuf scratch;
 };
 
@@ -189,6 +191,7 @@ cg_tokenizer *cg_tokenizer_new(const cg_tokenizer_options *opt) {
     o.filters = tk->filters, o.split = tk->split, o.oov_token = tk->oov;
     tk->opt = o;
     tk->oov_entry = -1;
+    tk->oov_index = 1;
     tk->nslots = 1024;
     tk->shift = 64 - 10;
     tk->slots = malloc(tk->nslots * sizeof *tk->slots);
@@ -301,6 +304,7 @@ static cg_status rank_words(cg_tokenizer *tk) {
     tk->by_index = by;
     int64_t m = 0;
     tk->oov_entry = tk->oov ? lookup(tk, tk->oov, strlen(tk->oov), fnv1a(tk->oov, strlen(tk->oov))) : -1;
+    if (tk->oov_entry < 0) tk->oov_entry = -1; /* lookup's "absent" is any negative */
     for (int64_t e = 0; e < tk->nent; e++)
         if (e != tk->oov_entry) order[m++] = (rank_item){tk->ent[e].count, e};
     qsort(order, (size_t)m, sizeof *order, by_count);
@@ -311,6 +315,7 @@ static cg_status rank_words(cg_tokenizer *tk) {
         by[base + r] = order[r].id;
     }
     if (tk->oov_entry >= 0) tk->ent[tk->oov_entry].index = 1;
+    tk->oov_index = 1;
     tk->vocab = m + base - 1;
     free(order);
     return CG_OK;
@@ -363,7 +368,7 @@ int64_t cg_tokenizer_document_count(const cg_tokenizer *tk) { return tk ? tk->do
 
 int64_t cg_tokenizer_index(const cg_tokenizer *tk, const char *word) {
     if (!tk || !word) return 0;
-    if (tk->oov && strcmp(word, tk->oov) == 0) return 1;
+    if (tk->oov && strcmp(word, tk->oov) == 0) return tk->oov_index;
     int64_t e = lookup(tk, word, strlen(word), fnv1a(word, strlen(word)));
     return e >= 0 ? tk->ent[e].index : 0;
 }
@@ -371,7 +376,7 @@ int64_t cg_tokenizer_index(const cg_tokenizer *tk, const char *word) {
 const char *cg_tokenizer_word(const cg_tokenizer *tk, int64_t index) {
     if (!tk || index < 1 || index > tk->vocab) return NULL;
     int64_t e = tk->by_index[index];
-    return e >= 0 ? tk->pool.p + tk->ent[e].off : tk->oov;
+    return e >= 0 ? tk->pool.p + tk->ent[e].off : e == -1 ? tk->oov : NULL;
 }
 
 int64_t cg_tokenizer_count(const cg_tokenizer *tk, const char *word) {
@@ -403,7 +408,7 @@ static void encode_word(const char *w, size_t n, void *ctx) {
     if (id > 0 && tk->opt.num_words && id >= tk->opt.num_words) id = 0;
     if (id == 0) {
         if (!tk->oov) return;
-        id = 1;
+        id = tk->oov_index;
     }
     if (c->n >= c->cap && c->grow && !grow_array((void **)&c->out, &c->cap, c->n + 1, sizeof *c->out)) c->oom = true;
     if (c->n < c->cap) c->out[c->n] = id;
@@ -481,4 +486,140 @@ cg_sequences *cg_tokenizer_texts_to_sequences(const cg_tokenizer *tk, const char
         return NULL;
     }
     return s;
+}
+
+/* -------------------------------------------------- Keras' to_json() */
+
+/* A string member of a JSON object, or NULL (absent or null). */
+static const char *json_str(const cJSON *o, const char *key, bool *bad) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!v || cJSON_IsNull(v)) return NULL;
+    if (!cJSON_IsString(v)) *bad = true;
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* An object encoded as a JSON string inside the config (Keras json.dumps
+ * each table), parsed; NULL with an error. */
+static cJSON *json_table(const cJSON *cfg, const char *key, const char *label) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, key);
+    cJSON *t = cJSON_IsString(v) ? cJSON_Parse(v->valuestring) : NULL;
+    if (!cJSON_IsObject(t)) {
+        cJSON_Delete(t);
+        cg_set_error(CG_ERR_PARSE, "cg_tokenizer_from_keras_json: %s: config.%s is not a JSON object in a string", label,
+                     key);
+        return NULL;
+    }
+    return t;
+}
+
+cg_tokenizer *cg_tokenizer_from_keras_json(const char *json, const char *label) {
+    const char *fn = "cg_tokenizer_from_keras_json";
+    if (!json) return cg_set_error(CG_ERR_NULL, "%s: json is NULL", fn), NULL;
+    if (!label) label = "tokenizer JSON";
+    cJSON *root = cJSON_Parse(json), *counts = NULL, *index = NULL;
+    cg_tokenizer *tk = NULL;
+    const cJSON *cls = cJSON_GetObjectItemCaseSensitive(root, "class_name");
+    const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(root, "config");
+    if (!root || !cJSON_IsObject(cfg) || !cJSON_IsString(cls) || strcmp(cls->valuestring, "Tokenizer") != 0) {
+        cg_set_error(CG_ERR_PARSE, "%s: %s: not the JSON of Keras' Tokenizer.to_json() (class_name Tokenizer, config)",
+                     fn, label);
+        goto out;
+    }
+    bool bad = false;
+    cg_tokenizer_options o = cg_tokenizer_defaults();
+    const cJSON *nw = cJSON_GetObjectItemCaseSensitive(cfg, "num_words");
+    const cJSON *lower = cJSON_GetObjectItemCaseSensitive(cfg, "lower");
+    const cJSON *cl = cJSON_GetObjectItemCaseSensitive(cfg, "char_level");
+    const cJSON *dc = cJSON_GetObjectItemCaseSensitive(cfg, "document_count");
+    if (nw && !cJSON_IsNull(nw) && !(cJSON_IsNumber(nw) && nw->valuedouble >= 0 && nw->valuedouble < 9e15)) bad = true;
+    o.num_words = cJSON_IsNumber(nw) ? (int64_t)nw->valuedouble : 0;
+    o.filters = json_str(cfg, "filters", &bad);
+    if (!o.filters && !bad) o.filters = ""; /* filters=None: nothing filtered */
+    o.split = json_str(cfg, "split", &bad);
+    o.oov_token = json_str(cfg, "oov_token", &bad);
+    if (lower && !cJSON_IsBool(lower)) bad = true;
+    if (cl && !cJSON_IsBool(cl)) bad = true;
+    o.lower = !lower || cJSON_IsTrue(lower);
+    o.char_level = cJSON_IsTrue(cl);
+    if (bad) {
+        cg_set_error(CG_ERR_PARSE, "%s: %s: num_words, filters, lower, split, char_level or oov_token has the wrong type",
+                     fn, label);
+        goto out;
+    }
+    if (o.split && utf8proc_iterate((const utf8proc_uint8_t *)o.split, -1, &(utf8proc_int32_t){0}) != (utf8proc_ssize_t)strlen(o.split)) {
+        cg_set_error(CG_ERR_VALUE, "%s: %s: split \"%s\" is not one character (cgrad splits on one)", fn, label, o.split);
+        goto out;
+    }
+    if (!(counts = json_table(cfg, "word_counts", label)) || !(index = json_table(cfg, "word_index", label))) goto out;
+    if (!(tk = cg_tokenizer_new(&o))) goto out;
+    tk->docs = cJSON_IsNumber(dc) && dc->valuedouble >= 0 ? (int64_t)dc->valuedouble : 0;
+    /* word_counts in Keras' order (first appearance) */
+    const cJSON *v;
+    cJSON_ArrayForEach(v, counts) {
+        if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 9e15) {
+            cg_set_error(CG_ERR_PARSE, "%s: %s: word_counts[\"%s\"] is not a count", fn, label, v->string);
+            goto fail;
+        }
+        size_t n = strlen(v->string);
+        if (!add_word(tk, v->string, n, fnv1a(v->string, n), (int64_t)v->valuedouble)) goto oom;
+    }
+    /* word_index as Keras has it: it decides every id */
+    int64_t max = 0;
+    cJSON_ArrayForEach(v, index) {
+        if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > 2147483647.0 ||
+            v->valuedouble != (double)(int64_t)v->valuedouble) {
+            cg_set_error(CG_ERR_PARSE, "%s: %s: word_index[\"%s\"] is not an index >= 1", fn, label, v->string);
+            goto fail;
+        }
+        if ((int64_t)v->valuedouble > max) max = (int64_t)v->valuedouble;
+    }
+    int64_t *by = malloc(((size_t)max + 2) * sizeof *by);
+    if (!by) goto oom;
+    free(tk->by_index);
+    tk->by_index = by;
+    for (int64_t i = 0; i <= max; i++) by[i] = -2;
+    for (int64_t e = 0; e < tk->nent; e++) tk->ent[e].index = 0;
+    cJSON_ArrayForEach(v, index) {
+        int64_t id = (int64_t)v->valuedouble;
+        size_t n = strlen(v->string);
+        bool is_oov = tk->oov && strcmp(v->string, tk->oov) == 0;
+        if (by[id] != -2) {
+            cg_set_error(CG_ERR_PARSE, "%s: %s: word_index gives %lld to two words (\"%s\" and another)", fn, label,
+                         (long long)id, v->string);
+            goto fail;
+        }
+        int64_t e = lookup(tk, v->string, n, fnv1a(v->string, n));
+        if (e < 0 && !is_oov) { /* in word_index but not counted: a trimmed file */
+            if (!add_word(tk, v->string, n, fnv1a(v->string, n), 0)) goto oom;
+            e = lookup(tk, v->string, n, fnv1a(v->string, n));
+        }
+        if (is_oov) {
+            tk->oov_index = id;
+            tk->oov_entry = e >= 0 ? e : -1;
+        }
+        by[id] = e >= 0 ? e : -1;
+        if (e >= 0) tk->ent[e].index = id;
+    }
+    tk->vocab = max;
+    goto out;
+oom:
+    cg_set_error(CG_ERR_NOMEM, "%s: %s: out of memory", fn, label);
+fail:
+    cg_tokenizer_free(tk);
+    tk = NULL;
+out:
+    cJSON_Delete(root);
+    cJSON_Delete(counts);
+    cJSON_Delete(index);
+    return tk;
+}
+
+cg_tokenizer *cg_tokenizer_load_keras(const char *path) {
+    if (!path) return cg_set_error(CG_ERR_NULL, "cg_tokenizer_load_keras: path is NULL"), NULL;
+    size_t len;
+    char *text = read_file("cg_tokenizer_load_keras", path, &len);
+    if (!text) return NULL;
+    cg_tokenizer *tk = cg_tokenizer_from_keras_json(text, path);
+    free(text);
+    return tk;
 }

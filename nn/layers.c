@@ -288,3 +288,31 @@ cg_module *cg_activation_new(cg_activation act, const char *name) {
     if (l) l->act = act;
     return l ? &l->base : NULL;
 }
+
+/* ------------------------------------------------------- for cg_keras_save */
+
+bool cg__dense_info(const cg_module *m, int *in, int *units, cg_activation *act, bool *bias) {
+    if (!m || m->type != &dense_type) return false;
+    const dense *d = (const dense *)m;
+    *in = d->in, *units = d->units, *act = cg__act_or(d->act, CG_ACT_LINEAR), *bias = d->bias != NULL;
+    return true;
+}
+
+bool cg__embedding_info(const cg_module *m, int *vocab, int *dim, bool *mask_zero) {
+    if (!m || m->type != &embedding_type) return false;
+    const embedding *e = (const embedding *)m;
+    *vocab = e->vocab, *dim = e->dim, *mask_zero = e->mask_zero;
+    return true;
+}
+
+bool cg__dropout_info(const cg_module *m, double *rate) {
+    if (!m || m->type != &dropout_type) return false;
+    *rate = ((const simple_layer *)m)->p;
+    return true;
+}
+
+bool cg__activation_info(const cg_module *m, cg_activation *act) {
+    if (!m || m->type != &activation_type) return false;
+    *act = cg__act_or(((const simple_layer *)m)->act, CG_ACT_LINEAR);
+    return true;
+}

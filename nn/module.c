@@ -113,6 +113,7 @@ void cg_module_free(cg_module *m) {
         free(m->shards);
     }
     cg_arena_free(m->arena);
+    free(m->keras);
     free(m);
 }
 

@@ -122,6 +122,9 @@ cg_status cg_init_fill(cg_tensor *t, cg_init init, cg_rng *rng);
 /* ---------------------------------------------------------------- modules */
 
 typedef struct cg_module cg_module;
+/* The Keras options of a layer that cg_keras_load or cg_keras_from_config
+ * made (private to nn/keras.c). */
+typedef struct cg_keras_layer cg_keras_layer;
 
 typedef struct cg_module_type {
     const char *name; /* the type's display name: "LSTM" */
@@ -159,6 +162,7 @@ struct cg_module {
     int n_children, cap_children;
     cg_module **children;
     cg_module_shards *shards; /* cg_train_batch's, kept between steps; freed with the module */
+    cg_keras_layer *keras;    /* the layer's Keras options when a Keras file made it; freed with the module */
 };
 
 /* Set up the base of a module struct (allocated by the caller, usually
@@ -417,6 +421,79 @@ cg_module *cg_bidirectional_new(cg_module *layer, const char *name);
 typedef enum cg_merge_mode { CG_MERGE_CONCAT = 0, CG_MERGE_SUM, CG_MERGE_MUL, CG_MERGE_AVE } cg_merge_mode;
 cg_module *cg_bidirectional_new_ex(cg_module *layer, cg_merge_mode merge, const char *name);
 const char *cg_merge_mode_name(cg_merge_mode merge);
+
+/* ------------------------------------------------------------ Keras files */
+/* Keras model files, read and written: `.keras` (Keras 3: a zip archive of
+ * config.json, metadata.json and model.weights.h5) and legacy `.h5` (HDF5:
+ * the attribute model_config and the group model_weights, as Keras 2 and
+ * Keras 3's model.save("x.h5") write them). The model is a Sequential of
+ * InputLayer, Embedding (mask_zero), SimpleRNN, LSTM, GRU (reset_after true,
+ * or false: cg_rnn_opts.reset_before), Bidirectional (merge modes concat,
+ * sum, mul, ave), Dense, Dropout, Activation and Flatten with the options docs/keras.md
+ * lists; layer names are kept. Anything else (another class, an option
+ * cgrad does not have) is refused with an error naming the file, the place
+ * in it and the class or option; nothing is half-built.
+ *
+ *     cg_keras_extra ex;
+ *     cg_module *model = cg_keras_load("imdb_lstm.keras", &ex);
+ *     if (!model) { fprintf(stderr, "%s\n", cg_last_error()); return 1; }
+ *     cg_tensor *p = cg_module_forward(model, ids);           // Keras' numbers
+ *     cg_optim *opt = cg_keras_optimizer_new(model, &ex);     // train.h: Keras' Adam, its state
+ *     ...                                                     // train on
+ *     cg_keras_optimizer_state(opt, model, &ex);              // train.h: the state back
+ *     cg_keras_save(model, "tuned.keras", &ex);               // Keras' load_model opens it
+ *     cg_keras_extra_free(&ex);
+ *     cg_module_free(model);
+ */
+
+/* What a Keras file holds beside the model. */
+typedef struct cg_keras_extra {
+    char keras_version[32]; /* of the Keras that wrote the file; "" if it does not say */
+    /* compile(): the optimizer's class ("Adam"; "" when the model was saved
+     * uncompiled) and hyperparameters (NaN when absent), the loss when it
+     * is a name ("binary_crossentropy"; else ""). */
+    char optimizer[32];
+    double learning_rate, beta_1, beta_2, epsilon;
+    bool amsgrad;
+    char loss[64];
+    /* The input shape without the batch (InputLayer's batch_shape; -1 for
+     * None), and whether the inputs are integer ids. */
+    int64_t input_shape[CG_MAX_DIMS];
+    int input_ndim;
+    bool int_input;
+    /* The Adam state when the file holds one (n_params > 0): the steps taken
+     * and the first and second moments of each model parameter, in
+     * cg_module_parameters order (NULL for a parameter that is not trained).
+     * Tensors owned by the extra. */
+    int64_t iterations;
+    int n_params;
+    cg_tensor **m, **v;
+    char *compile_config; /* private: compile()'s JSON, written back by cg_keras_save */
+    cg_scope *arena;      /* private: holds m, v */
+} cg_keras_extra;
+
+/* Read a .keras or .h5 file (told apart by content) -> a new Sequential
+ * model (the caller frees it); extra (may be NULL) is filled, and must be
+ * released with cg_keras_extra_free whether the load succeeded or not.
+ * NULL with an error naming the file and the place inside it
+ * ("x.keras: model.weights.h5: layers/lstm/cell/vars/0: ...") on bad
+ * input. */
+cg_module *cg_keras_load(const char *path, cg_keras_extra *extra);
+/* The same from bytes in memory; `label` stands for the path in messages. */
+cg_module *cg_keras_load_memory(const void *data, size_t size, const char *label, cg_keras_extra *extra);
+/* A model from a Keras configuration alone (config.json's text, or a
+ * legacy model_config): the layers with fresh weights, ready to be saved
+ * for Keras. The caller frees it; NULL with an error. */
+cg_module *cg_keras_from_config(const char *json, const char *label);
+/* Write model as .keras (path ending in ".keras") or legacy .h5 (".h5",
+ * ".hdf5") through a temporary file: a failed save leaves what was at path.
+ * extra (may be NULL) adds compile() and the optimizer state. Layers made
+ * in C are written from what they hold; a recurrent layer must come from a
+ * Keras file or cg_keras_from_config, because its activation, direction and
+ * dropout cannot be read back from it. */
+cg_status cg_keras_save(const cg_module *model, const char *path, const cg_keras_extra *extra);
+/* Release what a load put in extra (the struct itself is the caller's). */
+void cg_keras_extra_free(cg_keras_extra *extra);
 
 /* ----------------------------------------------------------- losses */
 /* Each returns a 0-d mean over the batch. A target of shape [B] is accepted

@@ -24,4 +24,11 @@ bool cg__act_unop(cg_activation act, cg_unop *op);
 /* Allocate a layer struct of `size` bytes and init its base; NULL on error. */
 void *cg__layer_alloc(size_t size, const cg_module_type *type, const char *name);
 
+/* What cg_keras_save reads of layers made in C (layers.c); false when m is
+ * not of that type. */
+bool cg__dense_info(const cg_module *m, int *in, int *units, cg_activation *act, bool *bias);
+bool cg__embedding_info(const cg_module *m, int *vocab, int *dim, bool *mask_zero);
+bool cg__dropout_info(const cg_module *m, double *rate);
+bool cg__activation_info(const cg_module *m, cg_activation *act);
+
 #endif

@@ -125,6 +125,11 @@ static bool tsv_no_tab(void) { return FAILED_PTR(cg_read_tsv(tmp_file("t.tsv", "
 static bool csv_ragged(void) { return FAILED_PTR(cg_read_csv(tmp_file("r.csv", "a,b\n1,2\n3\n"), NULL)); }
 static bool safetensors_garbage(void) { return FAILED_PTR(cg_safetensors_open(tmp_file("g.safetensors", "not a file"))); }
 
+static bool keras_garbage(void) { return FAILED_PTR(cg_keras_load(tmp_file("m.keras", "PK\x03\x04 not a zip"), NULL)); }
+static bool keras_missing_weight(void) {
+    return FAILED_PTR(cg_keras_load(cgt_src_path("reference/fixtures/keras_bad_missing.keras"), NULL));
+}
+
 /* A failed load leaves the model's weights as they were. */
 static bool load_keeps_weights(void) {
     cg_module *m = cg_dense_new(3, 2, CG_ACT_LINEAR, "head");
@@ -197,6 +202,8 @@ static const row ROWS[] = {
     {"F1 not a safetensors file", safetensors_garbage, CG_ERR_PARSE, "g.safetensors"},
     {"F2 failed load keeps weights", load_keeps_weights, CG_ERR_PARSE, "head.kernel"},
     {"F3 failed save keeps the file", save_keeps_file, CG_ERR_IO, "adir"},
+    {"K1 a .keras file that is not a zip", keras_garbage, CG_ERR_PARSE, "m.keras"},
+    {"K2 a .keras file without a weight", keras_missing_weight, CG_ERR_PARSE, "model.weights.h5: layers/lstm/cell/vars/1"},
     {"R1 fit sample counts", fit_samples, CG_ERR_SHAPE, "same, non-zero number of samples"},
 };
 

@@ -270,6 +270,22 @@ cg_status cg_checkpoint_save(const char *path, const cg_module *model, cg_optim 
  * everything before changing anything. */
 cg_status cg_checkpoint_load(const char *path, cg_module *model, cg_optim *opt, int *epoch, cg_rng *rng);
 
+/* ----------------------------------------------------------- Keras files */
+/* Training on a model read by cg_keras_load (nn.h) as Keras would: */
+
+/* Keras' Adam (cg_adam_keras: epsilon added to sqrt(v), Keras 3's update)
+ * over the model's trained parameters, with the file's learning rate,
+ * betas, epsilon and amsgrad, and its state when the file holds one (the
+ * step count and both moments), so the next steps are the ones Keras would
+ * take. NULL with an error when the file's optimizer is not Adam or the
+ * state does not fit the model. The caller frees the optimizer. */
+cg_optim *cg_keras_optimizer_new(cg_module *model, const cg_keras_extra *e);
+/* Put opt's state (an Adam over the model's trained parameters, in order)
+ * and learning rate into e, for cg_keras_save to write. */
+cg_status cg_keras_optimizer_state(cg_optim *opt, const cg_module *model, cg_keras_extra *e);
+/* The loss compile() named in the file, when cgrad has it. */
+bool cg_keras_loss(const cg_keras_extra *e, cg_loss *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -6,7 +6,7 @@
 #   tests/fuzz/run.sh [seconds]        e.g. tests/fuzz/run.sh 5 in CI
 #
 # Needs clang and libclang-rt-dev (libFuzzer). Library sources compiled in:
-# tensor/*.c and datasets/*.c (override with FUZZ_MODULES="tensor datasets").
+# tensor/, autograd/, nn/ and datasets/ (override with FUZZ_MODULES="tensor datasets").
 # New inputs go to a scratch copy of the corpus, never into the repository.
 # Prints the executions per target; exits non-zero if any target crashes.
 set -eu
@@ -15,7 +15,7 @@ secs=${1:-60}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 fuzzdir=$root/tests/fuzz
 work=${FUZZ_WORK:-$(mktemp -d /tmp/cgrad-fuzz.XXXXXX)}
-modules=${FUZZ_MODULES:-tensor datasets}
+modules=${FUZZ_MODULES:-tensor autograd nn datasets}
 cc=${CC_FUZZ:-clang}
 
 if ! command -v "$cc" >/dev/null 2>&1; then
@@ -23,7 +23,7 @@ if ! command -v "$cc" >/dev/null 2>&1; then
     exit 2
 fi
 
-# Include dirs: each module folder, <cgrad/*.h> as installed, BLIS and cJSON.
+# Include dirs: each module folder, <cgrad/*.h> as installed, BLIS, cJSON, HDF5.
 mkdir -p "$work/include/cgrad" "$work/obj"
 incs="-I$work/include"
 for m in $modules; do
@@ -35,7 +35,8 @@ for d in /usr/include/x86_64-linux-gnu/blis-openmp /usr/include/blis /usr/includ
 done
 cflags="-g -O1 -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -fopenmp -fno-omit-frame-pointer -Wno-pass-failed"
 san="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
-libs="-lblis -lcjson -lutf8proc -larchive -lcsv -lm -fopenmp"
+incs="$incs $(pkg-config --cflags hdf5)"
+libs="-lblis -lcjson -lutf8proc -larchive $(pkg-config --libs hdf5) -lcsv -lm -fopenmp"
 
 echo "run.sh: compiling the library ($modules) with $cc"
 objs=""
