@@ -381,22 +381,28 @@ static inline cg_text_corpus ex_corpus_subset(const cg_text_corpus *c, int64_t l
 #define IMDB_DATA_HELP "aclImdb_v1.tar.gz or the aclImdb/ folder it extracts to"
 #define IMDB_LIMIT_HELP "use N reviews of each split, spread over both labels"
 
+/* aclImdb_v1.tar.gz in the data folder, else the aclImdb/ folder it
+ * extracts to; neither: exits with an error naming both paths tried. The
+ * path is in a static buffer. */
+static inline const char *ex_aclimdb_path(const ex_args *a) {
+    static char tgz[1024], dir[1024];
+    snprintf(tgz, sizeof tgz, "%s", ex_data_path(a, "aclImdb_v1.tar.gz"));
+    snprintf(dir, sizeof dir, "%s", ex_data_path(a, "aclImdb"));
+    struct stat st;
+    if (stat(tgz, &st) == 0) return tgz;
+    if (stat(dir, &st) == 0) return dir;
+    fprintf(stderr, "%s: no IMDB reviews in %s: neither %s nor %s exists (aclImdb_v1.tar.gz as downloaded, or "
+                    "the folder it extracts to)\n", a->prog, a->data, tgz, dir);
+    exit(1);
+}
+
 /* keras.datasets.imdb.load_data(num_words) from aclImdb_v1.tar.gz (or the
  * extracted aclImdb/ folder) in the data folder. With --limit, the first N
  * reviews of each split (spread over both labels) are tokenized, nothing
  * else. Exits with the error (naming the paths it tried) when neither is
  * there or the files are bad. */
 static inline cg_imdb *ex_imdb_load(const ex_args *a, int64_t num_words) {
-    char tgz[1024], dir[1024];
-    snprintf(tgz, sizeof tgz, "%s", ex_data_path(a, "aclImdb_v1.tar.gz"));
-    snprintf(dir, sizeof dir, "%s", ex_data_path(a, "aclImdb"));
-    struct stat st;
-    const char *path = stat(tgz, &st) == 0 ? tgz : stat(dir, &st) == 0 ? dir : NULL;
-    if (!path) {
-        fprintf(stderr, "%s: no IMDB reviews in %s: neither %s nor %s exists (aclImdb_v1.tar.gz as downloaded, or "
-                        "the folder it extracts to)\n", a->prog, a->data, tgz, dir);
-        exit(1);
-    }
+    const char *path = ex_aclimdb_path(a);
     double t0 = ex_now();
     cg_text_corpus *train = NULL, *test = NULL;
     if (cg_aclimdb_read(path, &train, &test) != CG_OK) exit(ex_fail(a, "reading aclImdb"));
