@@ -62,10 +62,11 @@ bench: deps
 	@./scripts/install-deps.sh $(BENCH_DEPS)
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS) --target cgrad-bench bench_matmul
-	@./bench/run.sh $(BUILD)
+	@VENV=$(abspath $(VENV)) ./bench/run.sh $(BUILD)
 
-# The Python virtual environment of the reference scripts (Keras 3, JAX,
-# PyTorch; tests/reference/requirements.txt) in $(VENV). Never needed by tests.
+# The Python virtual environment of the reference scripts and of make bench's
+# peers (Keras 3 with JAX and TensorFlow, PyTorch 2.x;
+# tests/reference/requirements.txt) in $(VENV). Never needed by tests.
 VENV ?= .venv
 venv:
 	@./scripts/venv.sh $(VENV)

@@ -317,6 +317,13 @@ static cg_cell *cell_new(cg_rnn_kind kind, int units, const cg_rnn_opts *opts) {
     return &b->base;
 }
 
+bool cg__cell_info(const cg_cell *c, cg_rnn_kind *kind, int *units, cg_rnn_opts *o) {
+    if (!c || (c->type != &simple_rnn_type && c->type != &lstm_type && c->type != &gru_type)) return false;
+    const builtin *b = (const builtin *)c;
+    *kind = b->kind, *units = b->units, *o = b->o;
+    return true;
+}
+
 cg_cell *cg_simple_rnn_cell_new(int units, const cg_rnn_opts *o) { return cell_new(CG_SIMPLE_RNN, units, o); }
 cg_cell *cg_lstm_cell_new(int units, const cg_rnn_opts *o) { return cell_new(CG_LSTM, units, o); }
 cg_cell *cg_gru_cell_new(int units, const cg_rnn_opts *o) { return cell_new(CG_GRU, units, o); }

@@ -1128,12 +1128,41 @@ static bool describe(const kctx *c, const cg_module *m, int idx, klayer *l) {
     else if (cg__activation_info(m, &l->act)) l->kind = KL_ACTIVATION, ok = true;
     else if (strcmp(type, "Flatten") == 0) l->kind = KL_FLATTEN, ok = true;
     if (!ok) {
-        bool rnn = !strcmp(type, "SimpleRNN") || !strcmp(type, "LSTM") || !strcmp(type, "GRU") || !strcmp(type, "Bidirectional");
-        kerr(c, CG_ERR_VALUE, rnn ? "layer %d (%s, %s): made in C, and a recurrent layer's activation, direction and "
-                                    "dropout cannot be read from it: build it with cg_keras_from_config or load it from "
-                                    "a Keras file"
-                                  : "layer %d (%s, %s): no Keras counterpart",
-             idx, m->name, type);
+        cg_merge_mode merge;
+        const cg_module *r = cg__bidi_info(m, &merge) && m->n_children == 2 ? m->children[0] : m;
+        int kind, rin, runits;
+        cg_rnn_opts o;
+        if (cg__rnn_info(r, &kind, &rin, &runits, &o)) {
+            if (kind < 0) {
+                kerr(c, CG_ERR_VALUE, "layer %d (%s, %s): a cell of the user's (%s) has no Keras counterpart", idx, m->name,
+                     type, r->type->name);
+                return false;
+            }
+            if (o.two_biases) {
+                kerr(c, CG_ERR_VALUE, "layer %d (%s, %s): two_biases (PyTorch's layout) has no Keras counterpart: "
+                                      "Keras' recurrent layers have one bias",
+                     idx, m->name, type);
+                return false;
+            }
+            static const kl_kind KINDS[] = {KL_SIMPLE_RNN, KL_LSTM, KL_GRU};
+            l->units = runits, l->in = rin;
+            l->act = o.activation, l->ract = o.recurrent_activation;
+            l->use_bias = !o.no_bias, l->unit_forget_bias = !o.no_unit_forget_bias, l->reset_after = !o.reset_before;
+            l->return_sequences = o.return_sequences, l->go_backwards = o.go_backwards;
+            l->dropout = o.dropout, l->recurrent_dropout = o.recurrent_dropout;
+            l->zero_output_for_mask = true; /* cgrad's masked steps give zeros */
+            if (r == m) {
+                l->kind = KINDS[kind];
+            } else { /* the forward half is "forward_<name>" */
+                l->kind = KL_BIDI, l->inner = KINDS[kind], l->merge = (int)merge;
+                const char *n = r->name;
+                snprintf(l->inner_name, sizeof l->inner_name, "%s", strncmp(n, "forward_", 8) ? n : n + 8);
+            }
+            ok = true;
+        }
+    }
+    if (!ok) {
+        kerr(c, CG_ERR_VALUE, "layer %d (%s, %s): no Keras counterpart", idx, m->name, type);
         return false;
     }
     cg_tensor *ps[8];

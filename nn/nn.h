@@ -488,9 +488,9 @@ cg_module *cg_keras_from_config(const char *json, const char *label);
 /* Write model as .keras (path ending in ".keras") or legacy .h5 (".h5",
  * ".hdf5") through a temporary file: a failed save leaves what was at path.
  * extra (may be NULL) adds compile() and the optimizer state. Layers made
- * in C are written from what they hold; a recurrent layer must come from a
- * Keras file or cg_keras_from_config, because its activation, direction and
- * dropout cannot be read back from it. */
+ * in C are written from what they hold (a recurrent layer from its cell's
+ * options); a layer of a user's cell, or one with two_biases, has no Keras
+ * form and is refused by name. */
 cg_status cg_keras_save(const cg_module *model, const char *path, const cg_keras_extra *extra);
 /* Release what a load put in extra (the struct itself is the caller's). */
 void cg_keras_extra_free(cg_keras_extra *extra);

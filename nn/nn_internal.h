@@ -26,6 +26,14 @@ void *cg__layer_alloc(size_t size, const cg_module_type *type, const char *name)
 
 /* What cg_keras_save reads of layers made in C (layers.c); false when m is
  * not of that type. */
+/* A recurrent layer's options (the layer's and, for a built-in cell, the
+ * cell's: *kind then says which) and its input size; false for another
+ * module. *kind is -1 for a cell of the user's. */
+bool cg__rnn_info(const cg_module *m, int *kind, int *in, int *units, cg_rnn_opts *o);
+/* A Bidirectional's merge mode; false for another module. */
+bool cg__bidi_info(const cg_module *m, cg_merge_mode *merge);
+/* A built-in cell's kind, units and options; false for a user's cell. */
+bool cg__cell_info(const cg_cell *c, cg_rnn_kind *kind, int *units, cg_rnn_opts *o);
 bool cg__dense_info(const cg_module *m, int *in, int *units, cg_activation *act, bool *bias);
 bool cg__embedding_info(const cg_module *m, int *vocab, int *dim, bool *mask_zero);
 bool cg__dropout_info(const cg_module *m, double *rate);

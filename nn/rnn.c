@@ -20,6 +20,24 @@ static bool is_rnn(const cg_module *m) { return m && m->type->forward == rnn_for
 
 cg_cell *cg_rnn_cell(cg_module *m) { return is_rnn(m) ? ((rnn_layer *)m)->cell : NULL; }
 
+bool cg__rnn_info(const cg_module *m, int *kind, int *in, int *units, cg_rnn_opts *o) {
+    if (!is_rnn(m)) return false;
+    const rnn_layer *r = (const rnn_layer *)m;
+    cg_rnn_kind k;
+    cg_rnn_opts layer = r->o;
+    if (cg__cell_info(r->cell, &k, units, o)) {
+        *kind = (int)k;
+    } else {
+        *kind = -1;
+        *units = r->cell->type->state_size(r->cell, 0);
+        *o = (cg_rnn_opts){0};
+    }
+    o->return_sequences = layer.return_sequences, o->go_backwards = layer.go_backwards;
+    o->dropout = layer.dropout, o->recurrent_dropout = layer.recurrent_dropout;
+    *in = r->in;
+    return true;
+}
+
 static int state_size(const cg_cell *c, int k) { return c->type->state_size(c, k); }
 
 static cg_status check_input(const rnn_layer *r, const cg_tensor *x) {
@@ -309,6 +327,12 @@ static cg_status bidi_torch_import(cg_module *m, const cg_safetensors *f, const 
 
 static const cg_module_type bidi_type = {"Bidirectional", bidi_forward,      bidi_forward_masked, bidi_shape,
                                          NULL,            bidi_torch_export, bidi_torch_import};
+
+bool cg__bidi_info(const cg_module *m, cg_merge_mode *merge) {
+    if (!m || m->type != &bidi_type) return false;
+    *merge = ((const bidi *)m)->merge;
+    return true;
+}
 
 const char *cg_merge_mode_name(cg_merge_mode merge) {
     static const char *names[] = {"concat", "sum", "mul", "ave"};

@@ -25,7 +25,7 @@ fi
 "$dir/bin/python" - <<'PY'
 import os
 os.environ.setdefault("KERAS_BACKEND", "jax")
-import keras, torch, jax, h5py, numpy
+import keras, torch, jax, h5py, numpy, tensorflow
 print(f"venv.sh: keras {keras.__version__} (backend {keras.backend.backend()}), jax {jax.__version__}, "
-      f"torch {torch.__version__}, h5py {h5py.__version__}, numpy {numpy.__version__}")
+      f"torch {torch.__version__}, tensorflow {tensorflow.__version__}, h5py {h5py.__version__}, numpy {numpy.__version__}")
 PY
