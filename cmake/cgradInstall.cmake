@@ -21,7 +21,10 @@ install(FILES ${CMAKE_BINARY_DIR}/cgradConfig.cmake ${CMAKE_BINARY_DIR}/cgradCon
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/cgrad)
 
 set(CGRAD_PC_LIBS_PRIVATE "-lblis -lgomp ${CGRAD_PC_EXTRA_LIBS} -lm")
-# prefix relative to the .pc file, so `cmake --install --prefix X` works too
+# prefix relative to the .pc file, so `cmake --install --prefix X` works too;
+# Libs carries an rpath to libdir, so a program linked with
+# `cc app.c $(pkg-config --cflags --libs cgrad)` finds libcgrad.so at run
+# time wherever cgrad was installed (no LD_LIBRARY_PATH, no ldconfig)
 file(RELATIVE_PATH CGRAD_PC_RELATIVE_PREFIX ${CMAKE_INSTALL_FULL_LIBDIR}/pkgconfig ${CMAKE_INSTALL_PREFIX})
 string(REGEX REPLACE "/$" "" CGRAD_PC_RELATIVE_PREFIX "${CGRAD_PC_RELATIVE_PREFIX}")
 configure_file(${CMAKE_CURRENT_LIST_DIR}/cgrad.pc.in ${CMAKE_BINARY_DIR}/cgrad.pc @ONLY)

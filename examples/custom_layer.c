@@ -8,7 +8,8 @@
  * gradients are checked against central differences in float64
  * (cg_gradcheck); the exit status is 1 if the check fails.
  *
- *     custom_layer [--epochs 5] [--limit 256] [--seed 1] [--out out/custom_layer] */
+ *     custom_layer [--epochs 5] [--limit 256] [--seed 1]
+ * (--help lists every flag and its default) */
 #include "example_util.h"
 
 /* ------------------------------------------------------------ the layer */
@@ -62,7 +63,8 @@ static cg_tensor *model_output(cg_tensor *const *inputs, int n, void *model) {
 }
 
 int main(int argc, char **argv) {
-    ex_args a = {.prog = "custom_layer", .epochs = 5, .seed = 1};
+    ex_args a = {.prog = "custom_layer", .takes = EX_LIMIT, .limit_help = "training sequences", .limit_min = 4, .limit_zero = "256",
+                 .epochs = 5, .seed = 1};
     ex_parse(argc, argv, &a, NULL, 0, "a minimal gated unit written as a custom layer, trained and gradient-checked");
     const int64_t n = a.limit ? a.limit : 256, steps = 10;
 
@@ -70,17 +72,17 @@ int main(int argc, char **argv) {
     if (!cell) return ex_fail(&a, "mgu_new");
     cg_sequential_add(model, cell);
     cg_sequential_add(model, cg_dense_new(16, 1, CG_ACT_LINEAR, NULL));
-    ex_summary(&a, model, CG_SHAPE(steps, 2));
+    if (a.epochs == 0) return ex_summary(&a, model, CG_SHAPE(steps, 2));
 
     cg_tensor *x, *y;
     if (cg_multiplication_problem(NULL, CG_FLOAT32, n, steps, &x, &y) != CG_OK) return ex_fail(&a, "making the data");
+    if (ex_summary(&a, model, CG_SHAPE(steps, 2))) return 1;
     int np;
     cg_tensor **params = ex_params(model, &np);
     cg_adam_opts ao = cg_adam_keras();
     ao.lr = 1e-2;
     cg_optim *opt = cg_adam_new(params, np, &ao);
-    cg_fit_opts o = cg_fit_defaults();
-    o.epochs = a.epochs, o.seed = a.seed;
+    cg_fit_opts o = ex_fit_opts(&a, 32);
     cg_history *h = opt ? ex_fit(&a, model, opt, CG_LOSS_MSE, CG_METRIC_NONE, x, y, &o) : NULL;
     if (!h) return opt ? 1 : ex_fail(&a, "cg_adam_new");
     printf("training loss: %.4f after epoch 1, %.4f after epoch %d\n", cg_history_get(h, "loss", 0),

@@ -8,7 +8,8 @@
  * reviews (Embedding(1000, 16) -> LSTM(16) -> Dense(1, sigmoid), maxlen 80).
  *
  *     keras_import --data DIR [--model FILE.keras] [--tokenizer FILE.json] [--epochs 1]
- *                  [--limit N] [--seed 1] [--out out/keras_import] */
+ *                  [--limit N] [--seed 1] [--out out/keras_import]
+ * (--help lists every flag and its default) */
 #include "example_util.h"
 
 #ifndef CGRAD_FIXTURES
@@ -27,11 +28,16 @@ static cg_tensor *encode(const ex_args *a, const cg_tokenizer *tk, const cg_text
 }
 
 int main(int argc, char **argv) {
-    ex_args a = {.prog = "keras_import", .epochs = 1, .seed = 1};
+    ex_args a = {.prog = "keras_import", .takes = EX_DATA | EX_LIMIT | EX_OUT, .data_help = IMDB_DATA_HELP,
+                 .limit_help = IMDB_LIMIT_HELP, .epochs = 1, .seed = 1};
     const char *model_path = CGRAD_FIXTURES "/keras_imdb_example.keras";
     const char *tok_path = CGRAD_FIXTURES "/keras_imdb_example_tokenizer.json";
-    ex_flag flags[] = {{"--model", &model_path, NULL, "the .keras (or .h5) file Keras saved"},
-                       {"--tokenizer", &tok_path, NULL, "its Tokenizer.to_json() file"}};
+    ex_flag flags[] = {{"--model", &model_path, NULL, false, 0, 0,
+                        "the .keras (or .h5) file Keras saved (default: tests/reference/fixtures/keras_imdb_example.keras)",
+                        "PATH"},
+                       {"--tokenizer", &tok_path, NULL, false, 0, 0,
+                        "its Tokenizer.to_json() file (default: tests/reference/fixtures/keras_imdb_example_tokenizer.json)",
+                        "PATH"}};
     ex_parse(argc, argv, &a, flags, 2, "an IMDB LSTM trained by Keras: evaluate, fine-tune, save for Keras");
 
     cg_keras_extra ex;
@@ -52,7 +58,6 @@ int main(int argc, char **argv) {
         cg_cleanup();
         return st == CG_OK ? 0 : ex_fail(&a, "cg_summary");
     }
-    cg_summary(model, ex.input_shape, ex.input_ndim, stdout);
     cg_loss loss;
     if (!cg_keras_loss(&ex, &loss) || loss != CG_LOSS_BINARY_CROSSENTROPY) {
         fprintf(stderr, "%s: the model was not compiled with binary_crossentropy (it says '%s')\n", a.prog, ex.loss);
@@ -61,12 +66,10 @@ int main(int argc, char **argv) {
     cg_tokenizer *tk = cg_tokenizer_load_keras(tok_path);
     if (!tk) return ex_fail(&a, "cg_tokenizer_load_keras");
 
-    /* aclImdb, with Keras' word ids */
-    const char *data = ex_data_path(&a, "aclImdb_v1.tar.gz");
-    struct stat sb;
-    if (stat(data, &sb) != 0) data = ex_data_path(&a, "aclImdb");
+    /* aclImdb, with Keras' word ids (read before the summary: a data error
+     * stops here) */
     cg_text_corpus *train = NULL, *test = NULL;
-    if (cg_aclimdb_read(data, &train, &test) != CG_OK) return ex_fail(&a, "reading aclImdb");
+    if (cg_aclimdb_read(ex_aclimdb_path(&a), &train, &test) != CG_OK) return ex_fail(&a, "reading aclImdb");
     int64_t lim = a.limit;
     const char **texts = lim ? malloc(2 * (size_t)lim * sizeof *texts) : NULL;
     int64_t *labels = lim ? malloc(2 * (size_t)lim * sizeof *labels) : NULL;
@@ -74,6 +77,7 @@ int main(int argc, char **argv) {
     cg_text_corpus te = ex_corpus_subset(test, lim, texts ? texts + lim : NULL, labels ? labels + lim : NULL);
     cg_tensor *x_train = encode(&a, tk, &tr, maxlen), *x_test = encode(&a, tk, &te, maxlen);
     cg_tensor *y_train = ex_float_labels(cg_text_corpus_labels(&tr)), *y_test = ex_float_labels(cg_text_corpus_labels(&te));
+    if (ex_summary(&a, model, ex.input_shape, ex.input_ndim)) return 1;
     printf("aclImdb: %lld train and %lld test reviews, %lld word ids each\n", (long long)tr.n, (long long)te.n,
            (long long)maxlen);
 
@@ -84,8 +88,7 @@ int main(int argc, char **argv) {
     /* one more epoch with Keras' Adam, continued from the file's state */
     cg_optim *opt = cg_keras_optimizer_new(model, &ex);
     if (!opt) return ex_fail(&a, "cg_keras_optimizer_new");
-    cg_fit_opts fo = cg_fit_defaults();
-    fo.epochs = a.epochs, fo.batch_size = 32, fo.seed = a.seed;
+    cg_fit_opts fo = ex_fit_opts(&a, 32);
     cg_history *h = ex_fit(&a, model, opt, loss, CG_METRIC_ACCURACY, x_train, y_train, &fo);
     if (!h) return 1;
     cg_history_free(h);
@@ -96,7 +99,7 @@ int main(int argc, char **argv) {
     /* back to Keras, with the optimizer's state */
     if (cg_keras_optimizer_state(opt, model, &ex) != CG_OK) return ex_fail(&a, "cg_keras_optimizer_state");
     const char *out = ex_out_path(&a, "imdb_fine_tuned.keras");
-    if (cg_keras_save(model, out, &ex) != CG_OK) return ex_fail(&a, "cg_keras_save");
+    if (ex_root(&a) && cg_keras_save(model, out, &ex) != CG_OK) return ex_fail(&a, "cg_keras_save");
     printf("saved %s (%lld optimizer steps): keras.models.load_model opens it\n", out, (long long)ex.iterations);
 
     cg_optim_free(opt);

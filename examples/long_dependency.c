@@ -7,7 +7,12 @@
  * The lesson's figure: the loss curves. GRU and LSTM end with val_loss < 0.01
  * while the SimpleRNN stays near the variance of the target (~0.05).
  *
- *     long_dependency [--epochs 200] [--limit 1000] [--steps 100] [--seed 1] [--out out/long_dependency] */
+ * loss.png draws each model in its own colour, loss solid and val_loss dashed,
+ * on a log axis, with the variance of the validation targets (the error of
+ * always predicting their mean) as a dashed grey line.
+ *
+ *     long_dependency [--epochs 200] [--limit 1000] [--steps 100] [--seed 1] [--out out/long_dependency]
+ * (--help lists every flag and its default) */
 #include "example_util.h"
 
 static cg_module *stacked(cg_rnn_kind kind, const char *name, int units) {
@@ -22,36 +27,37 @@ static cg_module *stacked(cg_rnn_kind kind, const char *name, int units) {
 }
 
 int main(int argc, char **argv) {
-    ex_args a = {.prog = "long_dependency", .epochs = 200, .seed = 1};
+    ex_args a = {.prog = "long_dependency", .takes = EX_LIMIT | EX_OUT,
+                 .limit_help = "sequences to make (the last 20% validate)", .limit_min = 10, .limit_zero = "1000",
+                 .epochs = 200, .seed = 1};
     double steps = 100;
-    ex_flag flags[] = {{"--steps", NULL, &steps, "sequence length (default 100)"}};
+    ex_flag flags[] = {{"--steps", NULL, &steps, true, 2, 100000, "sequence length", NULL}};
     ex_parse(argc, argv, &a, flags, 1, "SimpleRNN vs LSTM vs GRU on the multiplication problem");
     const int64_t n = a.limit ? a.limit : 1000, T = (int64_t)steps;
     const char *names[3] = {"SimpleRNN", "LSTM", "GRU"};
     cg_module *models[3] = {stacked(CG_SIMPLE_RNN, "simple_rnn_model", 30), stacked(CG_LSTM, "lstm_model", 30),
                             stacked(CG_GRU, "gru_model", 30)};
-    for (int i = 0; i < 2; i++)
-        if (cg_summary(models[i], CG_SHAPE(T, 2), stdout) != CG_OK) return ex_fail(&a, "cg_summary");
-    ex_summary(&a, models[2], CG_SHAPE(T, 2));
-
-    cg_tensor *x, *y;
-    if (cg_multiplication_problem(NULL, CG_FLOAT32, n, T, &x, &y) != CG_OK) return ex_fail(&a, "making the data");
+    cg_tensor *x = NULL, *y = NULL; /* the data before anything else is printed */
+    if (a.epochs > 0 && cg_multiplication_problem(NULL, CG_FLOAT32, n, T, &x, &y) != CG_OK)
+        return ex_fail(&a, "making the data");
+    for (int i = 0; i < 3; i++)
+        if (ex_summary(&a, models[i], CG_SHAPE(T, 2))) return 1;
+    if (a.epochs == 0) return 0;
     cg_tensor *yv = cg_slice(y, 0, n - n / 5, n, 1);
     double var = cg_item(cg_k_reduce(CG_MEAN, cg_k_unary(CG_SQUARE, cg_k_binary(CG_SUB, yv,
                             cg_k_reduce(CG_MEAN, yv, NULL, 0, false))), NULL, 0, false));
     printf("x %s, y %s; variance of the validation targets %.4f\n", cg_shape_str(x), cg_shape_str(y), var);
 
-    double *curves[6] = {0}, final[3];
-    const char *curve_names[6];
+    double *curves[7] = {0}, final[3];
+    cg_plot_line lines[7];
     char name_buf[6][48];
     for (int i = 0; i < 3; i++) {
         printf("\n%s x 2\n", names[i]);
-        int np, every;
+        int np;
         cg_tensor **params = ex_params(models[i], &np);
         cg_adam_opts ao = cg_adam_keras();
         cg_optim *opt = cg_adam_new(params, np, &ao);
-        cg_callback cb;
-        cg_fit_opts o = ex_fit_opts(&a, 32, &cb, &every);
+        cg_fit_opts o = ex_fit_opts(&a, 32);
         o.validation_split = 0.2;
         cg_history *h = opt ? ex_fit(&a, models[i], opt, CG_LOSS_MSE, CG_METRIC_NONE, x, y, &o) : NULL;
         cg_optim_free(opt);
@@ -63,17 +69,20 @@ int main(int argc, char **argv) {
             double *c = curves[2 * i + k] = malloc((size_t)h->epochs * sizeof(double));
             for (int e = 0; e < h->epochs; e++) c[e] = cg_history_get(h, key, e);
             snprintf(name_buf[2 * i + k], sizeof name_buf[0], "%s %s", names[i], key);
-            curve_names[2 * i + k] = name_buf[2 * i + k];
+            lines[2 * i + k] = (cg_plot_line){.name = name_buf[2 * i + k], .y = c, .color = i + 1, .dashed = k == 1};
         }
         cg_history_free(h);
     }
+    curves[6] = malloc((size_t)a.epochs * sizeof(double));
+    for (int e = 0; e < a.epochs; e++) curves[6][e] = var;
+    lines[6] = (cg_plot_line){.name = "variance of the validation targets", .y = curves[6], .color = 8, .dashed = true};
+    cg_plot_opts po = {.title = "multiplication problem: two stacked layers of 30 units each",
+                       .xlabel = "epoch", .ylabel = "mean squared error", .x0 = 1};
     const char *png = ex_out_path(&a, "loss.png");
-    if (ex_root(&a))
-        ex_report_plot(&a, cg_plot_lines(png, "multiplication problem: loss per epoch", curve_names,
-                                         (const double *const *)curves, 6, a.epochs), png);
+    if (ex_root(&a)) ex_report_plot(&a, cg_plot(png, lines, 7, a.epochs, &po), png);
     printf("val_loss: SimpleRNN %.4f, LSTM %.4f, GRU %.4f (target variance %.4f; seed %llu)\n", final[0], final[1],
            final[2], var, (unsigned long long)a.seed);
-    for (int i = 0; i < 6; i++) free(curves[i]);
+    for (int i = 0; i < 7; i++) free(curves[i]);
     for (int i = 0; i < 3; i++) cg_module_free(models[i]);
     cg_cleanup();
     return 0;

@@ -9,7 +9,11 @@
  * Both models see the same data (made first, from --seed) and the same
  * shuffling.
  *
- *     peephole_lstm [--epochs 200] [--limit 1000] [--steps 100] [--seed 1] [--out out/peephole_lstm] */
+ * loss.png draws each model in its own colour, loss solid and val_loss
+ * dashed, with the variance of the validation targets as a dashed grey line.
+ *
+ *     peephole_lstm [--epochs 200] [--limit 1000] [--steps 100] [--seed 1] [--out out/peephole_lstm]
+ * (--help lists every flag and its default) */
 #include "cells/peephole_lstm_cell.h"
 #include "example_util.h"
 
@@ -37,39 +41,52 @@ static cg_module *stacked(bool peephole, const char *name, int units) {
 }
 
 int main(int argc, char **argv) {
-    ex_args a = {.prog = "peephole_lstm", .epochs = 200, .seed = 1};
+    ex_args a = {.prog = "peephole_lstm", .takes = EX_LIMIT | EX_OUT,
+                 .limit_help = "sequences to make (the last 20% validate)", .limit_min = 10, .limit_zero = "1000",
+                 .epochs = 200, .seed = 1};
     double steps = 100;
-    ex_flag flags[] = {{"--steps", NULL, &steps, "sequence length (default 100)"}};
+    ex_flag flags[] = {{"--steps", NULL, &steps, true, 2, 100000, "sequence length", NULL}};
     ex_parse(argc, argv, &a, flags, 1, "peephole LSTM vs LSTM on the multiplication problem");
     const int64_t n = a.limit ? a.limit : 1000, T = (int64_t)steps;
-
-    cg_tensor *x, *y;
-    if (cg_multiplication_problem(NULL, CG_FLOAT32, n, T, &x, &y) != CG_OK) return ex_fail(&a, "making the data");
     const char *names[2] = {"PeepholeLSTM", "LSTM"};
+
+    /* the data first (before the models draw their weights) */
+    cg_tensor *x = NULL, *y = NULL;
+    if (a.epochs > 0 && cg_multiplication_problem(NULL, CG_FLOAT32, n, T, &x, &y) != CG_OK)
+        return ex_fail(&a, "making the data");
     cg_module *models[2] = {stacked(true, "peephole_lstm_model", 30), stacked(false, "lstm_model", 30)};
-    if (!models[0] || !models[1]) return ex_fail(&a, "building the models");
-    if (cg_summary(models[0], CG_SHAPE(T, 2), stdout) != CG_OK) return ex_fail(&a, "cg_summary");
-    ex_summary(&a, models[1], CG_SHAPE(T, 2));
+    int rc = 1;
+    double *curves[5] = {0}, final[2];
+    if (!models[0] || !models[1]) {
+        ex_fail(&a, "building the models");
+        goto done;
+    }
+    if (ex_summary(&a, models[0], CG_SHAPE(T, 2)) || ex_summary(&a, models[1], CG_SHAPE(T, 2))) goto done;
+    if (a.epochs == 0) {
+        rc = 0;
+        goto done;
+    }
     cg_tensor *yv = cg_slice(y, 0, n - n / 5, n, 1);
     double var = cg_item(cg_k_reduce(CG_MEAN, cg_k_unary(CG_SQUARE, cg_k_binary(CG_SUB, yv,
                             cg_k_reduce(CG_MEAN, yv, NULL, 0, false))), NULL, 0, false));
     printf("x %s, y %s; variance of the validation targets %.4f\n", cg_shape_str(x), cg_shape_str(y), var);
 
-    double *curves[4] = {0}, final[2];
-    const char *curve_names[4];
+    cg_plot_line lines[5];
     char name_buf[4][48];
     for (int i = 0; i < 2; i++) {
         printf("\n%s x 2\n", names[i]);
-        int np, every;
+        int np;
         cg_tensor **params = ex_params(models[i], &np);
         cg_adam_opts ao = cg_adam_keras();
         cg_optim *opt = cg_adam_new(params, np, &ao);
-        cg_callback cb;
-        cg_fit_opts o = ex_fit_opts(&a, 32, &cb, &every);
+        cg_fit_opts o = ex_fit_opts(&a, 32);
         o.validation_split = 0.2;
         cg_history *h = opt ? ex_fit(&a, models[i], opt, CG_LOSS_MSE, CG_METRIC_NONE, x, y, &o) : NULL;
         cg_optim_free(opt);
-        if (!h) return opt ? 1 : ex_fail(&a, "cg_adam_new");
+        if (!h) {
+            if (!opt) ex_fail(&a, "cg_adam_new");
+            goto done;
+        }
         final[i] = cg_history_last(h, "val_loss");
         printf("%s: val_loss %.4f, %.2f s/epoch\n", names[i], final[i], ex_seconds_per_epoch(h));
         for (int k = 0; k < 2; k++) {
@@ -77,18 +94,23 @@ int main(int argc, char **argv) {
             double *c = curves[2 * i + k] = malloc((size_t)h->epochs * sizeof(double));
             for (int e = 0; e < h->epochs; e++) c[e] = cg_history_get(h, key, e);
             snprintf(name_buf[2 * i + k], sizeof name_buf[0], "%s %s", names[i], key);
-            curve_names[2 * i + k] = name_buf[2 * i + k];
+            lines[2 * i + k] = (cg_plot_line){.name = name_buf[2 * i + k], .y = c, .color = i + 1, .dashed = k == 1};
         }
         cg_history_free(h);
     }
+    curves[4] = malloc((size_t)a.epochs * sizeof(double));
+    for (int e = 0; e < a.epochs; e++) curves[4][e] = var;
+    lines[4] = (cg_plot_line){.name = "variance of the validation targets", .y = curves[4], .color = 8, .dashed = true};
+    cg_plot_opts po = {.title = "multiplication problem: peephole LSTM vs LSTM, two layers of 30 units",
+                       .xlabel = "epoch", .ylabel = "mean squared error", .x0 = 1};
     const char *png = ex_out_path(&a, "loss.png");
-    if (ex_root(&a))
-        ex_report_plot(&a, cg_plot_lines(png, "multiplication problem: loss per epoch", curve_names,
-                                         (const double *const *)curves, 4, a.epochs), png);
+    if (ex_root(&a)) ex_report_plot(&a, cg_plot(png, lines, 5, a.epochs, &po), png);
     printf("val_loss: PeepholeLSTM %.4f, LSTM %.4f (target variance %.4f; seed %llu)\n", final[0], final[1], var,
            (unsigned long long)a.seed);
-    for (int i = 0; i < 4; i++) free(curves[i]);
+    rc = 0;
+done:
+    for (int i = 0; i < 5; i++) free(curves[i]);
     for (int i = 0; i < 2; i++) cg_module_free(models[i]);
     cg_cleanup();
-    return 0;
+    return rc;
 }

@@ -6,11 +6,15 @@
  *   -> Dense(1, sigmoid); binary_crossentropy, Adam, 500 epochs on the first 900
  * The lesson's figure: the accuracy on the last 100 sentences.
  *
- *     sentences_sentiment --data DIR [--epochs 500] [--limit 1000] [--seed 1] [--out out/sentences_sentiment] */
+ *     sentences_sentiment --data DIR [--epochs 500] [--limit 1000] [--seed 1] [--out out/sentences_sentiment]
+ * (--help lists every flag and its default) */
 #include "example_util.h"
 
 int main(int argc, char **argv) {
-    ex_args a = {.prog = "sentences_sentiment", .epochs = 500, .seed = 1};
+    ex_args a = {.prog = "sentences_sentiment", .takes = EX_DATA | EX_LIMIT | EX_OUT,
+                 .data_help = "sentiment_labelled_sentences/yelp_labelled.txt",
+                 .limit_help = "use the first N sentences (the last tenth of them test)", .limit_min = 10,
+                 .epochs = 500, .seed = 1};
     ex_parse(argc, argv, &a, NULL, 0, "Yelp sentence sentiment with Embedding(64) -> SimpleRNN(1) -> Dense(1)");
     const int64_t maxlen = 10;
 
@@ -34,20 +38,22 @@ int main(int argc, char **argv) {
     cg_sequential_add(model, cg_embedding_new((int)vocab, 64, NULL));
     cg_sequential_add(model, cg_simple_rnn_new(64, 1, &ro));
     cg_sequential_add(model, cg_dense_new(1, 1, CG_ACT_SIGMOID, NULL));
-    ex_summary(&a, model, CG_SHAPE(maxlen));
+    if (ex_summary(&a, model, CG_SHAPE(maxlen))) return 1;
+    if (a.epochs == 0) return 0;
 
-    int np, every;
+    int np;
     cg_tensor **params = ex_params(model, &np);
     cg_adam_opts ao = cg_adam_keras();
     cg_optim *opt = cg_adam_new(params, np, &ao);
-    cg_callback cb;
-    cg_fit_opts o = ex_fit_opts(&a, 32, &cb, &every);
+    cg_fit_opts o = ex_fit_opts(&a, 32);
     cg_tensor *x_train = cg_slice(x, 0, 0, n_train, 1), *y_train = cg_slice(y, 0, 0, n_train, 1);
     cg_history *h = opt ? ex_fit(&a, model, opt, CG_LOSS_BINARY_CROSSENTROPY, CG_METRIC_ACCURACY, x_train, y_train, &o)
                         : NULL;
     if (!h) return opt ? 1 : ex_fail(&a, "cg_adam_new");
     const char *png = ex_out_path(&a, "history.png");
-    if (ex_root(&a)) ex_report_plot(&a, cg_history_plot(h, png, "Yelp sentences: training"), png);
+    if (ex_root(&a))
+        ex_report_plot(&a, cg_history_plot(h, png, "Yelp sentences: Embedding -> SimpleRNN(1), training on the first 90%"),
+                       png);
 
     cg_eval_result r = cg_evaluate(model, CG_LOSS_BINARY_CROSSENTROPY, CG_METRIC_ACCURACY,
                                    cg_slice(x, 0, n_train, n, 1), cg_slice(y, 0, n_train, n, 1), 32);

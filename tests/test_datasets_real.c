@@ -1,10 +1,18 @@
-/* datasets on the real files in $CGRAD_DATA (each test returns at once when
- * it is unset): aclImdb from the .tar.gz, the UCI sentences, deaths.csv. */
+/* datasets on the real files in the data folder (cgt_data_dir: $CGRAD_DATA
+ * or the folder CMake found): aclImdb from the .tar.gz, the UCI sentences,
+ * deaths.csv, NSMC. Without the folder or any of its files the suite runs
+ * nothing and exits with CGT_SKIP, which CTest reports as Skipped. */
 #include "testlib.h"
 
 #include <cgrad/datasets.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+
+/* The files the suite reads, relative to the data folder. */
+static const char *const NEEDED[] = {"aclImdb_v1.tar.gz", "sentiment_labelled_sentences/yelp_labelled.txt",
+                                     "sentiment_labelled_sentences/imdb_labelled.txt", "deaths.csv",
+                                     "nsmc/ratings_train.txt", "nsmc/ratings_test.txt"};
 
 static const char *data_path(const char *rel) {
     static char buf[4][4096];
@@ -24,7 +32,6 @@ static int64_t count_label(const cg_text_corpus *c, int64_t label, int64_t from,
 
 START_TEST(test_real_aclimdb) {
     const char *tgz = data_path("aclImdb_v1.tar.gz");
-    if (!tgz) return;
     cg_imdb_options o = cg_imdb_defaults();
     o.num_words = 10000;
     cg_imdb *d = cg_imdb_load(tgz, &o);
@@ -52,7 +59,6 @@ START_TEST(test_real_aclimdb) {
 END_TEST
 
 START_TEST(test_real_aclimdb_order) {
-    if (!cgt_data_dir()) return;
     cg_text_corpus *train, *test;
     ck_assert_int_eq(cg_aclimdb_read(cgt_data_dir(), &train, &test), CG_OK); /* finds the .tar.gz */
     ck_assert_int_eq(train->n, 25000);
@@ -71,7 +77,6 @@ START_TEST(test_real_sentences) {
                            "sentiment_labelled_sentences/imdb_labelled.txt"};
     for (int f = 0; f < 2; f++) {
         const char *p = data_path(files[f]);
-        if (!p) return;
         cg_text_corpus *c = cg_read_tsv(p, NULL);
         ck_assert_msg(c != NULL, "%s", cg_last_error());
         ck_assert_int_eq(c->n, 1000);
@@ -91,7 +96,6 @@ END_TEST
 
 START_TEST(test_real_deaths) {
     const char *p = data_path("deaths.csv");
-    if (!p) return;
     cg_table *t = cg_read_csv(p, NULL);
     ck_assert_msg(t != NULL, "%s", cg_last_error());
     ck_assert_int_eq(cg_table_rows(t), 72);
@@ -115,6 +119,28 @@ START_TEST(test_real_deaths) {
 }
 END_TEST
 
+/* NSMC as korean_reviews reads it: id<TAB>document<TAB>label with a header. */
+START_TEST(test_real_nsmc) {
+    const char *files[] = {"nsmc/ratings_train.txt", "nsmc/ratings_test.txt"};
+    const int64_t rows[] = {150000, 50000}, positive[] = {74794, 25206};
+    cg_read_options o = cg_read_defaults();
+    o.header = true, o.text_column = 1;
+    for (int f = 0; f < 2; f++) {
+        cg_text_corpus *c = cg_read_tsv(data_path(files[f]), &o);
+        ck_assert_msg(c != NULL, "%s", cg_last_error());
+        ck_assert_int_eq(c->n, rows[f]);
+        ck_assert_int_eq(c->skipped, 0);
+        ck_assert_int_eq(count_label(c, 1, 0, c->n), positive[f]);
+        ck_assert_int_eq(count_label(c, 0, 0, c->n), rows[f] - positive[f]);
+        if (f == 0) {
+            ck_assert_str_eq(c->texts[0], "나름 볼만한데 평점이 왜이리 낮지,그래서 원래는 7점정도가맞는데ㅎ");
+            ck_assert_int_eq(c->labels[0], 1);
+        }
+        cg_text_corpus_free(c);
+    }
+}
+END_TEST
+
 Suite *real_suite(void) {
     Suite *s = suite_create("datasets_real");
     TCase *tc = tcase_create("real");
@@ -123,11 +149,27 @@ Suite *real_suite(void) {
     tcase_add_test(tc, test_real_aclimdb_order);
     tcase_add_test(tc, test_real_sentences);
     tcase_add_test(tc, test_real_deaths);
+    tcase_add_test(tc, test_real_nsmc);
     suite_add_tcase(s, tc);
     return s;
 }
 
 int main(void) {
-    if (!cgt_data_dir()) printf("datasets_real: CGRAD_DATA is not set, the real-data tests are skipped\n");
+    const char *dir = cgt_data_dir();
+    if (!dir) {
+        printf("datasets_real: no data folder (set CGRAD_DATA or configure with -DCGRAD_DATA=DIR): skipped\n");
+        return CGT_SKIP;
+    }
+    int missing = 0;
+    for (size_t i = 0; i < sizeof NEEDED / sizeof NEEDED[0]; i++) {
+        struct stat st;
+        if (stat(data_path(NEEDED[i]), &st) == 0) continue;
+        printf("datasets_real: %s/%s is missing\n", dir, NEEDED[i]);
+        missing++;
+    }
+    if (missing) {
+        printf("datasets_real: %d of the files it reads are missing from %s: skipped\n", missing, dir);
+        return CGT_SKIP;
+    }
     return cgt_run(real_suite());
 }

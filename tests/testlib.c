@@ -39,19 +39,28 @@ void cgt_assert_error(const char *file, int line, cg_status code, const char *ne
     cg_clear_error();
 }
 
+/* Both are compiled in by tests/CMakeLists.txt. */
+#ifndef CGRAD_TEST_SOURCE_DIR
+#error "CGRAD_TEST_SOURCE_DIR (the source tree's tests/ folder) must be defined"
+#endif
+#ifndef CGRAD_TEST_DATA_DIR
+#define CGRAD_TEST_DATA_DIR ""
+#endif
+
 const char *cgt_src_path(const char *rel) {
     static char buf[8][4096];
     static int next;
     char *b = buf[next];
     next = (next + 1) % 8;
     const char *root = getenv("CGRAD_TEST_SRC");
-    snprintf(b, sizeof buf[0], "%s/%s", root ? root : ".", rel);
+    snprintf(b, sizeof buf[0], "%s/%s", root && root[0] ? root : CGRAD_TEST_SOURCE_DIR, rel);
     return b;
 }
 
 const char *cgt_data_dir(void) {
     const char *d = getenv("CGRAD_DATA");
-    return d && d[0] ? d : NULL;
+    if (!d) d = CGRAD_TEST_DATA_DIR;
+    return d[0] ? d : NULL;
 }
 
 int cgt_run(Suite *s) {

@@ -20,10 +20,19 @@ void cgt_assert_shape(const char *file, int line, const cg_tensor *t, const int6
 #define ck_assert_error(code, needle) cgt_assert_error(__FILE__, __LINE__, (code), (needle))
 void cgt_assert_error(const char *file, int line, cg_status code, const char *needle);
 
-/* Path of a file under tests/ (CGRAD_TEST_SRC is set by CTest). */
+/* Path of a file under tests/: $CGRAD_TEST_SRC/<rel> when that is set, else
+ * the source tree's tests/ folder as compiled in, so a test binary runs
+ * from any directory. */
 const char *cgt_src_path(const char *rel);
-/* The data directory ($CGRAD_DATA) or NULL when the real datasets are absent. */
+/* The folder of the real datasets, or NULL when there is none: $CGRAD_DATA
+ * when it is set (set and empty: none), else the folder CMake found when
+ * configuring (-DCGRAD_DATA, $CGRAD_DATA or ../shared/datasets beside the
+ * checkout). */
 const char *cgt_data_dir(void);
+
+/* The exit status CTest reports as Skipped (SKIP_RETURN_CODE of every
+ * suite): a suite whose data is missing exits with it instead of passing. */
+#define CGT_SKIP 77
 
 /* Run one suite and exit with its status: int main(void) { return cgt_run(my_suite()); } */
 int cgt_run(Suite *s);

@@ -1,6 +1,6 @@
 /*
  * cgrad/train.h — fit / evaluate / predict with Keras' progress line, a
- * History of per-epoch metrics (CSV, PNG plots through gnuplot), callbacks
+ * History of per-epoch metrics (CSV, PNG plots through gnuplot), line plots, callbacks
  * (early stopping, model checkpoint, CSV logger) and crash-safe checkpoints.
  *
  *     cg_fit_opts o = cg_fit_defaults();          // Keras: batch 32, verbose 1, shuffle
@@ -85,14 +85,52 @@ double cg_history_get(const cg_history *h, const char *key, int epoch);
 double cg_history_last(const cg_history *h, const char *key);
 /* epoch,key1,key2,... one row per epoch (atomic replace). */
 cg_status cg_history_write_csv(const cg_history *h, const char *path);
-/* PNG of loss and val_loss (and accuracy, when present) per epoch through
- * gnuplot (pngcairo); writes the CSV next to it in any case. CG_ERR_IO when
- * gnuplot is not installed (the CSV is still written). */
+/* PNG of the history per epoch (x from 1, as the progress line counts)
+ * through gnuplot (pngcairo), like the lessons' matplotlib figures: the
+ * losses in one panel (a log axis when they span more than a decade),
+ * accuracy beside it when present; a key and its val_ twin share a colour,
+ * validation dashed; labelled axes, a legend, `title` on top. Writes
+ * <png_path without .png>.csv (cg_history_write_csv's format) and .gp (the
+ * gnuplot script) beside it in any case. CG_ERR_IO when gnuplot is not
+ * installed (the CSV and script are still written). */
 cg_status cg_history_plot(const cg_history *h, const char *png_path, const char *title);
 void cg_history_free(cg_history *h);
 
-/* Lines plot of n series of len values each (x = 0..len-1), written as
- * <png_path without .png>.csv always and as a PNG when gnuplot exists. */
+/* ----------------------------------------------------------------- plots */
+
+/* One line of a plot: `len` values y[0..len-1] drawn at x = x0, x0 + 1, ...
+ * Lines with the same colour (1..10: matplotlib's default cycle, blue,
+ * orange, green, red, ...) are one model's; dashed for its validation
+ * curve. Colour 0: the next colour not given explicitly, in line order. */
+typedef struct cg_plot_line {
+    const char *name; /* legend entry */
+    const double *y;  /* NaN leaves a gap */
+    int color;
+    bool dashed;
+} cg_plot_line;
+
+typedef enum cg_plot_scale {
+    CG_PLOT_AUTO = 0, /* log when every value is > 0 and they span more than a decade */
+    CG_PLOT_LINEAR,
+    CG_PLOT_LOG
+} cg_plot_scale;
+
+typedef struct cg_plot_opts {
+    const char *title, *xlabel, *ylabel;
+    double x0;            /* x of the first value (1 for epochs) */
+    cg_plot_scale yscale; /* of the y axis */
+} cg_plot_opts;
+
+/* A line plot of n lines of len values each as a PNG through gnuplot, with
+ * <png_path without .png>.csv (x, then one column per line) and .gp (the
+ * script, which reads the CSV from its own folder) written beside it in any
+ * case. o may be NULL (no labels, x from 0, automatic scale). CG_ERR_IO when
+ * gnuplot is missing or fails, CG_ERR_VALUE for a path not ending in .png or
+ * text with a newline. */
+cg_status cg_plot(const char *png_path, const cg_plot_line *lines, int n, int64_t len, const cg_plot_opts *o);
+
+/* cg_plot of n named series with the automatic colours, x = 0..len-1, a
+ * title and no axis labels. */
 cg_status cg_plot_lines(const char *png_path, const char *title, const char *const *names, const double *const *ys,
                         int n, int64_t len);
 
