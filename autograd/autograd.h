@@ -361,6 +361,9 @@ struct cg_op {
  * outputs written to out (cg_op_apply_multi, -1 on error). */
 cg_tensor *cg_op_apply(const cg_op *op, cg_tensor *const *in, int n_in, const void *params);
 int cg_op_apply_multi(const cg_op *op, cg_tensor *const *in, int n_in, const void *params, cg_tensor **out);
+/* How many nodes the calling thread has recorded since it started: the
+ * difference across a training step is the size of its tape (profiling). */
+uint64_t cg_nodes_recorded(void);
 
 /* Add a user op to the table (the struct is copied; names must be unique).
  * Returns the table's row, or NULL with an error. */

@@ -110,6 +110,8 @@ int cg_op_apply_multi(const cg_op *op, cg_tensor *const *in, int n_in, const voi
     return n;
 }
 
+uint64_t cg_nodes_recorded(void) { return t_seq; }
+
 cg_tensor *cg_op_apply(const cg_op *op, cg_tensor *const *in, int n_in, const void *params) {
     cg_tensor *out[CG_MAX_OUTPUTS];
     int n = cg_op_apply_multi(op, in, n_in, params, out);

@@ -26,6 +26,8 @@
  * of 32 (with --dist: the global one). */
 #include <cgrad/cgrad.h>
 
+#include <blis.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,6 +194,50 @@ static double train_flops_per_sample(const workload *w) {
 
 static bool g_lazy;
 
+/* BLIS on the traced products, each on its own as cgrad handed it over
+ * (shape, strides, alpha, beta), the best of 3 runs with 1 and with
+ * `threads` BLIS threads: seconds for all of them; -1 if out of memory.
+ * float32 products only (the workloads' dtype). */
+static double blis_alone(const cg_gemm_record *r, int64_t n, int threads) {
+    size_t na = 1, nb = 1, nc = 1;
+#define SPAN(rows, cols, rs, cs) ((size_t)(((rows) - 1) * (rs) + ((cols) - 1) * (cs) + 1))
+    for (int64_t i = 0; i < n; i++) {
+        size_t a = SPAN(r[i].m, r[i].k, r[i].rs_a, r[i].cs_a), b = SPAN(r[i].k, r[i].n, r[i].rs_b, r[i].cs_b),
+               c = SPAN(r[i].m, r[i].n, r[i].rs_c, r[i].cs_c);
+        na = a > na ? a : na, nb = b > nb ? b : nb, nc = c > nc ? c : nc;
+    }
+#undef SPAN
+    float *A = malloc(na * sizeof *A), *Bm = malloc(nb * sizeof *Bm), *C = malloc(nc * sizeof *C);
+    if (!A || !Bm || !C) {
+        free(A), free(Bm), free(C);
+        fprintf(stderr, "cgrad-bench: out of memory for the GEMM comparison\n");
+        return -1;
+    }
+    for (size_t i = 0; i < na; i++) A[i] = 0.01f * (float)(i % 97);
+    for (size_t i = 0; i < nb; i++) Bm[i] = 0.01f * (float)(i % 89);
+    memset(C, 0, nc * sizeof *C);
+    double total = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (r[i].dtype != CG_FLOAT32) continue;
+        float al = (float)r[i].alpha, be = (float)r[i].beta;
+        double best = 1e30;
+        for (int th = 1; th <= threads; th += threads > 1 ? threads - 1 : 1)
+            for (int rep = 0; rep < 3; rep++) {
+                rntm_t rntm;
+                bli_rntm_init(&rntm);
+                bli_rntm_set_num_threads(th, &rntm);
+                double t = now();
+                bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, r[i].m, r[i].n, r[i].k, &al, A, r[i].rs_a,
+                             r[i].cs_a, Bm, r[i].rs_b, r[i].cs_b, &be, C, r[i].rs_c, r[i].cs_c, NULL, &rntm);
+                t = now() - t;
+                best = t < best ? t : best;
+            }
+        total += best;
+    }
+    free(A), free(Bm), free(C);
+    return total;
+}
+
 static int run(const workload *w, double steps_scale) {
     const int64_t B = g_batch;
     cg_manual_seed(0);
@@ -247,8 +293,19 @@ static int run(const workload *w, double steps_scale) {
            peak_rss_mib());
     /* with one thread, the CPU time is what a step takes on a core of its
      * own, however busy the machine */
-    printf("%s%s_step %.3f ms wall, %.3f ms CPU (batch %lld)\n", w->name, tag, 1e3 * dt / steps, 1e3 * dc / steps,
-           (long long)B);
+    /* the cost per op: one more step, whole, counts the nodes of a batch's
+     * tape; a step split in S parts records S such tapes */
+    int shards = g_shards ? g_shards : w->shards, saved = g_shards;
+    int parts = shards == -1 ? cg_get_num_threads() : shards < 1 ? 1 : shards;
+    g_shards = 1;
+    uint64_t n0 = cg_nodes_recorded();
+    if (!step(m, opt, w, x, y, steps, B)) return 1;
+    double nodes = (double)(cg_nodes_recorded() - n0);
+    g_shards = saved;
+    printf("%s%s_step %.3f ms wall, %.3f ms CPU (batch %lld); %.0f nodes x %d part%s, %.0f ns CPU per node "
+           "(forward + backward + update)\n",
+           w->name, tag, 1e3 * dt / steps, 1e3 * dc / steps, (long long)B, nodes, parts, parts > 1 ? "s" : "",
+           1e9 * dc / steps / (nodes * parts));
     if (w->vocab) {
         double fl = train_flops_per_sample(w) * (double)B * steps / dt;
         /* 2048 reviews in batches of 256: a warm-up pass, then the best of 3 (bench/torch_predict.py's way) */
@@ -267,7 +324,27 @@ static int run(const workload *w, double steps_scale) {
             if (rep && d < dti) dti = d;
         }
         printf("%s_predict %.0f samples/s (batch 256)\n", w->name, (double)n_inf / dti);
-        printf("%s_train_gemm %.1f GFLOP/s\n", w->name, fl / 1e9);
+        /* the products of 3 more steps, traced: their rate in training, and
+         * BLIS's alone on the same products */
+        enum { TRACE_STEPS = 3, TRACE_CAP = 4096 };
+        cg_gemm_record *rec = malloc(sizeof *rec * TRACE_CAP);
+        if (!rec) return 1;
+        cg_gemm_trace_begin(rec, TRACE_CAP);
+        double t2 = now();
+        for (int i = 0; i < TRACE_STEPS; i++)
+            if (!step(m, opt, w, x, y, steps + 1 + i, B)) return 1;
+        double dstep = now() - t2;
+        cg_gemm_trace tr = cg_gemm_trace_end();
+        int64_t nrec = tr.products < TRACE_CAP ? tr.products : TRACE_CAP;
+        double alone = blis_alone(rec, nrec, cg_get_num_threads()), fl_rec = 0;
+        for (int64_t i = 0; i < nrec; i++) fl_rec += 2.0 * (double)rec[i].m * (double)rec[i].n * (double)rec[i].k;
+        free(rec);
+        if (alone < 0) return 1;
+        double in_training = tr.flops / tr.seconds / 1e9, blis = fl_rec / alone / 1e9;
+        printf("%s_train_gemm %.1f GFLOP/s in its products, BLIS alone on the same products %.1f GFLOP/s: %.0f%% "
+               "(%lld products a step, %.0f%% of the step's time; over the whole step %.1f GFLOP/s)\n",
+               w->name, in_training, blis, 100 * in_training / blis, (long long)(tr.products / TRACE_STEPS),
+               100 * tr.seconds / dstep, fl / 1e9);
     }
     fflush(stdout);
     cg_optim_free(opt);

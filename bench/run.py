@@ -29,7 +29,8 @@ WORKLOADS = ["imdb_simple_rnn", "imdb_lstm", "mulprob_gru", "mulprob_lstm", "dea
 TARGETS = {"imdb_simple_rnn": 5.0, "imdb_lstm": 2.5, "mulprob_gru": 5.0, "mulprob_lstm": 5.0, "deaths_lstm": 5.0}
 LINE = re.compile(r"^(\S+) ([0-9.]+) s/epoch ([0-9.]+) samples/s ([0-9.]+) MiB")
 PREDICT = re.compile(r"^(\S+)_predict ([0-9.]+) samples/s")
-GEMM = re.compile(r"^(\S+)_train_gemm ([0-9.]+) GFLOP/s")
+GEMM = re.compile(r"^(\S+)_train_gemm ([0-9.]+) GFLOP/s in its products, BLIS alone on the same products ([0-9.]+) GFLOP/s")
+NODES = re.compile(r"^(\S+)_step .*; ([0-9]+) nodes x ([0-9]+) parts?, ([0-9]+) ns CPU per node")
 
 
 def run(cmd, env=None, timeout=3600):
@@ -89,7 +90,7 @@ def main():
         print(out if out else f"(bench_matmul failed: {err})")
 
     ours, theirs, notes = {}, {}, []  # ours[w] = [(sps, mib)], theirs[(peer, w)] = [...]
-    predict, gemm = {}, {}
+    predict, gemm, nodes = {}, {}, {}
     for r in range(rounds):
         for w in workloads:
             out, err = run([bench, "--no-info", "--threads", threads, w])
@@ -100,7 +101,9 @@ def main():
                 if (m := PREDICT.match(line)):
                     predict.setdefault(m.group(1), []).append(float(m.group(2)))
                 if (m := GEMM.match(line)):
-                    gemm.setdefault(m.group(1), []).append(float(m.group(2)))
+                    gemm.setdefault(m.group(1), []).append((float(m.group(2)), float(m.group(3))))
+                if (m := NODES.match(line)):
+                    nodes.setdefault(m.group(1), []).append((int(m.group(2)), int(m.group(3)), float(m.group(4))))
             if err:
                 notes.append(f"cgrad-bench {w}: {err}")
             print(f"round {r + 1} {w}: cgrad " + (f"{ours[w][-1][0]:.0f} samples/s {ours[w][-1][1]:.0f} MiB" if w in ours else "failed"),
@@ -167,7 +170,15 @@ def main():
             o, t = statistics.median(predict[w]), statistics.median(tpred[w])
             print(f"inference {w} (batch 256): cgrad {o:.0f}, torch-2 inference_mode {t:.0f} samples/s: {o / t:.2f}x (target >= 3x)")
     for w in sorted(gemm):
-        print(f"training GEMMs {w}: {statistics.median(gemm[w]):.1f} GFLOP/s over the whole step (bench_matmul above: BLIS alone)")
+        ours_g = statistics.median(x[0] for x in gemm[w])
+        blis_g = statistics.median(x[1] for x in gemm[w])
+        print(f"training GEMMs {w}: {ours_g:.1f} GFLOP/s in its products, BLIS alone on the same products "
+              f"{blis_g:.1f}: {100 * ours_g / blis_g:.0f}% (target >= 85%)")
+    for w in workloads:
+        if w in nodes:
+            n, parts, _ = nodes[w][0]
+            print(f"cost per op {w}: {n} nodes a batch x {parts} part{'s' if parts > 1 else ''}, "
+                  f"{statistics.median(x[2] for x in nodes[w]):.0f} ns of CPU per node (forward, backward, update)")
     for n in notes:
         print("note:", n)
 

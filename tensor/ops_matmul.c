@@ -5,6 +5,8 @@
 
 #include <blis.h>
 #include <omp.h>
+#include <stdatomic.h>
+#include <time.h>
 
 /* A program linked statically takes cpu.c (whose constructor picks BLIS's
  * sub-configuration before BLIS starts) wherever it takes GEMM. */
@@ -40,6 +42,43 @@ static bool blis_ok(int64_t m, int64_t n, int64_t *rs, int64_t *cs) {
 
 static double gemm_flops(int64_t M, int64_t N, int64_t K) { return 2.0 * (double)M * (double)N * (double)K; }
 
+/* ------------------------------------------------------------ profiling
+ * (cg_gemm_trace_begin/end): records go to the caller's buffer through an
+ * atomic index; times in nanoseconds. */
+static atomic_bool g_tracing;
+static cg_gemm_record *g_trace_buf;
+static int64_t g_trace_cap;
+static atomic_int_least64_t g_trace_n, g_trace_ns, g_trace_flops;
+
+void cg_gemm_trace_begin(cg_gemm_record *buf, int64_t cap) {
+    g_trace_buf = buf;
+    g_trace_cap = buf && cap > 0 ? cap : 0;
+    atomic_store(&g_trace_n, 0);
+    atomic_store(&g_trace_ns, 0);
+    atomic_store(&g_trace_flops, 0);
+    atomic_store(&g_tracing, true);
+}
+
+cg_gemm_trace cg_gemm_trace_end(void) {
+    atomic_store(&g_tracing, false);
+    return (cg_gemm_trace){atomic_load(&g_trace_n), (double)atomic_load(&g_trace_flops),
+                           1e-9 * (double)atomic_load(&g_trace_ns)};
+}
+
+static bool tracing(void) { return atomic_load_explicit(&g_tracing, memory_order_relaxed); }
+
+static int64_t trace_clock(void) {
+    if (!tracing()) return 0;
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* Add the time since t0 (from trace_clock; 0: no trace then). */
+static void trace_time(int64_t t0) {
+    if (t0) atomic_fetch_add(&g_trace_ns, trace_clock() - t0);
+}
+
 /* threads: BLIS threads, or 0 to choose by size. */
 static void gemm_raw(cg_dtype dt, int64_t M, int64_t N, int64_t K, double alpha, mat A, mat B, double beta,
                      char *C, int64_t rsc, int64_t csc, int threads) {
@@ -48,6 +87,12 @@ static void gemm_raw(cg_dtype dt, int64_t M, int64_t N, int64_t K, double alpha,
     if (!threads) /* (inside a parallel region, e.g. one shard of a batch, the thread is taken) */
         threads = gemm_flops(M, N, K) < CG_GEMM_THREADED_FLOPS || omp_in_parallel() ? 1 : cg_get_num_threads();
     bli_rntm_set_num_threads(threads, &rntm);
+    if (tracing()) {
+        int64_t i = atomic_fetch_add(&g_trace_n, 1);
+        atomic_fetch_add(&g_trace_flops, 2 * M * N * K);
+        if (i < g_trace_cap)
+            g_trace_buf[i] = (cg_gemm_record){dt, M, N, K, A.rs, A.cs, B.rs, B.cs, rsc, csc, alpha, beta, threads};
+    }
     if (dt == CG_FLOAT32) {
         float al = (float)alpha, be = (float)beta;
         bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, (dim_t)M, (dim_t)N, (dim_t)K, &al, (float *)A.p,
@@ -116,9 +161,11 @@ static bool gemm2d(const cg_tensor *a, const cg_tensor *b, double alpha, double 
     }
     mat A, B;
     if (!blis_operand(a, &A) || !blis_operand(b, &B) || !rowmajor_b(b, &B, M, K, N, &A, csc)) return false;
+    int64_t t0 = trace_clock();
     if (gemm_flops(M, N, K) >= CG_GEMM_THREADED_FLOPS ||
         !gemm_paired(a->dtype, M, N, K, alpha, A, B, beta, cg_data(out), rsc, csc))
         gemm_raw(a->dtype, M, N, K, alpha, A, B, beta, cg_data(out), rsc, csc, 0);
+    trace_time(t0);
     return true;
 }
 
@@ -322,6 +369,7 @@ bool cg_k_gemm_many_(const cg_gemm_job *jobs, int n) {
             return false;
     }
     /* every product here has 4 MFLOP or more: no empty dim to special-case */
+    int64_t t0 = trace_clock();
 #pragma omp parallel for schedule(static, 1) num_threads(nt < n ? nt : n)
     for (int i = 0; i < n; i++) {
         const cg_gemm_job *j = &jobs[i];
@@ -330,6 +378,7 @@ bool cg_k_gemm_many_(const cg_gemm_job *jobs, int n) {
         blis_ok(M, N, &rs, &cs);
         gemm_raw(j->out->dtype, M, N, K, j->alpha, A[i], B[i], j->beta, cg_data(j->out), rs, cs, 1);
     }
+    trace_time(t0);
     for (int i = 0; i < n; i++) jobs[i].out->storage->version++;
     return true;
 }
@@ -358,6 +407,13 @@ static void run_held(const held_gemm *h) {
     gemm_raw(h->dt, h->M, h->N, h->K, h->alpha, h->A, h->B, 1.0, h->C, h->rsc, h->csc, 1);
 }
 
+/* run_held where nothing runs beside it (timed for a trace) */
+static void run_held_alone(const held_gemm *h) {
+    int64_t t0 = trace_clock();
+    run_held(h);
+    trace_time(t0);
+}
+
 static held_gemm *pop_held(void) {
     if (!t_held_n) return NULL;
     held_gemm *h = &t_held[t_held_first];
@@ -367,7 +423,7 @@ static held_gemm *pop_held(void) {
 }
 
 void cg_k_gemm_sync(void) {
-    for (held_gemm *h; (h = pop_held());) run_held(h);
+    for (held_gemm *h; (h = pop_held());) run_held_alone(h);
 }
 
 /* Bytes [lo, hi) an m x n matrix with positive strides spans. */
@@ -420,10 +476,10 @@ bool cg_k_gemm_async_(cg_tensor *out, const cg_tensor *a, const cg_tensor *b, do
     out->storage->version++;
     if (cg_get_num_threads() < 2 || omp_in_parallel()) { /* no second thread: now, while a and b are in cache */
         cg_k_gemm_sync();
-        run_held(&h);
+        run_held_alone(&h);
         return true;
     }
-    if (t_held_n == HELD_MAX) run_held(pop_held());
+    if (t_held_n == HELD_MAX) run_held_alone(pop_held());
     t_held[(t_held_first + t_held_n++) % HELD_MAX] = h;
     return true;
 }

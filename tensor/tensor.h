@@ -539,6 +539,28 @@ bool cg_k_gemm_async_(cg_tensor *out, const cg_tensor *a, const cg_tensor *b, do
 /* Run every product this thread holds (cg_k_gemm_async_). */
 void cg_k_gemm_sync(void);
 
+/* Profiling the products. Between cg_gemm_trace_begin(buf, cap) and
+ * cg_gemm_trace_end(), every product cgrad hands BLIS is counted and the
+ * first cap of them described in buf (buf may be NULL with cap 0), and the
+ * time spent in products is summed: the wall time of the thread that asked
+ * for them, so products run side by side count once, and products of a
+ * batch's parts run in parallel count once per part. One trace at a time;
+ * the costs when no trace is on are a flag's test per product. */
+typedef struct cg_gemm_record {
+    cg_dtype dtype;
+    int64_t m, n, k;            /* [m,k] @ [k,n] */
+    int64_t rs_a, cs_a, rs_b, cs_b, rs_c, cs_c; /* element strides as BLIS got them */
+    double alpha, beta;
+    int threads;                /* BLIS threads it ran on */
+} cg_gemm_record;
+typedef struct cg_gemm_trace {
+    int64_t products;           /* all of them, also past cap */
+    double flops;               /* 2 m n k summed */
+    double seconds;
+} cg_gemm_trace;
+void cg_gemm_trace_begin(cg_gemm_record *buf, int64_t cap);
+cg_gemm_trace cg_gemm_trace_end(void);
+
 /* ---------------------------------------------------- joining and indexing */
 
 /* Join along an existing axis (sizes must match elsewhere). */

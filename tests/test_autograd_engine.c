@@ -170,10 +170,14 @@ END_TEST
 START_TEST(no_grad_records_nothing) {
     cg_tensor *w = leaf64((const double[]){1, 2}, 2), *y = NULL;
     ck_assert(cg_grad_enabled());
+    uint64_t n0 = cg_nodes_recorded();
     CG_NO_GRAD {
         ck_assert(!cg_grad_enabled());
         y = cg_mul(w, cg_exp(w));
     }
+    ck_assert_uint_eq(cg_nodes_recorded(), n0); /* the tape's count: nothing recorded */
+    ck_assert_ptr_nonnull(cg_mul(w, cg_exp(w)));
+    ck_assert_uint_eq(cg_nodes_recorded(), n0 + 2);
     ck_assert(cg_grad_enabled());
     ck_assert_ptr_nonnull(y);
     ck_assert(!cg_requires_grad(y));
