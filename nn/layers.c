@@ -154,6 +154,10 @@ typedef struct {
 
 static cg_tensor *embedding_forward_masked(cg_module *m, cg_tensor *ids, const cg_tensor *mask, const cg_tensor **mask_out) {
     (void)mask;
+    return cg__embedding_rows(m, ids, ((embedding *)m)->weight, mask_out);
+}
+
+cg_tensor *cg__embedding_rows(cg_module *m, cg_tensor *ids, cg_tensor *table, const cg_tensor **mask_out) {
     embedding *e = (embedding *)m;
     if (ids->dtype != CG_INT64) {
         cg_set_error(CG_ERR_DTYPE, "%s (Embedding): token ids must be int64, got %s %s", m->name,
@@ -170,7 +174,7 @@ static cg_tensor *embedding_forward_masked(cg_module *m, cg_tensor *ids, const c
             return NULL;
         }
     if (e->mask_zero) *mask_out = cg_k_scalar(CG_NE, ids, 0);
-    return cg_embedding(e->weight, flat);
+    return cg_embedding(table, flat);
 }
 
 static cg_tensor *embedding_forward(cg_module *m, cg_tensor *ids) {
@@ -303,6 +307,10 @@ bool cg__embedding_info(const cg_module *m, int *vocab, int *dim, bool *mask_zer
     const embedding *e = (const embedding *)m;
     *vocab = e->vocab, *dim = e->dim, *mask_zero = e->mask_zero;
     return true;
+}
+
+cg_tensor *cg__embedding_weight(const cg_module *m) {
+    return m && m->type == &embedding_type ? ((const embedding *)m)->weight : NULL;
 }
 
 bool cg__dropout_info(const cg_module *m, double *rate) {

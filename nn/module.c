@@ -454,7 +454,14 @@ char *cg__torch_name(const char *prefix, const char *name) {
 static cg_tensor *seq_forward_masked(cg_module *m, cg_tensor *x, const cg_tensor *mask, const cg_tensor **mask_out) {
     for (int i = 0; i < m->n_children && x; i++) {
         const cg_tensor *next = NULL;
-        x = cg_module_forward_masked(m->children[i], x, mask, &next);
+        cg_tensor *table = i + 1 < m->n_children ? cg__rnn_table(m->children[i + 1], m->children[i]) : NULL;
+        if (table) { /* an Embedding's rows already projected by the recurrent layer above */
+            x = cg__embedding_rows(m->children[i], x, table, &next);
+            mask = next, next = NULL;
+            x = x ? cg__rnn_forward_projected(m->children[++i], x, mask, &next) : NULL;
+        } else {
+            x = cg_module_forward_masked(m->children[i], x, mask, &next);
+        }
         mask = next;
     }
     *mask_out = mask;
@@ -504,6 +511,26 @@ cg_module *cg_sequential_add(cg_module *model, cg_module *layer) {
     }
     if (!layer) return cg__nn_null(model, "the layer to add (did its constructor fail?)");
     return cg_module_add_child(model, layer) ? model : NULL;
+}
+
+cg_status cg_module_inference_begin(cg_module *m, const cg_tensor *x) {
+    if (!m) return cg_set_error(CG_ERR_NULL, "cg_module_inference_begin: NULL model");
+    cg_module_inference_end(m);
+    if (m->type != &seq_type || !x) return CG_OK;
+    for (int i = 0; i + 1 < m->n_children; i++)
+        if (cg__embedding_weight(m->children[i])) {
+            cg_status st = cg__rnn_table_begin(m->children[i + 1], m->children[i], cg_numel(x));
+            if (st != CG_OK) {
+                cg_module_inference_end(m);
+                return st;
+            }
+        }
+    return CG_OK;
+}
+
+void cg_module_inference_end(cg_module *m) {
+    if (!m || m->type != &seq_type) return;
+    for (int i = 0; i < m->n_children; i++) cg__rnn_table_end(m->children[i]);
 }
 
 int cg_sequential_len(const cg_module *m) { return m && m->type == &seq_type ? m->n_children : 0; }

@@ -184,6 +184,21 @@ cg_tensor *cg_module_forward(cg_module *m, cg_tensor *x);
 cg_tensor *cg_module_forward_masked(cg_module *m, cg_tensor *x, const cg_tensor *mask, const cg_tensor **mask_out);
 /* Training mode (dropout active) on m and its children; eval = false. */
 void cg_module_train(cg_module *m, bool training);
+/* Inference over many batches of x (cg_predict and cg_evaluate do this):
+ * with the model in eval mode, begin, then forwards of parts of x, then end;
+ * the weights must not change in between, and no other thread may run the
+ * model. In a Sequential, a recurrent layer right after an Embedding then
+ * projects the whole vocabulary through its input kernel once, at begin, and
+ * each forward with recording off looks up rows of that table instead of
+ * projecting every token (a forward with recording on runs as always): done
+ * when x (the token ids) holds more tokens than the vocabulary has rows and
+ * the table takes at most 64 MiB. The table lives in the current scope until
+ * end (or until that scope ends). The results equal those of plain forwards
+ * within float rounding (one product over the vocabulary instead of one over
+ * the batch's tokens; the same bits in the tests here). begin: CG_OK also
+ * when nothing is made; m NULL is an error. */
+cg_status cg_module_inference_begin(cg_module *m, const cg_tensor *x);
+void cg_module_inference_end(cg_module *m);
 /* Freeze or unfreeze: parameters stop or start requiring grad. */
 void cg_module_set_trainable(cg_module *m, bool trainable);
 

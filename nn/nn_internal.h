@@ -37,6 +37,21 @@ bool cg__cell_info(const cg_cell *c, cg_rnn_kind *kind, int *units, cg_rnn_opts 
 bool cg__dense_info(const cg_module *m, int *in, int *units, cg_activation *act, bool *bias);
 bool cg__embedding_info(const cg_module *m, int *vocab, int *dim, bool *mask_zero);
 bool cg__dropout_info(const cg_module *m, double *rate);
+
+/* An Embedding's forward with the rows taken from `table` ([vocab, any]) in
+ * place of its weight: the same checks of the ids, the same mask. */
+cg_tensor *cg__embedding_rows(cg_module *m, cg_tensor *ids, cg_tensor *table, const cg_tensor **mask_out);
+/* An Embedding's weight; NULL for another module. */
+cg_tensor *cg__embedding_weight(const cg_module *m);
+/* Inference tables (cg_module_inference_begin): a recurrent layer after an
+ * Embedding projects the whole vocabulary through its input kernel once.
+ * begin makes the table (or nothing, when it does not pay: CG_OK either
+ * way); table gives it when made for that embedding, else NULL; the
+ * projected forward runs the layer on rows of it. */
+cg_status cg__rnn_table_begin(cg_module *rnn, cg_module *emb, int64_t tokens);
+void cg__rnn_table_end(cg_module *rnn);
+cg_tensor *cg__rnn_table(cg_module *rnn, const cg_module *emb);
+cg_tensor *cg__rnn_forward_projected(cg_module *rnn, cg_tensor *xp, const cg_tensor *mask, const cg_tensor **mask_out);
 bool cg__activation_info(const cg_module *m, cg_activation *act);
 
 #endif

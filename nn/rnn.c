@@ -13,6 +13,10 @@ typedef struct {
     cg_cell *cell;
     int in;
     cg_rnn_opts o; /* (kept whole: Bidirectional's backward half is made with them) */
+    /* between cg_module_inference_begin and _end: the vocabulary of the
+     * Embedding below projected through the input kernel, or NULL */
+    cg_tensor *table;
+    const cg_module *table_emb;
 } rnn_layer;
 
 static cg_tensor *rnn_forward(cg_module *m, cg_tensor *x);
@@ -71,6 +75,16 @@ static cg_tensor *dropout_mask(const rnn_layer *r, double p, cg_dtype dt, const 
     return m ? cg_k_scalar_(CG_MUL, m, 1.0 / (1.0 - p)) : NULL;
 }
 
+static cg_status check_mask(const rnn_layer *r, const cg_tensor *mask, int64_t B, int64_t T) {
+    if (mask && (mask->ndim != 2 || mask->shape[0] != B || mask->shape[1] != T))
+        return cg_set_error(CG_ERR_SHAPE, "%s (%s): mask has shape %s, expected [%lld, %lld]", r->base.name,
+                            r->base.type->name, cg_shape_str(mask), (long long)B, (long long)T);
+    return CG_OK;
+}
+
+static cg_status run_steps(rnn_layer *r, cg_tensor *xp, int tdim, cg_dtype dt, cg_tensor *const *initial_state,
+                           const cg_tensor *mask, void *call, cg_rnn_result *out);
+
 cg_status cg_rnn_call(cg_module *m, cg_tensor *x, cg_tensor *const *initial_state, const cg_tensor *mask,
                       cg_rnn_result *out) {
     if (!is_rnn(m) || !out) return cg_set_error(CG_ERR_VALUE, "cg_rnn_call: needs a recurrent layer and an output");
@@ -80,13 +94,9 @@ cg_status cg_rnn_call(cg_module *m, cg_tensor *x, cg_tensor *const *initial_stat
     cg_cell *cell = r->cell;
     const cg_cell_type *ct = cell->type;
     cg_status st = check_input(r, x);
+    if (st == CG_OK) st = check_mask(r, mask, x->shape[0], x->shape[1]);
     if (st != CG_OK) return st;
-    int64_t B = x->shape[0], T = x->shape[1];
-    int ns = ct->n_states, H = state_size(cell, 0);
-    if (mask && (mask->ndim != 2 || mask->shape[0] != B || mask->shape[1] != T))
-        return cg_set_error(CG_ERR_SHAPE, "%s (%s): mask has shape %s, expected [%lld, %lld]", m->name, m->type->name,
-                            cg_shape_str(mask), (long long)B, (long long)T);
-    cg_tensor *dm = dropout_mask(r, r->o.dropout, x->dtype, CG_SHAPE(B, 1, r->in));
+    cg_tensor *dm = dropout_mask(r, r->o.dropout, x->dtype, CG_SHAPE(x->shape[0], 1, r->in));
     if (dm) x = cg_mul(x, dm);
     cg_tensor *kernel = NULL, *bias = NULL;
     void *call = NULL;
@@ -101,14 +111,27 @@ cg_status cg_rnn_call(cg_module *m, cg_tensor *x, cg_tensor *const *initial_stat
     cg_tensor *xin = tdim == 0 ? cg_transpose(x, 0, 1) : x;
     cg_tensor *xp = kernel ? cg_linear(xin, kernel, bias) : xin;
     if (xp && ct->project) xp = ct->project(cell, xp, call);
+    if (!xp) return cg_last_status();
+    return run_steps(r, xp, tdim, x->dtype, initial_state, mask, call, out);
+}
+
+/* The loop over the steps of xp, the input projected: [B, T, P], or
+ * [T, B, P] for tdim 0. */
+static cg_status run_steps(rnn_layer *r, cg_tensor *xp, int tdim, cg_dtype dt, cg_tensor *const *initial_state,
+                           const cg_tensor *mask, void *call, cg_rnn_result *out) {
+    cg_module *m = &r->base;
+    cg_cell *cell = r->cell;
+    const cg_cell_type *ct = cell->type;
+    int64_t B = xp->shape[1 - tdim], T = xp->shape[tdim];
+    int ns = ct->n_states, H = state_size(cell, 0);
     cg_tensor *state[CG_MAX_STATES], *next[CG_MAX_STATES];
     for (int k = 0; k < ns; k++)
-        if (!(state[k] = initial(r, initial_state, k, B, x->dtype))) return cg_last_status();
+        if (!(state[k] = initial(r, initial_state, k, B, dt))) return cg_last_status();
     bool zero_h = !initial_state || !initial_state[0]; /* the first step's products with h are zero */
-    cg_tensor *rm = dropout_mask(r, r->o.recurrent_dropout, x->dtype, CG_SHAPE(B, H));
-    cg_tensor *mf = mask ? cg_k_reshape(cg_to_dtype(mask, x->dtype), CG_SHAPE(B, T, 1)) : NULL;
+    cg_tensor *rm = dropout_mask(r, r->o.recurrent_dropout, dt, CG_SHAPE(B, H));
+    cg_tensor *mf = mask ? cg_k_reshape(cg_to_dtype(mask, dt), CG_SHAPE(B, T, 1)) : NULL;
     cg_tensor **outs = r->o.return_sequences ? cg_scope_alloc(sizeof(cg_tensor *) * (size_t)(T ? T : 1), false) : NULL;
-    if (!xp || (mask && !mf) || (r->o.return_sequences && !outs)) return cg_last_status();
+    if ((mask && !mf) || (r->o.return_sequences && !outs)) return cg_last_status();
     cg_tensor *last = NULL; /* the last output, when it is not state 0 */
     for (int64_t s = 0; s < T; s++) {
         int64_t t = r->o.go_backwards ? T - 1 - s : s;
@@ -139,11 +162,72 @@ cg_status cg_rnn_call(cg_module *m, cg_tensor *x, cg_tensor *const *initial_stat
     }
     /* the sequence is stacked time-major and handed out as a [B, T, H] view:
      * a recurrent layer above takes it time-major again without a copy */
-    out->output = outs ? (T ? cg_transpose(cg_stack(outs, (int)T, 0), 0, 1) : cg_zeros(x->dtype, CG_SHAPE(B, 0, H)))
+    out->output = outs ? (T ? cg_transpose(cg_stack(outs, (int)T, 0), 0, 1) : cg_zeros(dt, CG_SHAPE(B, 0, H)))
                        : last ? last : state[0];
     for (int k = 0; k < ns; k++) out->states[k] = state[k];
     out->n_states = ns;
     return out->output ? CG_OK : cg_last_status();
+}
+
+/* ---------------------------------------------------- inference tables */
+
+/* A table larger than this is not made: it is held beside the batch being
+ * run (an IMDB LSTM's 20,000 x 512 floats are 41 MB, about what one batch
+ * of 256 x 80 tokens projected takes). */
+#define TABLE_MAX_BYTES ((size_t)64 << 20)
+
+cg_status cg__rnn_table_begin(cg_module *m, cg_module *emb, int64_t tokens) {
+    if (!is_rnn(m)) return CG_OK;
+    rnn_layer *r = (rnn_layer *)m;
+    cg__rnn_table_end(m);
+    cg_tensor *E = cg__embedding_weight(emb);
+    cg_cell *cell = r->cell;
+    const cg_cell_type *ct = cell->type;
+    /* only when it pays: one product over the vocabulary instead of one over
+     * every token to come (and the table small), for a layer whose input is
+     * only projected (no dropout to apply first, no cell's own projection) */
+    if (!E || m->training || !ct->begin || ct->project || E->ndim != 2 || E->shape[1] != r->in ||
+        tokens <= E->shape[0])
+        return CG_OK;
+    cg_tensor *kernel = NULL, *bias = NULL;
+    void *call = NULL;
+    cg_status st = ct->begin(cell, &kernel, &bias, &call);
+    if (st != CG_OK || !kernel) return st;
+    if (kernel->ndim != 2 || (size_t)E->shape[0] * (size_t)kernel->shape[1] * cg_dtype_size(E->dtype) > TABLE_MAX_BYTES)
+        return CG_OK;
+    cg_tensor *t;
+    CG_NO_GRAD { t = cg_linear(E, kernel, bias); }
+    if (!t) return cg_last_status();
+    r->table = t;
+    r->table_emb = emb;
+    return CG_OK;
+}
+
+void cg__rnn_table_end(cg_module *m) {
+    if (!is_rnn(m)) return;
+    rnn_layer *r = (rnn_layer *)m;
+    r->table = NULL;
+    r->table_emb = NULL;
+}
+
+cg_tensor *cg__rnn_table(cg_module *m, const cg_module *emb) {
+    rnn_layer *r = is_rnn(m) ? (rnn_layer *)m : NULL;
+    return r && r->table && r->table_emb == emb && !cg_grad_enabled() && !m->training ? r->table : NULL;
+}
+
+cg_tensor *cg__rnn_forward_projected(cg_module *m, cg_tensor *xp, const cg_tensor *mask, const cg_tensor **mask_out) {
+    rnn_layer *r = (rnn_layer *)m;
+    cg_cell *cell = r->cell;
+    cg_rnn_result res;
+    memset(&res, 0, sizeof res);
+    if (!xp || xp->ndim != 3 || check_mask(r, mask, xp->shape[0], xp->shape[1]) != CG_OK) return NULL;
+    cg_tensor *kernel = NULL, *bias = NULL;
+    void *call = NULL;
+    if (cell->type->begin(cell, &kernel, &bias, &call) != CG_OK ||
+        run_steps(r, xp, 1, xp->dtype, NULL, mask, call, &res) != CG_OK)
+        return NULL;
+    *mask_out = r->o.return_sequences ? mask : NULL;
+    return res.output;
 }
 
 static cg_tensor *rnn_forward_masked(cg_module *m, cg_tensor *x, const cg_tensor *mask, const cg_tensor **mask_out) {

@@ -175,6 +175,97 @@ START_TEST(predict_matches_forward) {
 }
 END_TEST
 
+/* Embedding(V, 6) -> recurrent layer k (0 SimpleRNN, 1 LSTM, 2 GRU; 3: a
+ * Bidirectional LSTM, which has no vocabulary table) of 5 units -> Dense. */
+static cg_module *token_model(int k, int vocab, bool mask_zero, bool backwards, uint64_t seed) {
+    cg_rng r = cg_rng_seeded(seed);
+    cg_module *m = cg_sequential_new(NULL);
+    cg_embedding_opts eo = {.mask_zero = mask_zero, .rng = &r};
+    cg_sequential_add(m, cg_embedding_new_ex(vocab, 6, &eo));
+    cg_rnn_opts o = {.go_backwards = backwards, .rng = &r};
+    cg_module *l = k == 0 ? cg_simple_rnn_new(6, 5, &o) : k == 1 ? cg_lstm_new(6, 5, &o) : k == 2 ? cg_gru_new(6, 5, &o)
+                                                                                          : cg_bidirectional_new(cg_lstm_new(6, 5, &o), NULL);
+    cg_sequential_add(m, l);
+    cg_dense_opts d = {.rng = &r};
+    ck_assert_ptr_nonnull(cg_sequential_add(m, cg_dense_new_ex(k == 3 ? 10 : 5, 1, &d)));
+    return m;
+}
+
+/* Token ids in [0, vocab), some zeros (padding for mask_zero), [n, T]. */
+static cg_tensor *token_ids(int64_t n, int64_t T, int vocab, uint64_t seed) {
+    cg_rng r = cg_rng_seeded(seed);
+    cg_tensor *x = cg_randint(&r, CG_INT64, 0, vocab, CG_SHAPE(n, T));
+    int64_t *v = cg_data_i64(x);
+    for (int64_t i = 0; i < n; i++) v[i * T + (i % T)] = 0;
+    return x;
+}
+
+static double max_abs_diff(const cg_tensor *a, const cg_tensor *b) {
+    return cg_item(cg_k_reduce(CG_MAX, cg_k_unary(CG_ABS, cg_k_binary(CG_SUB, a, b)), NULL, 0, false));
+}
+
+/* cg_predict and cg_evaluate over more tokens than the vocabulary has
+ * project the vocabulary once (cg_module_inference_begin) and agree with
+ * plain forwards; each cell, masked or not, backwards or not. */
+START_TEST(predict_through_vocabulary_table) {
+    cg_scope *sc = cg_scope_begin();
+    for (int k = 0; k < 4; k++)
+        for (int v = 0; v < 4; v++) {
+            bool mz = v & 1, bw = v & 2;
+            cg_module *m = token_model(k, 40, mz, bw, 3 + (uint64_t)v);
+            cg_tensor *x = token_ids(30, 7, 40, 5), *y = cg_zeros(CG_FLOAT32, CG_SHAPE(30, 1));
+            cg_tensor *p = cg_predict(m, x, 8), *f;
+            ck_assert_ptr_nonnull(p);
+            CG_NO_GRAD { f = cg_module_forward(m, x); }
+            ck_assert_msg(max_abs_diff(p, f) <= 1e-6, "layer %d, mask_zero %d, go_backwards %d: predict differs by %g", k,
+                          mz, bw, max_abs_diff(p, f));
+            cg_eval_result e = cg_evaluate(m, CG_LOSS_MSE, CG_METRIC_NONE, x, y, 8);
+            ck_assert_int_eq(e.status, CG_OK);
+            double want = cg_item(cg_k_reduce(CG_MEAN, cg_k_binary(CG_MUL, f, f), NULL, 0, false));
+            ck_assert_double_eq_tol(e.loss, want, 1e-6 * (1 + want));
+            cg_module_free(m);
+        }
+    cg_scope_end(sc);
+}
+END_TEST
+
+/* Between begin and end the rows come from the table made at begin (here
+ * seen by changing the embedding, which a caller must not do); not when the
+ * tokens are fewer than the vocabulary, not with recording on, not after
+ * end; bad ids are refused as without it. */
+START_TEST(inference_table_is_used_only_when_it_pays) {
+    cg_scope *sc = cg_scope_begin();
+    ck_assert_int_eq(cg_module_inference_begin(NULL, NULL), CG_ERR_NULL);
+    cg_module *m = token_model(1, 40, false, false, 9);
+    cg_tensor *emb = NULL;
+    cg_module_parameters(cg_sequential_at(m, 0), &emb, 1);
+    cg_tensor *x = token_ids(10, 7, 40, 6), *before, *during, *after, *few;
+    cg_module_train(m, false);
+    CG_NO_GRAD { before = cg_module_forward(m, x); }
+    ck_assert_int_eq(cg_module_inference_begin(m, x), CG_OK); /* 70 tokens, 40 rows: made */
+    cg_k_scalar_(CG_MUL, emb, 2.0);
+    CG_NO_GRAD { during = cg_module_forward(m, x); }
+    ck_assert_double_le(max_abs_diff(before, during), 1e-6);
+    cg_tensor *bad = cg_clone(x);
+    cg_data_i64(bad)[3] = 40;
+    CG_NO_GRAD { ck_assert_ptr_null(cg_module_forward(m, bad)); }
+    ck_assert_error(CG_ERR_INDEX, "token id 40 at position 3 is out of range");
+    cg_tensor *with_grad = cg_module_forward(m, x); /* recording: the embedding itself */
+    ck_assert(cg_requires_grad(with_grad));
+    ck_assert_double_gt(max_abs_diff(before, with_grad), 1e-4);
+    cg_module_inference_end(m);
+    CG_NO_GRAD { after = cg_module_forward(m, x); }
+    ck_assert_double_gt(max_abs_diff(before, after), 1e-4);
+    ck_assert_int_eq(cg_module_inference_begin(m, cg_k_slice(x, 0, 0, 5, 1)), CG_OK); /* 35 tokens: not made */
+    cg_k_scalar_(CG_MUL, emb, 0.5);
+    CG_NO_GRAD { few = cg_module_forward(m, x); }
+    ck_assert_double_le(max_abs_diff(before, few), 1e-6);
+    cg_module_inference_end(m);
+    cg_module_free(m);
+    cg_scope_end(sc);
+}
+END_TEST
+
 START_TEST(early_stopping_restores_best) {
     cg_scope *sc = cg_scope_begin();
     cg_tensor *x, *y;
@@ -385,6 +476,8 @@ int main(void) {
     tcase_add_test(tc, verbose_modes);
     tcase_add_test(tc, history_csv_and_plot);
     tcase_add_test(tc, predict_matches_forward);
+    tcase_add_test(tc, predict_through_vocabulary_table);
+    tcase_add_test(tc, inference_table_is_used_only_when_it_pays);
     tcase_add_test(tc, early_stopping_restores_best);
     tcase_add_test(tc, accumulated_micro_batches_equal_one_batch);
     tcase_add_test(tc, nan_loss_stops_with_error);

@@ -70,6 +70,8 @@ cg_eval_result cg_evaluate(cg_module *model, cg_loss loss, cg_metric metric, cg_
     cg_module_train(model, false);
     bool prev = cg_set_grad_enabled(false);
     double lsum = 0, msum = 0;
+    cg_scope *inf = cg_scope_begin(); /* what inference_begin makes */
+    r.status = cg_module_inference_begin(model, x);
     for (int64_t a = 0; a < n && r.status == CG_OK; a += batch_size) {
         int64_t b = a + batch_size < n ? a + batch_size : n;
         cg_scope *s = cg_scope_begin();
@@ -83,6 +85,8 @@ cg_eval_result cg_evaluate(cg_module *model, cg_loss loss, cg_metric metric, cg_
         }
         cg_scope_end(s);
     }
+    cg_module_inference_end(model);
+    cg_scope_end(inf);
     cg_set_grad_enabled(prev);
     cg_module_train(model, was_training);
     if (r.status == CG_OK && n > 0) {
@@ -103,7 +107,8 @@ cg_tensor *cg_predict(cg_module *model, cg_tensor *x, int64_t batch_size) {
     cg_module_train(model, false);
     bool prev = cg_set_grad_enabled(false);
     cg_tensor *out = NULL;
-    bool ok = true;
+    cg_scope *inf = cg_scope_begin(); /* what inference_begin makes */
+    bool ok = cg_module_inference_begin(model, x) == CG_OK;
     for (int64_t a = 0; a < n && ok; a += batch_size) {
         int64_t b = a + batch_size < n ? a + batch_size : n;
         cg_scope *s = cg_scope_begin();
@@ -119,6 +124,8 @@ cg_tensor *cg_predict(cg_module *model, cg_tensor *x, int64_t batch_size) {
         ok = p && out && cg_k_copy_(rows(out, a, b), p);
         cg_scope_end(s);
     }
+    cg_module_inference_end(model);
+    cg_scope_end(inf);
     cg_set_grad_enabled(prev);
     cg_module_train(model, was_training);
     return ok ? out : NULL;
