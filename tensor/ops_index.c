@@ -148,10 +148,14 @@ static bool check_index(const char *op, const cg_tensor *idx, int64_t limit, boo
     return true;
 }
 
-static int64_t idx_at(const cg_tensor *idx, int64_t i) {
-    const int64_t *b = cg_data(idx);
-    return idx->ndim == 0 ? b[0] : b[i * idx->strides[0]];
-}
+/* The ids of a 0-D or 1-D index tensor, read in a loop without a call per id. */
+typedef struct {
+    const int64_t *p;
+    int64_t stride;
+} ids;
+static ids ids_of(const cg_tensor *idx) { return (ids){cg_data(idx), idx->ndim == 0 ? 0 : idx->strides[0]}; }
+CG_INLINE int64_t id_at(ids v, int64_t i) { return v.p[i * v.stride]; }
+static int64_t idx_at(const cg_tensor *idx, int64_t i) { return id_at(ids_of(idx), i); }
 
 /* Rows picked at random from a table bigger than the caches wait on
  * memory one after another; fetching the row ROW_AHEAD places ahead while
@@ -160,9 +164,9 @@ static int64_t idx_at(const cg_tensor *idx, int64_t i) {
  * thread, best of 200: index_select 68 -> 59 us, index_add_ 46 -> 42 us.
  * Long rows stream well without it. */
 #define ROW_AHEAD 8
-CG_INLINE void prefetch_row(const cg_tensor *idx, int64_t i, int64_t n, const char *base, size_t bytes, int rw) {
+CG_INLINE void prefetch_row(ids idx, int64_t i, int64_t n, const char *base, size_t bytes, int rw) {
     if (i >= n || bytes > 4096) return;
-    const char *r = base + (size_t)idx_at(idx, i) * bytes;
+    const char *r = base + (size_t)id_at(idx, i) * bytes;
     for (size_t o = 0; o < bytes; o += 64) {
         if (rw) __builtin_prefetch(r + o, 1, 3);
         else __builtin_prefetch(r + o, 0, 3);
@@ -187,10 +191,11 @@ cg_tensor *cg_k_index_select(const cg_tensor *x, int axis, const cg_tensor *idx)
         const char *src = cg_data(x);
         char *dst = cg_data(out);
         int nt = cg__threads_for(n * row);
+        ids v = ids_of(idx);
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
         for (int64_t i = 0; i < n; i++) {
-            prefetch_row(idx, i + ROW_AHEAD, n, src, (size_t)row * es, 0);
-            memcpy(dst + (size_t)(i * row) * es, src + (size_t)(idx_at(idx, i) * row) * es, (size_t)row * es);
+            prefetch_row(v, i + ROW_AHEAD, n, src, (size_t)row * es, 0);
+            memcpy(dst + (size_t)(i * row) * es, src + (size_t)(id_at(v, i) * row) * es, (size_t)row * es);
         }
         return out;
     }
@@ -202,10 +207,10 @@ cg_tensor *cg_k_index_select(const cg_tensor *x, int axis, const cg_tensor *idx)
 }
 
 /* d[idx[i]] += s[i] for n rows of row floats each, fetching ahead. */
-CG_HOT static void add_rows(float *d, const float *s, const cg_tensor *idx, int64_t n, int64_t row) {
+CG_HOT static void add_rows(float *d, const float *s, ids idx, int64_t n, int64_t row) {
     for (int64_t i = 0; i < n; i++) {
         prefetch_row(idx, i + ROW_AHEAD, n, (const char *)d, (size_t)row * sizeof(float), 1);
-        float *dr = d + idx_at(idx, i) * row;
+        float *dr = d + id_at(idx, i) * row;
         const float *sr = s + i * row;
         _Pragma("omp simd") for (int64_t k = 0; k < row; k++) dr[k] += sr[k];
     }
@@ -228,7 +233,7 @@ cg_tensor *cg_k_index_add_(cg_tensor *dst, int axis, const cg_tensor *idx, const
     }
     if (a == 0 && cg_is_contiguous(dst) && cg_is_contiguous(src) && dst->dtype == CG_FLOAT32) {
         int64_t row = dst->shape[0] ? cg_numel(dst) / dst->shape[0] : 0;
-        add_rows(cg_data(dst), cg_data(src), idx, n, row);
+        add_rows(cg_data(dst), cg_data(src), ids_of(idx), n, row);
     } else {
         for (int64_t i = 0; i < n; i++) {
             cg_tensor *d = cg_k_select(dst, a, idx_at(idx, i)), *s = cg_k_select(src, a, i);

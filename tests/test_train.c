@@ -266,6 +266,34 @@ START_TEST(inference_table_is_used_only_when_it_pays) {
 }
 END_TEST
 
+/* Batches of 64 rows split over 2 threads give what one thread and a
+ * plain forward give; an error in the second thread's rows is reported as
+ * it would be unsplit, and nothing is returned. */
+START_TEST(predict_splits_batches_over_threads) {
+    cg_scope *sc = cg_scope_begin();
+    int threads = cg_get_num_threads();
+    cg_module *m = token_model(1, 500, true, false, 21);
+    cg_tensor *x = token_ids(150, 9, 500, 8), *f;
+    CG_NO_GRAD { f = cg_module_forward(m, x); }
+    cg_set_num_threads(2);
+    cg_tensor *two = cg_predict(m, x, 64);
+    cg_set_num_threads(1);
+    cg_tensor *one = cg_predict(m, x, 64);
+    ck_assert_ptr_nonnull(two);
+    ck_assert_ptr_nonnull(one);
+    ck_assert_double_eq(max_abs_diff(two, one), 0);
+    ck_assert_double_le(max_abs_diff(two, f), 1e-6);
+    cg_set_num_threads(2);
+    cg_tensor *bad = cg_clone(x);
+    cg_data_i64(bad)[100 * 9 + 4] = 500; /* row 100: the second part of the second batch */
+    ck_assert_ptr_null(cg_predict(m, bad, 64));
+    ck_assert_error(CG_ERR_INDEX, "token id 500 at position");
+    cg_set_num_threads(threads);
+    cg_module_free(m);
+    cg_scope_end(sc);
+}
+END_TEST
+
 START_TEST(early_stopping_restores_best) {
     cg_scope *sc = cg_scope_begin();
     cg_tensor *x, *y;
@@ -478,6 +506,7 @@ int main(void) {
     tcase_add_test(tc, predict_matches_forward);
     tcase_add_test(tc, predict_through_vocabulary_table);
     tcase_add_test(tc, inference_table_is_used_only_when_it_pays);
+    tcase_add_test(tc, predict_splits_batches_over_threads);
     tcase_add_test(tc, early_stopping_restores_best);
     tcase_add_test(tc, accumulated_micro_batches_equal_one_batch);
     tcase_add_test(tc, nan_loss_stops_with_error);

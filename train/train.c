@@ -2,6 +2,7 @@
 #include "train_internal.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,6 +97,69 @@ cg_eval_result cg_evaluate(cg_module *model, cg_loss loss, cg_metric metric, cg_
     return r;
 }
 
+/* Each batch's rows are split over the threads, each part run by its own
+ * thread (rows are independent in eval mode: the same outputs as the whole
+ * batch run at once), when every part gets at least this many rows. */
+#define PREDICT_PART_ROWS 16
+
+typedef struct {
+    cg_tensor *p; /* this thread's part of the batch's outputs */
+    cg_status st;
+    char err[512];
+} predict_part;
+
+/* Rows [a, b) of x through the model, split over S threads; their outputs
+ * into rows [a, b) of *out (made from the first part's shape, n rows, in
+ * scope outer). */
+static bool predict_batch(cg_module *model, cg_tensor *x, int64_t a, int64_t b, int S, cg_scope *outer, cg_tensor **out) {
+    predict_part r[CG_MAX_SHARDS];
+    memset(r, 0, sizeof r);
+    int64_t n = x->shape[0];
+    bool ok = true;
+#pragma omp parallel num_threads(S) if (S > 1)
+    {
+        int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+        bool was_grad = cg_set_grad_enabled(false);
+        cg_scope *s = cg_scope_begin();
+        int64_t lo = a + (b - a) * tid / nt, hi = a + (b - a) * (tid + 1) / nt;
+        r[tid].p = cg_module_forward(model, rows(x, lo, hi));
+        r[tid].st = r[tid].p ? CG_OK : cg_last_status();
+        if (!r[tid].p) snprintf(r[tid].err, sizeof r[tid].err, "%s", cg_last_error());
+#pragma omp barrier
+#pragma omp master
+        {
+            for (int k = 0; k < nt; k++) ok = ok && r[k].st == CG_OK;
+            if (ok && !*out) {
+                int64_t shape[CG_MAX_DIMS];
+                memcpy(shape, r[0].p->shape, sizeof shape);
+                shape[0] = n;
+                cg_scope *old = cg_scope_redirect(outer);
+                *out = cg_empty(r[0].p->dtype, shape, r[0].p->ndim);
+                cg_scope_redirect(old);
+                if (!*out) {
+                    ok = false;
+                    r[0].st = cg_last_status();
+                    snprintf(r[0].err, sizeof r[0].err, "%s", cg_last_error());
+                }
+            }
+        }
+#pragma omp barrier
+        if (ok && !cg_k_copy_(rows(*out, lo, hi), r[tid].p)) {
+            r[tid].st = cg_last_status();
+            snprintf(r[tid].err, sizeof r[tid].err, "%s", cg_last_error());
+        }
+        cg_scope_end(s);
+        if (tid != 0) cg_scope_share_cache(); /* (as cg_train_batch's helpers) */
+        cg_set_grad_enabled(was_grad);
+    }
+    for (int k = 0; k < S; k++)
+        if (r[k].st != CG_OK) {
+            cg_set_error(r[k].st, "%s", r[k].err);
+            return false;
+        }
+    return true;
+}
+
 cg_tensor *cg_predict(cg_module *model, cg_tensor *x, int64_t batch_size) {
     if (!model || !x || x->ndim < 1 || batch_size < 1) {
         cg_set_error(CG_ERR_VALUE, "cg_predict: needs a model, x with a sample dim and batch_size >= 1");
@@ -111,18 +175,10 @@ cg_tensor *cg_predict(cg_module *model, cg_tensor *x, int64_t batch_size) {
     bool ok = cg_module_inference_begin(model, x) == CG_OK;
     for (int64_t a = 0; a < n && ok; a += batch_size) {
         int64_t b = a + batch_size < n ? a + batch_size : n;
-        cg_scope *s = cg_scope_begin();
-        cg_tensor *p = cg_module_forward(model, rows(x, a, b));
-        if (p && !out) {
-            int64_t shape[CG_MAX_DIMS];
-            memcpy(shape, p->shape, sizeof shape);
-            shape[0] = n;
-            cg_scope *old = cg_scope_redirect(outer);
-            out = cg_empty(p->dtype, shape, p->ndim);
-            cg_scope_redirect(old);
-        }
-        ok = p && out && cg_k_copy_(rows(out, a, b), p);
-        cg_scope_end(s);
+        int S = omp_in_parallel() ? 1 : cg_get_num_threads();
+        if (S > CG_MAX_SHARDS) S = CG_MAX_SHARDS;
+        while (S > 1 && (b - a) / S < PREDICT_PART_ROWS) S--;
+        ok = predict_batch(model, x, a, b, S, outer, &out);
     }
     cg_module_inference_end(model);
     cg_scope_end(inf);

@@ -257,7 +257,11 @@ typedef struct cg_eval_result {
 cg_eval_result cg_evaluate(cg_module *model, cg_loss loss, cg_metric metric, cg_tensor *x, cg_tensor *y,
                            int64_t batch_size);
 /* The model's outputs for every sample of x, in batches (eval mode, no
- * recording). A new tensor in the current scope. */
+ * recording). A new tensor in the current scope. Each batch's rows are
+ * split over the threads (cg_set_num_threads), each part run by a thread of
+ * its own, when every part gets 16 rows or more; the outputs are those of
+ * the whole batch run at once. Between batches the model keeps an inference
+ * table (cg_module_inference_begin, nn.h). */
 cg_tensor *cg_predict(cg_module *model, cg_tensor *x, int64_t batch_size);
 
 /* ----------------------------------------------------------- checkpoints */
