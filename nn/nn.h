@@ -386,7 +386,10 @@ struct cg_cell_type {
      * loop works time-major; the same shape back (a layer norm of every
      * step's projection at once, instead of one per step) */
     cg_tensor *(*project)(cg_cell *c, cg_tensor *xp, void *call);
-    /* [required] one step: the new states in state_out, and the output */
+    /* [required] one step: the new states in state_out, and the output.
+     * begin, project and step may run on several threads at once, each on
+     * its own rows of a batch (cg_predict; cg_train_batch with shards): keep
+     * what a call makes in its scope or in *call, not in the cell. */
     cg_tensor *(*step)(cg_cell *c, const cg_cell_step *s, cg_tensor **state_out);
     /* [optional] release what the cell holds beyond its struct */
     void (*free)(cg_cell *c);
