@@ -514,9 +514,9 @@ cg_module *cg_sequential_add(cg_module *model, cg_module *layer) {
 }
 
 cg_status cg_module_inference_begin(cg_module *m, const cg_tensor *x) {
-    if (!m) return cg_set_error(CG_ERR_NULL, "cg_module_inference_begin: NULL model");
+    if (!m || !x) return cg_set_error(CG_ERR_NULL, "cg_module_inference_begin: NULL %s", !m ? "model" : "input");
     cg_module_inference_end(m);
-    if (m->type != &seq_type || !x) return CG_OK;
+    if (m->type != &seq_type) return CG_OK;
     for (int i = 0; i + 1 < m->n_children; i++)
         if (cg__embedding_weight(m->children[i])) {
             cg_status st = cg__rnn_table_begin(m->children[i + 1], m->children[i], cg_numel(x));

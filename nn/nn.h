@@ -196,7 +196,7 @@ void cg_module_train(cg_module *m, bool training);
  * end (or until that scope ends). The results equal those of plain forwards
  * within float rounding (one product over the vocabulary instead of one over
  * the batch's tokens; the same bits in the tests here). begin: CG_OK also
- * when nothing is made; m NULL is an error. */
+ * when nothing is made; m or x NULL is an error. */
 cg_status cg_module_inference_begin(cg_module *m, const cg_tensor *x);
 void cg_module_inference_end(cg_module *m);
 /* Freeze or unfreeze: parameters stop or start requiring grad. */

@@ -237,6 +237,8 @@ START_TEST(inference_table_is_used_only_when_it_pays) {
     cg_scope *sc = cg_scope_begin();
     ck_assert_int_eq(cg_module_inference_begin(NULL, NULL), CG_ERR_NULL);
     cg_module *m = token_model(1, 40, false, false, 9);
+    ck_assert_int_eq(cg_module_inference_begin(m, NULL), CG_ERR_NULL);
+    ck_assert_error(CG_ERR_NULL, "cg_module_inference_begin: NULL input");
     cg_tensor *emb = NULL;
     cg_module_parameters(cg_sequential_at(m, 0), &emb, 1);
     cg_tensor *x = token_ids(10, 7, 40, 6), *before, *during, *after, *few;
