@@ -8,7 +8,7 @@ CMAKE_FLAGS ?=
 # Debian packages needed to build and test.
 DEPS := cmake gcc make pkg-config libblis-dev libblis4-openmp check \
         libcjson-dev libutf8proc-dev libarchive-dev libcsv-dev libhdf5-dev gnuplot-nox \
-        libopenmpi-dev openmpi-bin iproute2
+        libopenmpi-dev openmpi-bin iproute2 libxsmm-dev
 # Extra packages for the benchmarks (the PyTorch peer).
 BENCH_DEPS := python3-torch
 

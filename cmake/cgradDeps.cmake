@@ -42,6 +42,26 @@ set(CGRAD_LINK_DEPS OpenMP::OpenMP_C ${CGRAD_BLIS} PkgConfig::CJSON PkgConfig::U
 list(JOIN HDF5_LDFLAGS " " CGRAD_HDF5_LIBS)
 set(CGRAD_PC_EXTRA_LIBS "-lcjson -lutf8proc -larchive ${CGRAD_HDF5_LIBS} -lcsv")
 
+# libxsmm (Debian's libxsmm-dev, static archives) for the small products
+# BLIS is slow to set up (tensor/ops_matmul.c): AUTO uses it when found, ON
+# requires it, OFF builds without. The shared library carries it inside.
+set(CGRAD_XSMM AUTO CACHE STRING "Small GEMMs through libxsmm: AUTO, ON or OFF")
+set_property(CACHE CGRAD_XSMM PROPERTY STRINGS AUTO ON OFF)
+set(CGRAD_HAVE_XSMM OFF)
+set(CGRAD_XSMM_LIBS)
+if(NOT CGRAD_XSMM STREQUAL "OFF")
+  find_path(XSMM_INCLUDE_DIR libxsmm.h)
+  find_library(XSMM_LIBRARY NAMES libxsmm.a)
+  find_library(XSMM_NOBLAS_LIBRARY NAMES libxsmmnoblas.a)
+  if(XSMM_INCLUDE_DIR AND XSMM_LIBRARY AND XSMM_NOBLAS_LIBRARY)
+    set(CGRAD_HAVE_XSMM ON)
+    set(CGRAD_XSMM_LIBS ${XSMM_LIBRARY} ${XSMM_NOBLAS_LIBRARY} dl rt)
+    set(CGRAD_PC_EXTRA_LIBS "${CGRAD_PC_EXTRA_LIBS} -lxsmm -lxsmmnoblas -ldl -lrt")
+  elseif(CGRAD_XSMM STREQUAL "ON")
+    message(FATAL_ERROR "libxsmm not found: apt-get install libxsmm-dev (or -DCGRAD_XSMM=OFF)")
+  endif()
+endif()
+
 # MPI (Open MPI from Debian: libopenmpi-dev, openmpi-bin) for dist/:
 # AUTO uses it when found, ON requires it, OFF builds without (the
 # distributed calls then fail with "built without MPI").

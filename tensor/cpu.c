@@ -166,6 +166,7 @@ cg_info cg_build_info(void) {
     else
         snprintf(by, sizeof by, "BLIS");
     i.blis_config_by = by;
+    i.small_gemm = cg__small_gemm();
     i.threads = cg_get_num_threads();
     i.cpu_avx2 = g_cpu.avx2_fma;
     i.cpu_avx512 = g_cpu.avx512;
@@ -179,5 +180,6 @@ void cg_build_info_print(FILE *f) {
     fprintf(f, "  CPU: %s\n", i.cpu);
     fprintf(f, "  BLIS %s, sub-configuration %s (BLIS_ARCH_TYPE=%d), chosen by %s\n", i.blis_version, i.blis_config,
             i.blis_arch_type, i.blis_config_by);
+    fprintf(f, "  small products: %s\n", i.small_gemm);
     fprintf(f, "  threads: %d\n", i.threads);
 }

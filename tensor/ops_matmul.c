@@ -79,6 +79,58 @@ static void trace_time(int64_t t0) {
     if (t0) atomic_fetch_add(&g_trace_ns, trace_clock() - t0);
 }
 
+/* ------------------------------------------------- small products: libxsmm
+ *
+ * A product under CG_GEMM_THREADED_FLOPS (a recurrent step's h @ U for a
+ * batch of 32: [32,30]x[30,120]) costs BLIS more to set up than to compute,
+ * and every BLIS call takes locks of its shared memory pools, which two
+ * threads running a batch's shards side by side then wait on. libxsmm's
+ * JIT kernels are plain calls: float32, operands and result row-major with
+ * unit column stride, alpha 1, beta 0 or 1 (forward products; a backward's
+ * transposed operands stay with BLIS). Measured: bench/README.md.
+ * CGRAD_XSMM=0 in the environment (read at the first product) leaves every
+ * product to BLIS, as a build without libxsmm does. */
+#ifdef CGRAD_HAVE_XSMM
+#include <libxsmm.h>
+#include <limits.h>
+#include <stdlib.h>
+
+static int g_xsmm; /* 0: not read yet, 1: on, -1: off */
+
+static bool xsmm_on(void) {
+    int s = __atomic_load_n(&g_xsmm, __ATOMIC_RELAXED);
+    if (!s) {
+        const char *e = getenv("CGRAD_XSMM");
+        s = e && !strcmp(e, "0") ? -1 : 1;
+        __atomic_store_n(&g_xsmm, s, __ATOMIC_RELAXED);
+    }
+    return s > 0;
+}
+
+/* Row-major C = A B (+ C): column-major C^T = B^T A^T, which is how
+ * libxsmm reads the same memory. false: not done (BLIS does it). */
+static bool gemm_xsmm(int64_t M, int64_t N, int64_t K, double alpha, mat A, mat B, double beta, char *C, int64_t rsc,
+                      int64_t csc) {
+    if (alpha != 1.0 || (beta != 0.0 && beta != 1.0) || A.cs != 1 || B.cs != 1 || csc != 1 || M < 1 || N < 1 ||
+        K < 1 || B.rs < N || A.rs < K || rsc < N || B.rs > INT_MAX || A.rs > INT_MAX || rsc > INT_MAX || !xsmm_on())
+        return false;
+    libxsmm_blasint m = (libxsmm_blasint)N, n = (libxsmm_blasint)M, k = (libxsmm_blasint)K;
+    libxsmm_blasint lda = (libxsmm_blasint)B.rs, ldb = (libxsmm_blasint)A.rs, ldc = (libxsmm_blasint)rsc;
+    float al = 1.0f, be = (float)beta;
+    libxsmm_smmfunction f = libxsmm_smmdispatch(m, n, k, &lda, &ldb, &ldc, &al, &be, NULL, NULL);
+    if (!f) return false;
+    f((const float *)B.p, (const float *)A.p, (float *)C);
+    return true;
+}
+
+const char *cg__small_gemm(void) {
+    return xsmm_on() ? "libxsmm " LIBXSMM_VERSION " (float32 row-major products under 4 MFLOP)"
+                     : "BLIS (libxsmm turned off by CGRAD_XSMM=0)";
+}
+#else
+const char *cg__small_gemm(void) { return "BLIS (built without libxsmm)"; }
+#endif
+
 /* threads: BLIS threads, or 0 to choose by size. */
 static void gemm_raw(cg_dtype dt, int64_t M, int64_t N, int64_t K, double alpha, mat A, mat B, double beta,
                      char *C, int64_t rsc, int64_t csc, int threads) {
@@ -93,6 +145,10 @@ static void gemm_raw(cg_dtype dt, int64_t M, int64_t N, int64_t K, double alpha,
         if (i < g_trace_cap)
             g_trace_buf[i] = (cg_gemm_record){dt, M, N, K, A.rs, A.cs, B.rs, B.cs, rsc, csc, alpha, beta, threads};
     }
+#ifdef CGRAD_HAVE_XSMM
+    if (dt == CG_FLOAT32 && gemm_flops(M, N, K) < CG_GEMM_THREADED_FLOPS && gemm_xsmm(M, N, K, alpha, A, B, beta, C, rsc, csc))
+        return;
+#endif
     if (dt == CG_FLOAT32) {
         float al = (float)alpha, be = (float)beta;
         bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, (dim_t)M, (dim_t)N, (dim_t)K, &al, (float *)A.p,

@@ -655,11 +655,12 @@ typedef struct cg_info {
     const char *blis_config;    /* "zen3", "skx", "haswell", "generic", ... */
     int blis_arch_type;         /* its BLIS_ARCH_TYPE number */
     const char *blis_config_by; /* "BLIS", "cgrad (...)", "BLIS_ARCH_TYPE=6" */
+    const char *small_gemm;     /* who runs products under 4 MFLOP: libxsmm or BLIS, and why */
     int threads;                /* cg_get_num_threads() */
     bool cpu_avx2, cpu_avx512;  /* AVX2 with FMA; AVX-512 F, DQ, BW, VL (with the OS saving them) */
 } cg_info;
 cg_info cg_build_info(void);
-/* The same as five lines of text ("cgrad 0.1.0, portable: ..."). */
+/* The same as six lines of text ("cgrad 0.1.0, portable: ..."). */
 void cg_build_info_print(FILE *f);
 
 #ifdef __cplusplus

@@ -81,6 +81,8 @@ const char *cg__blis_pick(const char *vendor, unsigned family, bool avx2_fma, bo
                           int *arch);
 /* Set BLIS_ARCH_TYPE to arch; takes effect only before BLIS starts. */
 cg_status cg__blis_use(int arch);
+/* Who runs the small products: "libxsmm 1.17 (...)" or "BLIS (...)" (ops_matmul.c). */
+const char *cg__small_gemm(void);
 
 /* ------------------------------------------------------- vector math */
 /* exp, log, tanh, sigmoid written with basic arithmetic (vmath.h): the same

@@ -227,6 +227,45 @@ START_TEST(gemm_into_views) {
 }
 END_TEST
 
+/* Small float32 products with row-major operands and result, the ones
+ * cg_build_info's "small products" line says who runs (libxsmm when
+ * built with it): a recurrent step's shapes, beta 0 over NaN, beta 1 into a
+ * column block of a wider matrix (leading dimensions larger than the
+ * sizes), operands sliced out of wider rows, one row and one column. */
+START_TEST(small_row_major_products) {
+    ck_assert(strstr(cg_build_info().small_gemm, "libxsmm") || strstr(cg_build_info().small_gemm, "BLIS"));
+    static const int64_t shapes[][3] = {{32, 30, 120}, {16, 30, 120}, {32, 100, 400}, {1, 7, 5}, {9, 1, 3}, {5, 3, 1}};
+    for (int s = 0; s < 6; s++) {
+        int64_t M = shapes[s][0], K = shapes[s][1], N = shapes[s][2];
+        cg_tensor *wa = rnd(CG_FLOAT32, 40 + (uint64_t)s, CG_SHAPE(M, K + 3)), *wb = rnd(CG_FLOAT32, 50 + (uint64_t)s, CG_SHAPE(K, N + 5));
+        cg_tensor *a = cg_k_slice(wa, 1, 2, K + 2, 1), *b = cg_k_slice(wb, 1, 1, N + 1, 1); /* rows wider than the sizes */
+        cg_tensor *ac = cg_k_contiguous(a), *bc = cg_k_contiguous(b);
+        double *ab = malloc(sizeof(double) * (size_t)(M * N));
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++) {
+                double t = 0;
+                for (int64_t k = 0; k < K; k++) t += cg_get(ac, IDX(i, k)) * cg_get(bc, IDX(k, j));
+                ab[i * N + j] = t;
+            }
+        cg_tensor *out = cg_full(CG_FLOAT32, CG_SHAPE(M, N), NAN);
+        ck_assert_ptr_eq(cg_k_gemm_(out, a, b, 1, 0), out);
+        ck_assert_tensor_near(out, ab, M * N, 1e-5 * (double)K);
+        cg_tensor *wide = cg_full(CG_FLOAT32, CG_SHAPE(M, N + 4), 2);
+        cg_tensor *block = cg_k_slice(wide, 1, 1, N + 1, 1);
+        ck_assert_ptr_eq(cg_k_gemm_(block, ac, bc, 1, 1), block);
+        double *want = malloc(sizeof(double) * (size_t)(M * N));
+        for (int64_t i = 0; i < M * N; i++) want[i] = 2 + ab[i];
+        ck_assert_tensor_near(block, want, M * N, 1e-5 * (double)K);
+        for (int64_t i = 0; i < M; i++) { /* the columns beside the block are untouched */
+            ck_assert_double_eq(cg_get(wide, IDX(i, 0)), 2);
+            ck_assert_double_eq(cg_get(wide, IDX(i, N + 1)), 2);
+        }
+        free(ab);
+        free(want);
+    }
+}
+END_TEST
+
 /* Jobs side by side (products of >= 4 MFLOP, two threads) give the bits of
  * the same products one after the other; jobs sharing a destination run in
  * turn; bad jobs are refused with the shapes named. */
@@ -375,6 +414,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, matmul_batched);
     tcase_add_test(tc, addmm);
     tcase_add_test(tc, gemm_into_views);
+    tcase_add_test(tc, small_row_major_products);
     tcase_add_test(tc, gemm_many_side_by_side);
     tcase_add_test(tc, held_products);
     tcase_add_test(tc, gemm_trace_describes_the_products);
