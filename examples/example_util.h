@@ -354,6 +354,27 @@ static inline double ex_seconds_per_epoch(const cg_history *h) {
     return h->epochs ? s / h->epochs : 0;
 }
 
+/* A model's loss and val_loss from its History as two plot lines in one
+ * colour, val_loss dashed: curves[0..1] get the values (malloc'ed: the
+ * caller frees them), names[0..1] the lines' names ("LSTM loss"). */
+static inline void ex_loss_lines(const cg_history *h, const char *model, int color, double **curves,
+                                 char (*names)[48], cg_plot_line *lines) {
+    for (int k = 0; k < 2; k++) {
+        const char *key = k ? "val_loss" : "loss";
+        double *c = curves[k] = malloc((size_t)h->epochs * sizeof(double));
+        for (int e = 0; c && e < h->epochs; e++) c[e] = cg_history_get(h, key, e);
+        snprintf(names[k], sizeof names[0], "%s %s", model, key);
+        lines[k] = (cg_plot_line){.name = names[k], .y = c, .color = color, .dashed = k == 1};
+    }
+}
+
+/* A dashed grey level v over n epochs (*curve malloc'ed: the caller frees it). */
+static inline void ex_level_line(double v, int n, const char *name, double **curve, cg_plot_line *line) {
+    double *c = *curve = malloc((size_t)n * sizeof(double));
+    for (int e = 0; c && e < n; e++) c[e] = v;
+    *line = (cg_plot_line){.name = name, .y = c, .color = 8, .dashed = true};
+}
+
 /* A plot that may fail only for want of gnuplot (the CSV is written anyway). */
 static inline void ex_report_plot(const ex_args *a, cg_status st, const char *path) {
     if (st == CG_OK) printf("wrote %s\n", path);

@@ -64,18 +64,10 @@ int main(int argc, char **argv) {
         if (!h) return opt ? 1 : ex_fail(&a, "cg_adam_new");
         final[i] = cg_history_last(h, "val_loss");
         printf("%s: val_loss %.4f, %.2f s/epoch\n", names[i], final[i], ex_seconds_per_epoch(h));
-        for (int k = 0; k < 2; k++) {
-            const char *key = k ? "val_loss" : "loss";
-            double *c = curves[2 * i + k] = malloc((size_t)h->epochs * sizeof(double));
-            for (int e = 0; e < h->epochs; e++) c[e] = cg_history_get(h, key, e);
-            snprintf(name_buf[2 * i + k], sizeof name_buf[0], "%s %s", names[i], key);
-            lines[2 * i + k] = (cg_plot_line){.name = name_buf[2 * i + k], .y = c, .color = i + 1, .dashed = k == 1};
-        }
+        ex_loss_lines(h, names[i], i + 1, curves + 2 * i, name_buf + 2 * i, lines + 2 * i);
         cg_history_free(h);
     }
-    curves[6] = malloc((size_t)a.epochs * sizeof(double));
-    for (int e = 0; e < a.epochs; e++) curves[6][e] = var;
-    lines[6] = (cg_plot_line){.name = "variance of the validation targets", .y = curves[6], .color = 8, .dashed = true};
+    ex_level_line(var, a.epochs, "variance of the validation targets", &curves[6], &lines[6]);
     cg_plot_opts po = {.title = "multiplication problem: two stacked layers of 30 units each",
                        .xlabel = "epoch", .ylabel = "mean squared error", .x0 = 1};
     const char *png = ex_out_path(&a, "loss.png");
