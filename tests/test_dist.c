@@ -662,16 +662,25 @@ static char g_out[1 << 16];
  * order. The same batch split over 2 threads in one process gives the same
  * bits as 2 ranks. In float64 that rounding is 1e-16 and the relative 1e-6
  * is the test of the averaging itself (weights, rows, buckets). */
-START_TEST(ddp_niter_lstm_two_ranks) {
-    RUN_OK(2, "niter lstm float64");
+/* The niter check of one model ("lstm", "gru") on 2 ranks, in float64 and
+ * float32 (the output of the float32 run stays in g_out). */
+static void niter_two_ranks(const char *model) {
+    char what[64];
+    snprintf(what, sizeof what, "niter %s float64", model);
+    RUN_OK(2, "%s", what);
     double rel = result_num(g_out, "max_rel_diff");
-    ck_assert_msg(rel <= 1e-6, "2 ranks x 16 vs 1 x 32 (float64): max relative difference %g", rel);
-    RUN_OK(2, "niter lstm float32");
+    ck_assert_msg(rel <= 1e-6, "%s, 2 ranks x 16 vs 1 x 32 (float64): max relative difference %g", model, rel);
+    snprintf(what, sizeof what, "niter %s float32", model);
+    RUN_OK(2, "%s", what);
     ck_assert_int_eq((int)result_num(g_out, "same_bits_as_split_in_process"), 1);
     rel = result_num(g_out, "max_rel_diff");
-    ck_assert_msg(rel <= 1e-5, "2 ranks x 16 vs 1 x 32 (float32): max relative difference %g", rel);
+    ck_assert_msg(rel <= 1e-5, "%s, 2 ranks x 16 vs 1 x 32 (float32): max relative difference %g", model, rel);
     ck_assert_int_eq((int)result_num(g_out, "same_on_every_rank"), 1);
     ck_assert_int_eq((int)result_num(g_out, "repeat_same_bits"), 1);
+}
+
+START_TEST(ddp_niter_lstm_two_ranks) {
+    niter_two_ranks("lstm");
     ck_assert_int_eq((int)result_num(g_out, "dense_sent_same_bits"), 1);
     ck_assert(result_num(g_out, "rows_listed") > 0);
     long long rows_bytes, dense_bytes;
@@ -681,17 +690,7 @@ START_TEST(ddp_niter_lstm_two_ranks) {
 }
 END_TEST
 
-START_TEST(ddp_niter_gru_two_ranks) {
-    RUN_OK(2, "niter gru float64");
-    double rel = result_num(g_out, "max_rel_diff");
-    ck_assert_msg(rel <= 1e-6, "stacked GRU, 2 ranks x 16 vs 1 x 32 (float64): max relative difference %g", rel);
-    RUN_OK(2, "niter gru float32");
-    ck_assert_int_eq((int)result_num(g_out, "same_bits_as_split_in_process"), 1);
-    rel = result_num(g_out, "max_rel_diff");
-    ck_assert_msg(rel <= 1e-5, "stacked GRU (float32): max relative difference %g", rel);
-    ck_assert_int_eq((int)result_num(g_out, "same_on_every_rank"), 1);
-    ck_assert_int_eq((int)result_num(g_out, "repeat_same_bits"), 1);
-}
+START_TEST(ddp_niter_gru_two_ranks) { niter_two_ranks("gru"); }
 END_TEST
 
 START_TEST(ddp_niter_three_ranks_uneven) {

@@ -53,6 +53,21 @@ static inline cg_tensor *nnt_param(const cg_module *layer, const char *pname) {
 /* sum(y * w): a scalar whose gradient reaches every element of y. */
 static inline cg_tensor *nnt_dot(cg_tensor *y, cg_tensor *w) { return cg_sum(cg_mul(y, w), NULL, 0, false); }
 
+/* Input dropout with one mask per sequence: the gradient g of an input
+ * [B, T, F] is zero at every step or at none for each (batch, feature)
+ * pair; returns how many pairs were dropped. */
+static inline int nnt_dropped_per_sequence(const cg_tensor *g) {
+    int64_t B = g->shape[0], T = g->shape[1], F = g->shape[2];
+    int dropped = 0;
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t f = 0; f < F; f++) {
+            bool zero0 = cg_get(g, (int64_t[]){b, 0, f}) == 0;
+            dropped += zero0;
+            for (int64_t t = 1; t < T; t++) ck_assert_int_eq(cg_get(g, (int64_t[]){b, t, f}) == 0, zero0);
+        }
+    return dropped;
+}
+
 /* A [B, T] int64 tensor from literal rows. */
 #define IDS(B, T, ...) cg_from_data(CG_INT64, CG_SHAPE(B, T), (const int64_t[]){__VA_ARGS__})
 #define F32(...) (const float[]){__VA_ARGS__}
