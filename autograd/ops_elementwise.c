@@ -110,9 +110,7 @@ static int fwd_rsub_scalar(cg_node *n, cg_tensor *const *in, int k, cg_tensor **
 }
 BWD(rsub_scalar) { UNUSED_BWD; return GIVE(0, cg_k_unary(CG_NEG, g[0])); }
 
-#define SCALAR_ROW(nm, reads_)                                                                     \
-    {.name = #nm, .n_in = 1, .n_out = 1, .params_size = sizeof(scalar_params), .forward = fwd_##nm,  \
-     .backward = bwd_##nm, .reads = reads_}
+#define SCALAR_ROW(nm, reads_) CG_OP_ROW(nm, 1, 1, sizeof(scalar_params), reads_)
 const cg_op cg__op_add_scalar = SCALAR_ROW(add_scalar, 0);
 const cg_op cg__op_mul_scalar = SCALAR_ROW(mul_scalar, 0);
 const cg_op cg__op_pow_scalar = SCALAR_ROW(pow_scalar, CG_READS_INPUT(0));

@@ -71,9 +71,7 @@ cg_tensor *cg_scatter_add(cg_tensor *x, int axis, const cg_tensor *idx, cg_tenso
     return cg_op_apply(&cg__op_scatter_add, in, 3, &(axis_params){axis});
 }
 
-#define INDEX_ROW(nm, n_in_)                                                                       \
-    {.name = #nm, .n_in = n_in_, .n_out = 1, .params_size = sizeof(axis_params), .forward = fwd_##nm, \
-     .backward = bwd_##nm, .reads = CG_READS_INPUT(1)}
+#define INDEX_ROW(nm, n_in_) CG_OP_ROW(nm, n_in_, 1, sizeof(axis_params), CG_READS_INPUT(1))
 const cg_op cg__op_index_select = INDEX_ROW(index_select, 2);
 const cg_op cg__op_gather = INDEX_ROW(gather, 2);
 const cg_op cg__op_scatter_add = INDEX_ROW(scatter_add, 3);

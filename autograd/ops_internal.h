@@ -26,6 +26,11 @@ typedef struct {
     bool keepdim;
 } axes_params;
 
+/* An op row whose forward and backward are fwd_<nm> and bwd_<nm>. */
+#define CG_OP_ROW(nm, n_in_, n_out_, params_size_, reads_)                                        \
+    {.name = #nm, .n_in = n_in_, .n_out = n_out_, .params_size = params_size_, .forward = fwd_##nm, \
+     .backward = bwd_##nm, .reads = reads_}
+
 /* Apply a one-input / two-input op. */
 static inline cg_tensor *cg__apply1(const cg_op *op, cg_tensor *x, const void *p) {
     cg_tensor *in[1] = {x};

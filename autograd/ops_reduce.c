@@ -103,9 +103,7 @@ static cg_status bwd_logsumexp(cg_node *n, cg_tensor *const *g, const bool *ng, 
     return GIVE(0, e ? cg_k_binary_(CG_MUL, e, gk) : NULL);
 }
 
-#define REDUCE_ROW(nm, reads_)                                                                     \
-    {.name = #nm, .n_in = 1, .n_out = 1, .params_size = sizeof(axes_params), .forward = fwd_##nm, \
-     .backward = bwd_##nm, .reads = reads_}
+#define REDUCE_ROW(nm, reads_) CG_OP_ROW(nm, 1, 1, sizeof(axes_params), reads_)
 const cg_op cg__op_sum = REDUCE_ROW(sum, 0);
 const cg_op cg__op_mean = REDUCE_ROW(mean, 0);
 const cg_op cg__op_max = REDUCE_ROW(max, CG_READS_INPUT(0));

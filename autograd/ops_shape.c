@@ -338,8 +338,7 @@ cg_status cg_split(cg_tensor *x, const int64_t *sizes, int n, int axis, cg_tenso
     return cg_op_apply_multi(&cg__op_split, &x, 1, &p, out) == n ? CG_OK : cg_last_status();
 }
 
-#define SHAPE_ROW(nm, params, n_in_, n_out_)                                                       \
-    {.name = #nm, .n_in = n_in_, .n_out = n_out_, .params_size = params, .forward = fwd_##nm, .backward = bwd_##nm}
+#define SHAPE_ROW(nm, params, n_in_, n_out_) CG_OP_ROW(nm, n_in_, n_out_, params, 0)
 const cg_op cg__op_reshape = SHAPE_ROW(reshape, sizeof(shape_params), 1, 1);
 const cg_op cg__op_transpose = SHAPE_ROW(transpose, sizeof(two_ints), 1, 1);
 const cg_op cg__op_permute = SHAPE_ROW(permute, sizeof(dims_params), 1, 1);
