@@ -258,6 +258,7 @@ cg_status cg_backward_ex(cg_tensor *t, const cg_tensor *grad_output, bool retain
     /* gradients read are handed back for the ones made next (anomaly mode
      * leaves every gradient where it was made) */
     if (!bw.anomaly) cg_scope_recycle_begin();
+    cg_gemm_reuse_begin(); /* nothing writes a weight while the backward reads it */
     cg_status st = cg__accumulate(t, g, false);
     for (cg_node *n = t->autograd->node; st == CG_OK && n && bw.open > 0; n = n->prev)
         if (n->n_pending > 0) st = run_node(n, retain_graph);
@@ -271,6 +272,7 @@ cg_status cg_backward_ex(cg_tensor *t, const cg_tensor *grad_output, bool retain
                           "graph in the scope where backward runs, or compute such tensors under CG_NO_GRAD",
                           (long long)bw.open);
     st = cg__finish(&bw, st);
+    cg_gemm_reuse_end();
     cg_scope_recycle_end();
     cg__bw = NULL;
     return st;

@@ -111,18 +111,105 @@ static bool xsmm_on(void) {
  * libxsmm reads the same memory. false: not done (BLIS does it). */
 static bool gemm_xsmm(int64_t M, int64_t N, int64_t K, double alpha, mat A, mat B, double beta, char *C, int64_t rsc,
                       int64_t csc) {
-    if (alpha != 1.0 || (beta != 0.0 && beta != 1.0) || A.cs != 1 || B.cs != 1 || csc != 1 || M < 1 || N < 1 ||
-        K < 1 || B.rs < N || A.rs < K || rsc < N || B.rs > INT_MAX || A.rs > INT_MAX || rsc > INT_MAX || !xsmm_on())
+    if (alpha != 1.0 || (beta != 0.0 && beta != 1.0) || B.cs != 1 || csc != 1 || M < 1 || N < 1 || K < 1 ||
+        B.rs < N || rsc < N || B.rs > INT_MAX || rsc > INT_MAX || !xsmm_on())
         return false;
+    /* A row-major, or A the transpose of a row-major matrix (a backward's
+     * x^T @ g): libxsmm reads that as its B transposed */
+    int64_t lb;
+    int flags;
+    if (A.cs == 1 && A.rs >= K) lb = A.rs, flags = LIBXSMM_GEMM_FLAG_NONE;
+    else if (A.rs == 1 && A.cs >= M) lb = A.cs, flags = LIBXSMM_GEMM_FLAG_TRANS_B;
+    else return false;
+    if (lb > INT_MAX) return false;
     libxsmm_blasint m = (libxsmm_blasint)N, n = (libxsmm_blasint)M, k = (libxsmm_blasint)K;
-    libxsmm_blasint lda = (libxsmm_blasint)B.rs, ldb = (libxsmm_blasint)A.rs, ldc = (libxsmm_blasint)rsc;
+    libxsmm_blasint lda = (libxsmm_blasint)B.rs, ldb = (libxsmm_blasint)lb, ldc = (libxsmm_blasint)rsc;
     float al = 1.0f, be = (float)beta;
-    libxsmm_smmfunction f = libxsmm_smmdispatch(m, n, k, &lda, &ldb, &ldc, &al, &be, NULL, NULL);
+    libxsmm_smmfunction f = libxsmm_smmdispatch(m, n, k, &lda, &ldb, &ldc, &al, &be, &flags, NULL);
     if (!f) return false;
     f((const float *)B.p, (const float *)A.p, (float *)C);
     return true;
 }
 
+/* ------------------------------------- right operands read again in a pass
+ * A backward reads each recurrent weight U through its transpose once a
+ * step (g @ U^T): a column-major right operand, which libxsmm cannot take
+ * and BLIS runs at half its row-major speed at these sizes. Within a pass
+ * (cg_gemm_reuse_begin/end) the second product on this thread with the
+ * same such operand — the same allocation (serial), unchanged (version),
+ * the same view — copies it row-major once; it and the later ones read the
+ * copy. Only small float32 products libxsmm runs; copies of up to 64 Ki
+ * elements, REUSE_SLOTS operands a thread, freed when the pass ends. */
+#define REUSE_SLOTS 4
+#define REUSE_MAX_ELEMS ((int64_t)1 << 16)
+
+typedef struct {
+    const cg_storage *st;
+    uint64_t serial, version;
+    const char *p;
+    int64_t K, N, cs;
+    bool copied;
+    float *copy;
+    int64_t cap; /* elements copy holds */
+} reuse_slot;
+
+static _Thread_local int t_reuse_depth, t_reuse_next;
+static _Thread_local reuse_slot t_reuse[REUSE_SLOTS];
+
+static void reuse_rowmajor_b(const cg_tensor *b, mat *B, int64_t M, int64_t K, int64_t N, const mat *A, double alpha,
+                             double beta, int64_t csc) {
+    if (!t_reuse_depth || b->dtype != CG_FLOAT32 || B->rs != 1 || B->cs < K || K < 2 || N < 2 || A->cs != 1 ||
+        csc != 1 || alpha != 1.0 || (beta != 0.0 && beta != 1.0) || K * N > REUSE_MAX_ELEMS ||
+        gemm_flops(M, N, K) >= CG_GEMM_THREADED_FLOPS || !b->storage->serial || !xsmm_on())
+        return;
+    const cg_storage *st = b->storage;
+    reuse_slot *r = NULL;
+    for (int i = 0; i < REUSE_SLOTS && !r; i++) {
+        reuse_slot *c = &t_reuse[i];
+        if (c->st == st && c->serial == st->serial && c->version == st->version && c->p == B->p && c->K == K &&
+            c->N == N && c->cs == B->cs)
+            r = c;
+    }
+    if (!r) { /* the first use: remembered, in the slot used longest ago */
+        r = &t_reuse[t_reuse_next];
+        t_reuse_next = (t_reuse_next + 1) % REUSE_SLOTS;
+        *r = (reuse_slot){st, st->serial, st->version, B->p, K, N, B->cs, false, r->copy, r->cap};
+        return;
+    }
+    if (!r->copied) {
+        if (r->cap < K * N) {
+            free(r->copy);
+            r->copy = aligned_alloc(64, (size_t)((K * N * 4 + 63) / 64 * 64));
+            r->cap = r->copy ? K * N : 0;
+            if (!r->copy) return; /* BLIS reads the operand as it is */
+        }
+        const float *src = (const float *)B->p;
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t k = 0; k < K; k++) r->copy[k * N + n] = src[n * B->cs + k];
+        r->copied = true;
+    }
+    *B = (mat){(const char *)r->copy, N, 1};
+}
+#endif
+
+void cg_gemm_reuse_begin(void) {
+#ifdef CGRAD_HAVE_XSMM
+    if (t_reuse_depth++ == 0)
+        for (int i = 0; i < REUSE_SLOTS; i++) t_reuse[i].st = NULL;
+#endif
+}
+
+void cg_gemm_reuse_end(void) {
+#ifdef CGRAD_HAVE_XSMM
+    if (t_reuse_depth > 0 && --t_reuse_depth == 0)
+        for (int i = 0; i < REUSE_SLOTS; i++) {
+            free(t_reuse[i].copy);
+            t_reuse[i] = (reuse_slot){0};
+        }
+#endif
+}
+
+#ifdef CGRAD_HAVE_XSMM
 const char *cg__small_gemm(void) {
     return xsmm_on() ? "libxsmm " LIBXSMM_VERSION " (float32 row-major products under 4 MFLOP)"
                      : "BLIS (libxsmm turned off by CGRAD_XSMM=0)";
@@ -217,6 +304,9 @@ static bool gemm2d(const cg_tensor *a, const cg_tensor *b, double alpha, double 
     }
     mat A, B;
     if (!blis_operand(a, &A) || !blis_operand(b, &B) || !rowmajor_b(b, &B, M, K, N, &A, csc)) return false;
+#ifdef CGRAD_HAVE_XSMM
+    reuse_rowmajor_b(b, &B, M, K, N, &A, alpha, beta, csc);
+#endif
     int64_t t0 = trace_clock();
     if (gemm_flops(M, N, K) >= CG_GEMM_THREADED_FLOPS ||
         !gemm_paired(a->dtype, M, N, K, alpha, A, B, beta, cg_data(out), rsc, csc))

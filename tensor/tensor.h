@@ -202,6 +202,14 @@ void cg_cleanup(void);
 void cg_scope_recycle_begin(void);
 void cg_scope_recycle_end(void);
 bool cg_scope_recycle(const cg_tensor *t);
+/* A pass over products whose operands do not change while it lasts (the
+ * backward opens one): between cg_gemm_reuse_begin() and
+ * cg_gemm_reuse_end() on a thread, a small float32 product's transposed
+ * right operand (g @ W^T) met a second time is copied row-major once and
+ * read from the copy, so the small-product library runs it. The pair
+ * nests; the copies are freed at the outer end. */
+void cg_gemm_reuse_begin(void);
+void cg_gemm_reuse_end(void);
 /* How many tensors cgrad's allocator has made so far, on all threads: a
  * storage whose serial is above a value read earlier was made since. */
 uint64_t cg_alloc_serial(void);

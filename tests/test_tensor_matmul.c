@@ -266,6 +266,61 @@ START_TEST(small_row_major_products) {
 }
 END_TEST
 
+/* A backward's small products: x^T @ g (the left operand a transposed view,
+ * rows wider than the sizes), with beta 0 over NaN and beta 1 into a
+ * block; and g @ W^T within a reuse pass, where the second product with
+ * one W reads a row-major copy: right every time, also after W changes in
+ * place, for another view of the same bytes, and after the pass. */
+START_TEST(small_transposed_products) {
+    cg_scope *sc = cg_scope_begin();
+    static const int64_t shapes[][3] = {{30, 16, 120}, {100, 32, 400}, {30, 1, 120}, {1, 16, 30}, {7, 5, 1}};
+    for (int s = 0; s < 5; s++) {
+        int64_t M = shapes[s][0], K = shapes[s][1], N = shapes[s][2];
+        cg_tensor *wx = rnd(CG_FLOAT32, 60 + (uint64_t)s, CG_SHAPE(K, M + 3));
+        cg_tensor *xt = cg_k_transpose(cg_k_slice(wx, 1, 1, M + 1, 1), 0, 1); /* [M,K], column stride M + 3 */
+        cg_tensor *g = rnd(CG_FLOAT32, 70 + (uint64_t)s, CG_SHAPE(K, N));
+        double *want = malloc(sizeof(double) * (size_t)(M * N));
+        ref_mm(xt, g, want);
+        cg_tensor *out = cg_full(CG_FLOAT32, CG_SHAPE(M, N), NAN);
+        ck_assert_ptr_eq(cg_k_gemm_(out, xt, g, 1, 0), out);
+        ck_assert_tensor_near(out, want, M * N, 1e-5 * (double)K);
+        cg_tensor *wide = cg_full(CG_FLOAT32, CG_SHAPE(M, N + 2), 1);
+        cg_tensor *block = cg_k_slice(wide, 1, 1, N + 1, 1);
+        ck_assert_ptr_eq(cg_k_gemm_(block, xt, g, 1, 1), block);
+        for (int64_t i = 0; i < M * N; i++) want[i] += 1;
+        ck_assert_tensor_near(block, want, M * N, 1e-5 * (double)K);
+        for (int64_t i = 0; i < M; i++) {
+            ck_assert_double_eq(cg_get(wide, IDX(i, 0)), 1);
+            ck_assert_double_eq(cg_get(wide, IDX(i, N + 1)), 1);
+        }
+        free(want);
+    }
+    /* g [16,120] @ W^T, W [30,120], and views of W's two halves */
+    cg_tensor *g = rnd(CG_FLOAT32, 80, CG_SHAPE(16, 120)), *w = rnd(CG_FLOAT32, 81, CG_SHAPE(30, 120));
+    cg_tensor *wt = cg_k_transpose(w, 0, 1), *top = cg_k_transpose(cg_k_slice(w, 0, 0, 15, 1), 0, 1),
+              *bottom = cg_k_transpose(cg_k_slice(w, 0, 15, 30, 1), 0, 1);
+    double want[16 * 30];
+    cg_gemm_reuse_begin();
+    cg_gemm_reuse_begin(); /* nested */
+    for (int rep = 0; rep < 3; rep++) check_mm(cg_k_matmul(g, wt), g, wt, 1e-4);
+    cg_gemm_reuse_end();
+    ck_assert_ptr_nonnull(cg_k_scalar_(CG_MUL, w, -2.0)); /* W changes in place: the copy is stale */
+    for (int rep = 0; rep < 3; rep++) check_mm(cg_k_matmul(g, wt), g, wt, 1e-4);
+    for (int rep = 0; rep < 2; rep++) check_mm(cg_k_matmul(g, top), g, top, 1e-4);
+    for (int rep = 0; rep < 2; rep++) check_mm(cg_k_matmul(g, bottom), g, bottom, 1e-4);
+    cg_tensor *acc = cg_ones(CG_FLOAT32, CG_SHAPE(16, 30));
+    for (int rep = 0; rep < 2; rep++) ck_assert_ptr_eq(cg_k_gemm_(acc, g, wt, 1, 1), acc);
+    ref_mm(g, wt, want);
+    for (int i = 0; i < 16 * 30; i++) want[i] = 1 + 2 * want[i];
+    ck_assert_tensor_near(acc, want, 16 * 30, 1e-4);
+    cg_gemm_reuse_end();
+    cg_gemm_reuse_end(); /* one end too many does nothing */
+    ck_assert_ptr_nonnull(cg_k_scalar_(CG_ADD, w, 1.0));
+    check_mm(cg_k_matmul(g, wt), g, wt, 1e-4);
+    cg_scope_end(sc);
+}
+END_TEST
+
 /* Jobs side by side (products of >= 4 MFLOP, two threads) give the bits of
  * the same products one after the other; jobs sharing a destination run in
  * turn; bad jobs are refused with the shapes named. */
@@ -415,6 +470,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, addmm);
     tcase_add_test(tc, gemm_into_views);
     tcase_add_test(tc, small_row_major_products);
+    tcase_add_test(tc, small_transposed_products);
     tcase_add_test(tc, gemm_many_side_by_side);
     tcase_add_test(tc, held_products);
     tcase_add_test(tc, gemm_trace_describes_the_products);
