@@ -490,10 +490,25 @@ cg_tensor *cg_k_masked_fill(const cg_tensor *x, const cg_tensor *mask, double va
 
 /* ------------------------------------------------------- copy, fill, axpy */
 
+CG_HOT void cg__copy_bytes(void *restrict d, const void *restrict s, size_t n) {
+    if (n < 2048) { /* below glibc's `rep movsb` threshold */
+        memcpy(d, s, n);
+        return;
+    }
+    char *dp = d;
+    const char *sp = s;
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        memcpy(dp + i, sp + i, 64);
+        __asm__("" : "+r"(i)); /* an opaque counter: not turned back into a memcpy call */
+    }
+    if (i < n) memcpy(dp + n - 64, sp + n - 64, 64); /* (overlaps bytes already written, with their values) */
+}
+
 static void copy_row(int64_t n, char **p, const int64_t *s, void *vctx) {
     size_t es = *(const size_t *)vctx;
     if (s[0] == 1 && s[1] == 1) {
-        memcpy(p[0], p[1], (size_t)n * es);
+        cg__copy_bytes(p[0], p[1], (size_t)n * es);
         return;
     }
     if (es == 4) {

@@ -195,7 +195,7 @@ cg_tensor *cg_k_index_select(const cg_tensor *x, int axis, const cg_tensor *idx)
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
         for (int64_t i = 0; i < n; i++) {
             prefetch_row(v, i + ROW_AHEAD, n, src, (size_t)row * es, 0);
-            memcpy(dst + (size_t)(i * row) * es, src + (size_t)(id_at(v, i) * row) * es, (size_t)row * es);
+            cg__copy_bytes(dst + (size_t)(i * row) * es, src + (size_t)(id_at(v, i) * row) * es, (size_t)row * es);
         }
         return out;
     }

@@ -406,7 +406,7 @@ cg_tensor *cg_safetensors_get(const cg_safetensors *f, const char *name) {
     }
     cg_tensor *t = cg_empty(e->dtype, e->shape, e->ndim);
     if (!t) return NULL;
-    if (e->end > e->begin) memcpy(cg_data(t), f->data + e->begin, (size_t)(e->end - e->begin));
+    if (e->end > e->begin) cg__copy_bytes(cg_data(t), f->data + e->begin, (size_t)(e->end - e->begin));
     if (!little_endian()) swap_bytes(cg_data(t), cg_numel(t), cg_dtype_size(t->dtype));
     return t;
 }

@@ -193,7 +193,7 @@ cg_tensor *cg_from_data(cg_dtype dt, const int64_t *shape, int ndim, const void 
             cg_set_error(CG_ERR_NULL, "cg_from_data: data is NULL for shape %s", cg_shape_str(t));
             return NULL;
         }
-        memcpy(t->storage->data, data, t->storage->nbytes);
+        cg__copy_bytes(t->storage->data, data, t->storage->nbytes);
     }
     return t;
 }
@@ -333,7 +333,7 @@ cg_status cg_copy_out(const cg_tensor *t, void *dst, size_t nbytes) {
         return cg_set_error(CG_ERR_VALUE, "cg_copy_out: %zu bytes given, %zu needed for shape %s",
                             nbytes, need, cg_shape_str(t));
     if (cg_is_contiguous(t)) {
-        if (need) memcpy(dst, cg_data(t), need);
+        if (need) cg__copy_bytes(dst, cg_data(t), need);
         return CG_OK;
     }
     /* a contiguous view over dst, on the stack: nothing is allocated */

@@ -252,6 +252,25 @@ START_TEST(copy_fill_axpy) {
 }
 END_TEST
 
+/* Bulk copies (2 KiB and more go through cgrad's vector loop): every
+ * length from 2 KiB to 2 KiB + 64 floats, at every offset of the
+ * destination against the source, copies exactly those elements. */
+START_TEST(bulk_copies_at_any_offset) {
+    cg_scope *sc = cg_scope_begin();
+    cg_tensor *src = cg_arange(CG_FLOAT32, 0, 700, 1);
+    cg_tensor *dst = cg_full(CG_FLOAT32, CG_SHAPE(720), -1);
+    for (int64_t n = 512; n <= 576; n += 7)
+        for (int64_t off = 0; off < 16; off++) {
+            cg_k_fill_(dst, -1);
+            ck_assert_ptr_nonnull(cg_k_copy_(cg_k_slice(dst, 0, off, off + n, 1), cg_k_slice(src, 0, 3, 3 + n, 1)));
+            const float *d = cg_data(dst);
+            for (int64_t i = 0; i < 720; i++)
+                ck_assert_float_eq(d[i], i >= off && i < off + n ? (float)(i - off + 3) : -1.0f);
+        }
+    cg_scope_end(sc);
+}
+END_TEST
+
 START_TEST(nonfinite_check) {
     ck_assert(!cg_k_has_nonfinite(m23(CG_FLOAT32)));
     ck_assert(cg_k_has_nonfinite(mk(CG_FLOAT32, VALS(1, INFINITY), CG_SHAPE(2))));
@@ -278,6 +297,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, clamp);
     tcase_add_test(tc, where_masked_fill);
     tcase_add_test(tc, copy_fill_axpy);
+    tcase_add_test(tc, bulk_copies_at_any_offset);
     tcase_add_test(tc, nonfinite_check);
     suite_add_tcase(s, tc);
     return s;
