@@ -184,8 +184,13 @@ static void reuse_rowmajor_b(const cg_tensor *b, mat *B, int64_t M, int64_t K, i
             if (!r->copy) return; /* BLIS reads the operand as it is */
         }
         const float *src = (const float *)B->p;
-        for (int64_t n = 0; n < N; n++)
-            for (int64_t k = 0; k < K; k++) r->copy[k * N + n] = src[n * B->cs + k];
+        enum { TILE = 16 }; /* a tile's rows and columns stay in cache */
+        for (int64_t n0 = 0; n0 < N; n0 += TILE)
+            for (int64_t k0 = 0; k0 < K; k0 += TILE) {
+                int64_t n1 = n0 + TILE < N ? n0 + TILE : N, k1 = k0 + TILE < K ? k0 + TILE : K;
+                for (int64_t k = k0; k < k1; k++)
+                    for (int64_t n = n0; n < n1; n++) r->copy[k * N + n] = src[n * B->cs + k];
+            }
         r->copied = true;
     }
     *B = (mat){(const char *)r->copy, N, 1};
