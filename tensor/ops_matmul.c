@@ -85,9 +85,11 @@ static void trace_time(int64_t t0) {
  * batch of 32: [32,30]x[30,120]) costs BLIS more to set up than to compute,
  * and every BLIS call takes locks of its shared memory pools, which two
  * threads running a batch's shards side by side then wait on. libxsmm's
- * JIT kernels are plain calls: float32, operands and result row-major with
- * unit column stride, alpha 1, beta 0 or 1 (forward products; a backward's
- * transposed operands stay with BLIS). Measured: bench/README.md.
+ * JIT kernels are plain calls: float32, alpha 1, beta 0 or 1, the result
+ * and the right operand row-major with unit column stride, the left one
+ * row-major or transposed (a backward's x^T @ g). A transposed right
+ * operand (g @ W^T) it cannot take; within a backward it reads a row-major
+ * copy (reuse_rowmajor_b below). Measured: bench/README.md.
  * CGRAD_XSMM=0 in the environment (read at the first product) leaves every
  * product to BLIS, as a build without libxsmm does. */
 #ifdef CGRAD_HAVE_XSMM
@@ -216,7 +218,7 @@ void cg_gemm_reuse_end(void) {
 
 #ifdef CGRAD_HAVE_XSMM
 const char *cg__small_gemm(void) {
-    return xsmm_on() ? "libxsmm " LIBXSMM_VERSION " (float32 row-major products under 4 MFLOP)"
+    return xsmm_on() ? "libxsmm " LIBXSMM_VERSION " (float32 products under 4 MFLOP)"
                      : "BLIS (libxsmm turned off by CGRAD_XSMM=0)";
 }
 #else
