@@ -232,6 +232,28 @@ END_TEST
  * built with it): a recurrent step's shapes, beta 0 over NaN, beta 1 into a
  * column block of a wider matrix (leading dimensions larger than the
  * sizes), operands sliced out of wider rows, one row and one column. */
+/* a0 @ b0 (beta 0) over NaN, and a1 @ b1 (the same product, other
+ * layouts) added (beta 1) into a block of a wider matrix of 2s: both near
+ * ab (M x N), the columns beside the block untouched. */
+static void check_beta_0_and_1(const cg_tensor *a0, const cg_tensor *b0, const cg_tensor *a1, const cg_tensor *b1,
+                               const double *ab) {
+    int64_t M = a0->shape[0], K = a0->shape[1], N = b0->shape[1];
+    cg_tensor *out = cg_full(CG_FLOAT32, CG_SHAPE(M, N), NAN);
+    ck_assert_ptr_eq(cg_k_gemm_(out, a0, b0, 1, 0), out);
+    ck_assert_tensor_near(out, ab, M * N, 1e-5 * (double)K);
+    cg_tensor *wide = cg_full(CG_FLOAT32, CG_SHAPE(M, N + 4), 2);
+    cg_tensor *block = cg_k_slice(wide, 1, 1, N + 1, 1);
+    ck_assert_ptr_eq(cg_k_gemm_(block, a1, b1, 1, 1), block);
+    double *want = malloc(sizeof(double) * (size_t)(M * N));
+    for (int64_t i = 0; i < M * N; i++) want[i] = 2 + ab[i];
+    ck_assert_tensor_near(block, want, M * N, 1e-5 * (double)K);
+    for (int64_t i = 0; i < M; i++) {
+        ck_assert_double_eq(cg_get(wide, IDX(i, 0)), 2);
+        ck_assert_double_eq(cg_get(wide, IDX(i, N + 1)), 2);
+    }
+    free(want);
+}
+
 START_TEST(small_row_major_products) {
     ck_assert(strstr(cg_build_info().small_gemm, "libxsmm") || strstr(cg_build_info().small_gemm, "BLIS"));
     static const int64_t shapes[][3] = {{32, 30, 120}, {16, 30, 120}, {32, 100, 400}, {1, 7, 5}, {9, 1, 3}, {5, 3, 1}};
@@ -247,21 +269,8 @@ START_TEST(small_row_major_products) {
                 for (int64_t k = 0; k < K; k++) t += cg_get(ac, IDX(i, k)) * cg_get(bc, IDX(k, j));
                 ab[i * N + j] = t;
             }
-        cg_tensor *out = cg_full(CG_FLOAT32, CG_SHAPE(M, N), NAN);
-        ck_assert_ptr_eq(cg_k_gemm_(out, a, b, 1, 0), out);
-        ck_assert_tensor_near(out, ab, M * N, 1e-5 * (double)K);
-        cg_tensor *wide = cg_full(CG_FLOAT32, CG_SHAPE(M, N + 4), 2);
-        cg_tensor *block = cg_k_slice(wide, 1, 1, N + 1, 1);
-        ck_assert_ptr_eq(cg_k_gemm_(block, ac, bc, 1, 1), block);
-        double *want = malloc(sizeof(double) * (size_t)(M * N));
-        for (int64_t i = 0; i < M * N; i++) want[i] = 2 + ab[i];
-        ck_assert_tensor_near(block, want, M * N, 1e-5 * (double)K);
-        for (int64_t i = 0; i < M; i++) { /* the columns beside the block are untouched */
-            ck_assert_double_eq(cg_get(wide, IDX(i, 0)), 2);
-            ck_assert_double_eq(cg_get(wide, IDX(i, N + 1)), 2);
-        }
+        check_beta_0_and_1(a, b, ac, bc, ab);
         free(ab);
-        free(want);
     }
 }
 END_TEST
@@ -281,18 +290,7 @@ START_TEST(small_transposed_products) {
         cg_tensor *g = rnd(CG_FLOAT32, 70 + (uint64_t)s, CG_SHAPE(K, N));
         double *want = malloc(sizeof(double) * (size_t)(M * N));
         ref_mm(xt, g, want);
-        cg_tensor *out = cg_full(CG_FLOAT32, CG_SHAPE(M, N), NAN);
-        ck_assert_ptr_eq(cg_k_gemm_(out, xt, g, 1, 0), out);
-        ck_assert_tensor_near(out, want, M * N, 1e-5 * (double)K);
-        cg_tensor *wide = cg_full(CG_FLOAT32, CG_SHAPE(M, N + 2), 1);
-        cg_tensor *block = cg_k_slice(wide, 1, 1, N + 1, 1);
-        ck_assert_ptr_eq(cg_k_gemm_(block, xt, g, 1, 1), block);
-        for (int64_t i = 0; i < M * N; i++) want[i] += 1;
-        ck_assert_tensor_near(block, want, M * N, 1e-5 * (double)K);
-        for (int64_t i = 0; i < M; i++) {
-            ck_assert_double_eq(cg_get(wide, IDX(i, 0)), 1);
-            ck_assert_double_eq(cg_get(wide, IDX(i, N + 1)), 1);
-        }
+        check_beta_0_and_1(xt, g, xt, g, want);
         free(want);
     }
     /* g [16,120] @ W^T, W [30,120], and views of W's two halves */
