@@ -792,16 +792,20 @@ static double now_s(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-START_TEST(sigkill_stops_the_others_and_resume_is_exact) {
-    char dir[] = "/tmp/cgrad_dist_kill_XXXXXX";
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+/* A long two-rank run of the `ckpt` worker in dir, started by mpirun with
+ * `prefix` (environment) and `flags` before its own, in the background;
+ * once it has saved a checkpoint, rank 1 is killed (SIGKILL) after a
+ * random delay of min_us up to min_us + 0.3 s, and the run is given 30 s to
+ * end (then killed). Returns its log; *ended: it ended by itself, *stop:
+ * seconds after the kill, *status: its wait status. */
+static char *kill_rank_1(const char *dir, const char *prefix, const char *flags, useconds_t min_us, bool *ended,
+                         double *stop, int *status) {
     char ckpt[512], pid1[512], log[512], cmd[16384];
     snprintf(ckpt, sizeof ckpt, "%s/ckpt.safetensors", dir);
     snprintf(pid1, sizeof pid1, "%s/pid.1", dir);
     snprintf(log, sizeof log, "%s/run.log", dir);
-    /* a long run in the background, killed after a few checkpoints */
-    snprintf(cmd, sizeof cmd, "%s --oversubscribe --bind-to none -np 2 %s --worker ckpt %s 100000 >%s 2>&1", g_mpirun,
-             g_self, dir, log);
+    snprintf(cmd, sizeof cmd, "%s%s --oversubscribe --bind-to none%s -np 2 %s --worker ckpt %s 100000 >%s 2>&1", prefix,
+             g_mpirun, flags, g_self, dir, log);
     pid_t run = fork();
     ck_assert_int_ge(run, 0);
     if (run == 0) {
@@ -811,21 +815,34 @@ START_TEST(sigkill_stops_the_others_and_resume_is_exact) {
     double t0 = now_s();
     while ((access(ckpt, F_OK) != 0 || access(pid1, F_OK) != 0) && now_s() - t0 < 60) usleep(20000);
     ck_assert_msg(access(ckpt, F_OK) == 0, "no checkpoint after 60 s");
-    srand((unsigned)time(NULL));
-    usleep((useconds_t)(100000 + rand() % 300000));
+    srand((unsigned)time(NULL) ^ (unsigned)getpid());
+    usleep(min_us + (useconds_t)(rand() % 300000));
     size_t len;
     char *pid = slurp(pid1, &len);
     ck_assert_ptr_nonnull(pid);
     ck_assert_int_eq(kill((pid_t)atoi(pid), SIGKILL), 0);
     free(pid);
     double tk = now_s();
-    int status = 0;
     pid_t got = 0;
-    while ((got = waitpid(run, &status, WNOHANG)) == 0 && now_s() - tk < 30) usleep(10000);
-    double stop = now_s() - tk;
-    if (got == 0) kill(run, SIGKILL), waitpid(run, &status, 0);
-    char *out = slurp(log, &len);
-    ck_assert_msg(got == run && stop < 10, "the run went on for %.1f s after rank 1 was killed:\n%s", stop, out);
+    *status = 0;
+    while ((got = waitpid(run, status, WNOHANG)) == 0 && now_s() - tk < 30) usleep(10000);
+    *stop = now_s() - tk;
+    if (got == 0) kill(run, SIGKILL), waitpid(run, status, 0);
+    *ended = got == run;
+    return slurp(log, &len);
+}
+
+START_TEST(sigkill_stops_the_others_and_resume_is_exact) {
+    char dir[] = "/tmp/cgrad_dist_kill_XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char ckpt[512], cmd[16384];
+    snprintf(ckpt, sizeof ckpt, "%s/ckpt.safetensors", dir);
+    /* a long run in the background, killed after a few checkpoints */
+    bool ended;
+    double stop;
+    int status;
+    char *out = kill_rank_1(dir, "", "", 100000, &ended, &stop, &status);
+    ck_assert_msg(ended && stop < 10, "the run went on for %.1f s after rank 1 was killed:\n%s", stop, out);
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) != 0, "the run did not fail");
     ck_assert_msg(out && strstr(out, "rank 1") && (strstr(out, "signal 9") || strstr(out, "Killed")),
                   "no message naming the killed rank:\n%s", out);
@@ -870,37 +887,13 @@ END_TEST
 START_TEST(a_lost_rank_times_out_without_the_launcher) {
     char dir[] = "/tmp/cgrad_dist_lost_XXXXXX";
     ck_assert_ptr_nonnull(mkdtemp(dir));
-    char ckpt[512], pid1[512], log[512], cmd[16384];
-    snprintf(ckpt, sizeof ckpt, "%s/ckpt.safetensors", dir);
-    snprintf(pid1, sizeof pid1, "%s/pid.1", dir);
-    snprintf(log, sizeof log, "%s/run.log", dir);
-    snprintf(cmd, sizeof cmd,
-             "CGRAD_DIST_TIMEOUT=2 %s --oversubscribe --bind-to none --enable-recovery -np 2 %s --worker ckpt %s 100000 "
-             ">%s 2>&1",
-             g_mpirun, g_self, dir, log);
-    pid_t run = fork();
-    ck_assert_int_ge(run, 0);
-    if (run == 0) {
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
-    double t0 = now_s();
-    while ((access(ckpt, F_OK) != 0 || access(pid1, F_OK) != 0) && now_s() - t0 < 60) usleep(20000);
-    ck_assert_msg(access(ckpt, F_OK) == 0, "no checkpoint after 60 s");
-    srand((unsigned)time(NULL) ^ (unsigned)getpid());
-    usleep((useconds_t)(rand() % 300000)); /* anywhere in a step */
-    size_t len;
-    char *pid = slurp(pid1, &len);
-    ck_assert_int_eq(kill((pid_t)atoi(pid), SIGKILL), 0);
-    free(pid);
-    double tk = now_s();
-    int status = 0;
-    pid_t got = 0;
-    while ((got = waitpid(run, &status, WNOHANG)) == 0 && now_s() - tk < 30) usleep(10000);
-    double stop = now_s() - tk;
-    if (got == 0) kill(run, SIGKILL), waitpid(run, &status, 0);
-    char *out = slurp(log, &len);
-    ck_assert_msg(got == run && stop < 15, "the run went on for %.1f s after rank 1 was killed:\n%s", stop, out);
+    char cmd[16384];
+    bool ended;
+    double stop;
+    int status;
+    /* the kill anywhere in a step */
+    char *out = kill_rank_1(dir, "CGRAD_DIST_TIMEOUT=2 ", " --enable-recovery", 0, &ended, &stop, &status);
+    ck_assert_msg(ended && stop < 15, "the run went on for %.1f s after rank 1 was killed:\n%s", stop, out);
     /* a wait that runs out, or MPI's own error when it notices the lost rank first */
     ck_assert_msg(out && (strstr(out, "no answer from the other ranks") || strstr(out, "MPI failed")),
                   "rank 0 did not say why it stopped:\n%s", out);
