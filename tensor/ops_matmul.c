@@ -141,7 +141,9 @@ static bool gemm_xsmm(int64_t M, int64_t N, int64_t K, double alpha, mat A, mat 
  * same such operand — the same allocation (serial), unchanged (version),
  * the same view — copies it row-major once; it and the later ones read the
  * copy. Only small float32 products libxsmm runs; copies of up to 64 Ki
- * elements, REUSE_SLOTS operands a thread, freed when the pass ends. */
+ * elements, REUSE_SLOTS operands a thread. The copies' buffers stay for the
+ * next pass (a training step does not allocate them again); cg_cleanup
+ * frees this thread's. */
 #define REUSE_SLOTS 4
 #define REUSE_MAX_ELEMS ((int64_t)1 << 16)
 
@@ -209,10 +211,17 @@ void cg_gemm_reuse_begin(void) {
 void cg_gemm_reuse_end(void) {
 #ifdef CGRAD_HAVE_XSMM
     if (t_reuse_depth > 0 && --t_reuse_depth == 0)
-        for (int i = 0; i < REUSE_SLOTS; i++) {
-            free(t_reuse[i].copy);
-            t_reuse[i] = (reuse_slot){0};
-        }
+        for (int i = 0; i < REUSE_SLOTS; i++) t_reuse[i].st = NULL; /* (no copy is valid past the pass) */
+#endif
+}
+
+void cg__gemm_reuse_release(void) {
+#ifdef CGRAD_HAVE_XSMM
+    for (int i = 0; i < REUSE_SLOTS; i++) {
+        free(t_reuse[i].copy);
+        t_reuse[i] = (reuse_slot){0};
+    }
+    t_reuse_depth = 0;
 #endif
 }
 

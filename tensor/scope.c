@@ -368,6 +368,7 @@ void cg_scope_trim(void) {
 
 void cg_cleanup(void) {
     cg_scope_recycle_end();
+    cg__gemm_reuse_release();
     while (t_current) {
         cg_scope *s = t_current;
         t_current = s->parent;
