@@ -495,14 +495,7 @@ CG_HOT void cg__copy_bytes(void *restrict d, const void *restrict s, size_t n) {
         memcpy(d, s, n);
         return;
     }
-    char *dp = d;
-    const char *sp = s;
-    size_t i = 0;
-    for (; i + 64 <= n; i += 64) {
-        memcpy(dp + i, sp + i, 64);
-        __asm__("" : "+r"(i)); /* an opaque counter: not turned back into a memcpy call */
-    }
-    if (i < n) memcpy(dp + n - 64, sp + n - 64, 64); /* (overlaps bytes already written, with their values) */
+    cg__copy_vec(d, s, (int64_t)n);
 }
 
 static void copy_row(int64_t n, char **p, const int64_t *s, void *vctx) {

@@ -244,42 +244,11 @@ static inline bool flat(const plan *pl, const opnd *o) { return o->cs == 1 && (o
         else LOOP({ (d)[i] += (e); })                                                              \
     } while (0)
 
-/* Copy nb bytes (a multiple of 4, the source and destination apart) with
- * whole-vector moves: row pieces are short (a cell's 30 units), and a call
- * to memcpy per piece costs more than the copy. The last partial vector
- * overlaps the one before it (those bytes are written twice, with the same
- * values), and pieces shorter than a vector take two overlapping halves or
- * quarters, so no byte outside the piece is read or written. The fixed-size
- * memcpys compile to the widest moves of each version of the hot loops
- * (one zmm with AVX-512, two ymm with AVX2, four xmm); the loop counter is
- * opaque to the compiler, which would otherwise turn the loop back into a
- * memcpy call. */
-CG_INLINE void copy_bytes(char *restrict d, const char *restrict s, int64_t nb) {
-    if (nb >= 64) {
-        int64_t i = 0;
-        for (; i + 64 <= nb; i += 64) {
-            memcpy(d + i, s + i, 64);
-            __asm__("" : "+r"(i)); /* an opaque counter: not a memcpy pattern */
-        }
-        if (i < nb) memcpy(d + nb - 64, s + nb - 64, 64);
-    } else if (nb >= 32) {
-        memcpy(d, s, 32);
-        memcpy(d + nb - 32, s + nb - 32, 32);
-    } else if (nb >= 16) {
-        memcpy(d, s, 16);
-        memcpy(d + nb - 16, s + nb - 16, 16);
-    } else if (nb >= 8) {
-        memcpy(d, s, 8);
-        memcpy(d + nb - 8, s + nb - 8, 8);
-    } else if (nb >= 4) {
-        memcpy(d, s, 4);
-    }
-}
 CG_INLINE void copy_f32(float *restrict d, const float *restrict s, int64_t n) {
-    copy_bytes((char *)d, (const char *)s, n * (int64_t)sizeof(float));
+    cg__copy_vec((char *)d, (const char *)s, n * (int64_t)sizeof(float));
 }
 CG_INLINE void copy_f64(double *restrict d, const double *restrict s, int64_t n) {
-    copy_bytes((char *)d, (const char *)s, n * (int64_t)sizeof(double));
+    cg__copy_vec((char *)d, (const char *)s, n * (int64_t)sizeof(double));
 }
 
 #define T float

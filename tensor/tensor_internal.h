@@ -101,4 +101,37 @@ const char *cg__small_gemm(void);
 
 #include "simd.h"
 
+/* Copy nb bytes (a multiple of 4, the source and destination apart) with
+ * whole-vector moves: row pieces are short (a cell's 30 units), and a call
+ * to memcpy per piece costs more than the copy. The last partial vector
+ * overlaps the one before it (those bytes are written twice, with the same
+ * values), and pieces shorter than a vector take two overlapping halves or
+ * quarters, so no byte outside the piece is read or written. The fixed-size
+ * memcpys compile to the widest moves of each version of the hot loops
+ * (one zmm with AVX-512, two ymm with AVX2, four xmm); the loop counter is
+ * opaque to the compiler, which would otherwise turn the loop back into a
+ * memcpy call. Used by the fused kernels (ops_fused.c) and by
+ * cg__copy_bytes. */
+CG_INLINE void cg__copy_vec(char *restrict d, const char *restrict s, int64_t nb) {
+    if (nb >= 64) {
+        int64_t i = 0;
+        for (; i + 64 <= nb; i += 64) {
+            memcpy(d + i, s + i, 64);
+            __asm__("" : "+r"(i)); /* an opaque counter: not a memcpy pattern */
+        }
+        if (i < nb) memcpy(d + nb - 64, s + nb - 64, 64);
+    } else if (nb >= 32) {
+        memcpy(d, s, 32);
+        memcpy(d + nb - 32, s + nb - 32, 32);
+    } else if (nb >= 16) {
+        memcpy(d, s, 16);
+        memcpy(d + nb - 16, s + nb - 16, 16);
+    } else if (nb >= 8) {
+        memcpy(d, s, 8);
+        memcpy(d + nb - 8, s + nb - 8, 8);
+    } else if (nb >= 4) {
+        memcpy(d, s, 4);
+    }
+}
+
 #endif
