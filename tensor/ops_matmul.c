@@ -141,9 +141,9 @@ static bool gemm_xsmm(int64_t M, int64_t N, int64_t K, double alpha, mat A, mat 
  * same such operand — the same allocation (serial), unchanged (version),
  * the same view — copies it row-major once; it and the later ones read the
  * copy. Only small float32 products libxsmm runs; copies of up to 64 Ki
- * elements, REUSE_SLOTS operands a thread. The copies' buffers stay for the
- * next pass (a training step does not allocate them again); cg_cleanup
- * frees this thread's. */
+ * elements, REUSE_SLOTS operands a thread, made in the scope that was
+ * current when the pass began (the step's: its blocks are reused, not
+ * malloc'd, from one step to the next) and not read after the pass. */
 #define REUSE_SLOTS 4
 #define REUSE_MAX_ELEMS ((int64_t)1 << 16)
 
@@ -152,13 +152,12 @@ typedef struct {
     uint64_t serial, version;
     const char *p;
     int64_t K, N, cs;
-    bool copied;
-    float *copy;
-    int64_t cap; /* elements copy holds */
+    float *copy; /* made at the second use */
 } reuse_slot;
 
 static _Thread_local int t_reuse_depth, t_reuse_next;
 static _Thread_local reuse_slot t_reuse[REUSE_SLOTS];
+static _Thread_local cg_scope *t_reuse_scope;
 
 static void reuse_rowmajor_b(const cg_tensor *b, mat *B, int64_t M, int64_t K, int64_t N, const mat *A, double alpha,
                              double beta, int64_t csc) {
@@ -177,16 +176,12 @@ static void reuse_rowmajor_b(const cg_tensor *b, mat *B, int64_t M, int64_t K, i
     if (!r) { /* the first use: remembered, in the slot used longest ago */
         r = &t_reuse[t_reuse_next];
         t_reuse_next = (t_reuse_next + 1) % REUSE_SLOTS;
-        *r = (reuse_slot){st, st->serial, st->version, B->p, K, N, B->cs, false, r->copy, r->cap};
+        *r = (reuse_slot){st, st->serial, st->version, B->p, K, N, B->cs, NULL};
         return;
     }
-    if (!r->copied) {
-        if (r->cap < K * N) {
-            free(r->copy);
-            r->copy = aligned_alloc(64, (size_t)((K * N * 4 + 63) / 64 * 64));
-            r->cap = r->copy ? K * N : 0;
-            if (!r->copy) return; /* BLIS reads the operand as it is */
-        }
+    if (!r->copy) {
+        if (!(r->copy = cg_arena_alloc(t_reuse_scope, sizeof(float) * (size_t)(K * N), false)))
+            return; /* BLIS reads the operand as it is */
         const float *src = (const float *)B->p;
         enum { TILE = 16 }; /* a tile's rows and columns stay in cache */
         for (int64_t n0 = 0; n0 < N; n0 += TILE)
@@ -195,7 +190,6 @@ static void reuse_rowmajor_b(const cg_tensor *b, mat *B, int64_t M, int64_t K, i
                 for (int64_t k = k0; k < k1; k++)
                     for (int64_t n = n0; n < n1; n++) r->copy[k * N + n] = src[n * B->cs + k];
             }
-        r->copied = true;
     }
     *B = (mat){(const char *)r->copy, N, 1};
 }
@@ -203,25 +197,19 @@ static void reuse_rowmajor_b(const cg_tensor *b, mat *B, int64_t M, int64_t K, i
 
 void cg_gemm_reuse_begin(void) {
 #ifdef CGRAD_HAVE_XSMM
-    if (t_reuse_depth++ == 0)
-        for (int i = 0; i < REUSE_SLOTS; i++) t_reuse[i].st = NULL;
+    if (t_reuse_depth++ == 0) {
+        for (int i = 0; i < REUSE_SLOTS; i++) t_reuse[i] = (reuse_slot){0};
+        t_reuse_scope = cg_scope_current();
+    }
 #endif
 }
 
 void cg_gemm_reuse_end(void) {
 #ifdef CGRAD_HAVE_XSMM
-    if (t_reuse_depth > 0 && --t_reuse_depth == 0)
-        for (int i = 0; i < REUSE_SLOTS; i++) t_reuse[i].st = NULL; /* (no copy is valid past the pass) */
-#endif
-}
-
-void cg__gemm_reuse_release(void) {
-#ifdef CGRAD_HAVE_XSMM
-    for (int i = 0; i < REUSE_SLOTS; i++) {
-        free(t_reuse[i].copy);
-        t_reuse[i] = (reuse_slot){0};
+    if (t_reuse_depth > 0 && --t_reuse_depth == 0) {
+        for (int i = 0; i < REUSE_SLOTS; i++) t_reuse[i] = (reuse_slot){0};
+        t_reuse_scope = NULL;
     }
-    t_reuse_depth = 0;
 #endif
 }
 

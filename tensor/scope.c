@@ -368,7 +368,6 @@ void cg_scope_trim(void) {
 
 void cg_cleanup(void) {
     cg_scope_recycle_end();
-    cg__gemm_reuse_release();
     while (t_current) {
         cg_scope *s = t_current;
         t_current = s->parent;

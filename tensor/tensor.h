@@ -207,8 +207,8 @@ bool cg_scope_recycle(const cg_tensor *t);
  * cg_gemm_reuse_end() on a thread, a small float32 product's transposed
  * right operand (g @ W^T) met a second time is copied row-major once and
  * read from the copy, so the small-product library runs it. The pair
- * nests; a copy is valid until the outer end, its buffer kept for the next
- * pass (cg_cleanup frees it). */
+ * nests; the copies are made in the scope current at the outer begin, which
+ * must outlive the pass. */
 void cg_gemm_reuse_begin(void);
 void cg_gemm_reuse_end(void);
 /* How many tensors cgrad's allocator has made so far, on all threads: a

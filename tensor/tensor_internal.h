@@ -87,9 +87,6 @@ cg_status cg__blis_use(int arch);
  * [., 30] float32 matrix is; vector moves run at full speed whatever the
  * alignment. d and s must not overlap. */
 void cg__copy_bytes(void *restrict d, const void *restrict s, size_t n);
-/* Free this thread's row-major copies of products' operands
- * (cg_gemm_reuse_begin/end; cg_cleanup calls it). */
-void cg__gemm_reuse_release(void);
 /* Who runs the small products: "libxsmm 1.17 (...)" or "BLIS (...)" (ops_matmul.c). */
 const char *cg__small_gemm(void);
 
