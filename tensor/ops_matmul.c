@@ -109,27 +109,80 @@ static bool xsmm_on(void) {
     return s > 0;
 }
 
-/* Row-major C = A B (+ C): column-major C^T = B^T A^T, which is how
- * libxsmm reads the same memory. false: not done (BLIS does it). */
-static bool gemm_xsmm(int64_t M, int64_t N, int64_t K, double alpha, mat A, mat B, double beta, char *C, int64_t rsc,
-                      int64_t csc) {
+/* Can libxsmm run row-major C = A B (+ C)? Column-major C^T = B^T A^T is
+ * how it reads the same memory: A row-major, or A the transpose of a
+ * row-major matrix (a backward's x^T @ g), which it reads as its B
+ * transposed. Sets A's leading dimension and libxsmm's flags. */
+static bool xsmm_layout(int64_t M, int64_t N, int64_t K, double alpha, mat A, mat B, double beta, int64_t rsc,
+                        int64_t csc, int64_t *lb, int *flags) {
     if (alpha != 1.0 || (beta != 0.0 && beta != 1.0) || B.cs != 1 || csc != 1 || M < 1 || N < 1 || K < 1 ||
-        B.rs < N || rsc < N || B.rs > INT_MAX || rsc > INT_MAX || !xsmm_on())
+        M > INT_MAX || N > INT_MAX || K > INT_MAX || B.rs < N || rsc < N || B.rs > INT_MAX || rsc > INT_MAX ||
+        !xsmm_on())
         return false;
-    /* A row-major, or A the transpose of a row-major matrix (a backward's
-     * x^T @ g): libxsmm reads that as its B transposed */
-    int64_t lb;
-    int flags;
-    if (A.cs == 1 && A.rs >= K) lb = A.rs, flags = LIBXSMM_GEMM_FLAG_NONE;
-    else if (A.rs == 1 && A.cs >= M) lb = A.cs, flags = LIBXSMM_GEMM_FLAG_TRANS_B;
+    if (A.cs == 1 && A.rs >= K) *lb = A.rs, *flags = LIBXSMM_GEMM_FLAG_NONE;
+    else if (A.rs == 1 && A.cs >= M) *lb = A.cs, *flags = LIBXSMM_GEMM_FLAG_TRANS_B;
     else return false;
-    if (lb > INT_MAX) return false;
-    libxsmm_blasint m = (libxsmm_blasint)N, n = (libxsmm_blasint)M, k = (libxsmm_blasint)K;
+    return *lb <= INT_MAX;
+}
+
+/* The kernel for rows x cols of C (NULL: libxsmm has none). */
+static libxsmm_smmfunction xsmm_kernel(int64_t rows, int64_t cols, int64_t K, mat B, int64_t lb, double beta,
+                                       int64_t rsc, int flags) {
+    libxsmm_blasint m = (libxsmm_blasint)cols, n = (libxsmm_blasint)rows, k = (libxsmm_blasint)K;
     libxsmm_blasint lda = (libxsmm_blasint)B.rs, ldb = (libxsmm_blasint)lb, ldc = (libxsmm_blasint)rsc;
     float al = 1.0f, be = (float)beta;
-    libxsmm_smmfunction f = libxsmm_smmdispatch(m, n, k, &lda, &ldb, &ldc, &al, &be, &flags, NULL);
+    return libxsmm_smmdispatch(m, n, k, &lda, &ldb, &ldc, &al, &be, &flags, NULL);
+}
+
+/* A small product in one call. false: not done (BLIS does it). */
+static bool gemm_xsmm(int64_t M, int64_t N, int64_t K, double alpha, mat A, mat B, double beta, char *C, int64_t rsc,
+                      int64_t csc) {
+    int64_t lb;
+    int flags;
+    if (!xsmm_layout(M, N, K, alpha, A, B, beta, rsc, csc, &lb, &flags)) return false;
+    libxsmm_smmfunction f = xsmm_kernel(M, N, K, B, lb, beta, rsc, flags);
     if (!f) return false;
     f((const float *)B.p, (const float *)A.p, (float *)C);
+    return true;
+}
+
+/* A product of CG_GEMM_THREADED_FLOPS or more, in tiles of C of
+ * XSMM_TILE_ROWS x XSMM_TILE_COLS (the last ones smaller) shared out over
+ * `threads` threads (bench/README.md). The tiles depend on the shape
+ * alone, so a product gives the same bits with any number of threads.
+ * libxsmm does not block for the cache, and with long rows of A it falls
+ * behind BLIS ([1024,4096] x [4096,1024] with A transposed: a third of
+ * BLIS's rate): K up to XSMM_TILED_MAX_K, or for a transposed A (a weight
+ * gradient x^T @ g over many rows) A up to XSMM_TILED_MAX_AT elements and
+ * B up to XSMM_TILED_MAX_B. false: not done (BLIS does it). */
+#define XSMM_TILE_ROWS 32
+#define XSMM_TILE_COLS 64
+#define XSMM_TILED_MAX_K 1024
+#define XSMM_TILED_MAX_AT ((int64_t)1 << 19)
+#define XSMM_TILED_MAX_B ((int64_t)1 << 21)
+static bool gemm_xsmm_tiled(int64_t M, int64_t N, int64_t K, double alpha, mat A, mat B, double beta, char *C,
+                            int64_t rsc, int64_t csc, int threads) {
+    int64_t lb;
+    int flags;
+    if (!xsmm_layout(M, N, K, alpha, A, B, beta, rsc, csc, &lb, &flags)) return false;
+    bool trans = flags & LIBXSMM_GEMM_FLAG_TRANS_B;
+    if (K > XSMM_TILED_MAX_K && !(trans && K * M <= XSMM_TILED_MAX_AT && K * N <= XSMM_TILED_MAX_B)) return false;
+    /* the kernels of a full tile, the last row of tiles, the last column and the corner */
+    int64_t R = XSMM_TILE_ROWS, Cw = XSMM_TILE_COLS, rr = M % R ? M % R : R, rc = N % Cw ? N % Cw : Cw;
+    libxsmm_smmfunction f[2][2];
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++)
+            if (!(f[i][j] = xsmm_kernel(i ? rr : (M < R ? M : R), j ? rc : (N < Cw ? N : Cw), K, B, lb, beta, rsc, flags)))
+                return false;
+    int64_t nr = (M + R - 1) / R, nc = (N + Cw - 1) / Cw, nt = nr * nc;
+    /* tile t: row block t / nc, column block t % nc (a thread's tiles are
+     * bands of rows: a band of A stays in cache while B is read) */
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && nt > 1)
+    for (int64_t t = 0; t < nt; t++) {
+        int64_t r0 = t / nc * R, c0 = t % nc * Cw;
+        const float *a = (const float *)A.p + (trans ? r0 : r0 * lb);
+        f[r0 + R >= M && M % R][c0 + Cw >= N && N % Cw]((const float *)B.p + c0, a, (float *)C + r0 * rsc + c0);
+    }
     return true;
 }
 
@@ -159,11 +212,11 @@ static _Thread_local int t_reuse_depth, t_reuse_next;
 static _Thread_local reuse_slot t_reuse[REUSE_SLOTS];
 static _Thread_local cg_scope *t_reuse_scope;
 
-static void reuse_rowmajor_b(const cg_tensor *b, mat *B, int64_t M, int64_t K, int64_t N, const mat *A, double alpha,
+static void reuse_rowmajor_b(const cg_tensor *b, mat *B, int64_t K, int64_t N, const mat *A, double alpha,
                              double beta, int64_t csc) {
     if (!t_reuse_depth || b->dtype != CG_FLOAT32 || B->rs != 1 || B->cs < K || K < 2 || N < 2 || A->cs != 1 ||
         csc != 1 || alpha != 1.0 || (beta != 0.0 && beta != 1.0) || K * N > REUSE_MAX_ELEMS ||
-        gemm_flops(M, N, K) >= CG_GEMM_THREADED_FLOPS || B->cs > INT_MAX || !b->storage->serial || !xsmm_on())
+        K > XSMM_TILED_MAX_K || B->cs > INT_MAX || !b->storage->serial || !xsmm_on())
         return;
     const cg_storage *st = b->storage;
     reuse_slot *r = NULL;
@@ -212,7 +265,7 @@ void cg_gemm_reuse_end(void) {
 
 #ifdef CGRAD_HAVE_XSMM
 const char *cg__small_gemm(void) {
-    return xsmm_on() ? "libxsmm " LIBXSMM_VERSION " (float32 products under 4 MFLOP)"
+    return xsmm_on() ? "libxsmm " LIBXSMM_VERSION " (float32 products; from 4 MFLOP in tiles, K up to 1024)"
                      : "BLIS (libxsmm turned off by CGRAD_XSMM=0)";
 }
 #else
@@ -234,7 +287,9 @@ static void gemm_raw(cg_dtype dt, int64_t M, int64_t N, int64_t K, double alpha,
             g_trace_buf[i] = (cg_gemm_record){dt, M, N, K, A.rs, A.cs, B.rs, B.cs, rsc, csc, alpha, beta, threads};
     }
 #ifdef CGRAD_HAVE_XSMM
-    if (dt == CG_FLOAT32 && gemm_flops(M, N, K) < CG_GEMM_THREADED_FLOPS && gemm_xsmm(M, N, K, alpha, A, B, beta, C, rsc, csc))
+    if (dt == CG_FLOAT32 && (gemm_flops(M, N, K) < CG_GEMM_THREADED_FLOPS
+                                 ? gemm_xsmm(M, N, K, alpha, A, B, beta, C, rsc, csc)
+                                 : gemm_xsmm_tiled(M, N, K, alpha, A, B, beta, C, rsc, csc, threads)))
         return;
 #endif
     if (dt == CG_FLOAT32) {
@@ -306,7 +361,7 @@ static bool gemm2d(const cg_tensor *a, const cg_tensor *b, double alpha, double 
     mat A, B;
     if (!blis_operand(a, &A) || !blis_operand(b, &B) || !rowmajor_b(b, &B, M, K, N, &A, csc)) return false;
 #ifdef CGRAD_HAVE_XSMM
-    reuse_rowmajor_b(b, &B, M, K, N, &A, alpha, beta, csc);
+    reuse_rowmajor_b(b, &B, K, N, &A, alpha, beta, csc);
 #endif
     int64_t t0 = trace_clock();
     if (gemm_flops(M, N, K) >= CG_GEMM_THREADED_FLOPS ||
@@ -514,6 +569,9 @@ bool cg_k_gemm_many_(const cg_gemm_job *jobs, int n) {
         if (!blis_operand(j->a, &A[i]) || !blis_operand(j->b, &B[i]) ||
             !rowmajor_b(j->b, &B[i], j->a->shape[0], j->a->shape[1], j->b->shape[1], &A[i], j->out->strides[1]))
             return false;
+#ifdef CGRAD_HAVE_XSMM
+        reuse_rowmajor_b(j->b, &B[i], j->a->shape[1], j->b->shape[1], &A[i], j->alpha, j->beta, j->out->strides[1]);
+#endif
     }
     /* every product here has 4 MFLOP or more: no empty dim to special-case */
     int64_t t0 = trace_clock();

@@ -664,7 +664,7 @@ typedef struct cg_info {
     const char *blis_config;    /* "zen3", "skx", "haswell", "generic", ... */
     int blis_arch_type;         /* its BLIS_ARCH_TYPE number */
     const char *blis_config_by; /* "BLIS", "cgrad (...)", "BLIS_ARCH_TYPE=6" */
-    const char *small_gemm;     /* who runs products under 4 MFLOP: libxsmm or BLIS, and why */
+    const char *small_gemm;     /* who runs the float32 products libxsmm can take: libxsmm or BLIS, and why */
     int threads;                /* cg_get_num_threads() */
     bool cpu_avx2, cpu_avx512;  /* AVX2 with FMA; AVX-512 F, DQ, BW, VL (with the OS saving them) */
 } cg_info;

@@ -319,6 +319,53 @@ START_TEST(small_transposed_products) {
 }
 END_TEST
 
+/* Float32 products of 4 MFLOP or more (libxsmm's tiles where it runs them,
+ * else BLIS): near the float64 product, beta 0 over NaN and beta 1 into a
+ * block; tiles cut at the edges in both dims, one row, a transposed left
+ * operand (also with K past 1024), K just past the tiles' limit for a
+ * row-major one (BLIS); the same bits with one thread and with two; and
+ * g @ W^T in a reuse pass reads W's row-major copy from its second product
+ * on. */
+START_TEST(large_products_any_threads) {
+    cg_scope *sc = cg_scope_begin();
+    static const int64_t shapes[][4] = {{32, 128, 512, 0}, {70, 100, 300, 0}, {257, 77, 130, 0}, {1, 1024, 2048, 0},
+                                        {100, 1025, 64, 0}, {130, 200, 160, 1}, {100, 96, 400, 1}, {64, 1100, 96, 1}};
+    for (int s = 0; s < 8; s++) {
+        int64_t M = shapes[s][0], K = shapes[s][1], N = shapes[s][2];
+        ck_assert_double_ge(2.0 * (double)(M * N * K), CG_GEMM_THREADED_FLOPS);
+        cg_tensor *a = shapes[s][3] ? cg_k_transpose(rnd(CG_FLOAT32, 90 + (uint64_t)s, CG_SHAPE(K, M)), 0, 1)
+                                    : rnd(CG_FLOAT32, 90 + (uint64_t)s, CG_SHAPE(M, K));
+        cg_tensor *b = rnd(CG_FLOAT32, 95 + (uint64_t)s, CG_SHAPE(K, N));
+        double *want = malloc(sizeof(double) * (size_t)(M * N));
+        ref_mm(a, b, want);
+        cg_tensor *c[2];
+        for (int th = 1; th <= 2; th++) {
+            cg_set_num_threads(th);
+            check_beta_0_and_1(a, b, a, b, want);
+            c[th - 1] = cg_k_matmul(a, b);
+            ck_assert_ptr_nonnull(c[th - 1]);
+        }
+        ck_assert_msg(!memcmp(cg_data(c[0]), cg_data(c[1]), sizeof(float) * (size_t)(M * N)),
+                      "[%lld,%lld] @ [%lld,%lld]: other bits with two threads", (long long)M, (long long)K,
+                      (long long)K, (long long)N);
+        free(want);
+    }
+    cg_tensor *g = rnd(CG_FLOAT32, 100, CG_SHAPE(32, 512)), *w = rnd(CG_FLOAT32, 101, CG_SHAPE(128, 512));
+    cg_tensor *wt = cg_k_transpose(w, 0, 1);
+    double *want = malloc(sizeof(double) * 32 * 128);
+    ref_mm(g, wt, want);
+    cg_gemm_reuse_begin();
+    for (int rep = 0; rep < 3; rep++) ck_assert_tensor_near(cg_k_matmul(g, wt), want, 32 * 128, 1e-4 * 512);
+    ck_assert_ptr_nonnull(cg_k_scalar_(CG_MUL, w, -1.0)); /* W changes in place: the copy is stale */
+    for (int i = 0; i < 32 * 128; i++) want[i] = -want[i];
+    ck_assert_tensor_near(cg_k_matmul(g, wt), want, 32 * 128, 1e-4 * 512);
+    cg_gemm_reuse_end();
+    free(want);
+    cg_set_num_threads(2);
+    cg_scope_end(sc);
+}
+END_TEST
+
 /* Jobs side by side (products of >= 4 MFLOP, two threads) give the bits of
  * the same products one after the other; jobs sharing a destination run in
  * turn; bad jobs are refused with the shapes named. */
@@ -469,6 +516,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, gemm_into_views);
     tcase_add_test(tc, small_row_major_products);
     tcase_add_test(tc, small_transposed_products);
+    tcase_add_test(tc, large_products_any_threads);
     tcase_add_test(tc, gemm_many_side_by_side);
     tcase_add_test(tc, held_products);
     tcase_add_test(tc, gemm_trace_describes_the_products);
