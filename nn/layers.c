@@ -157,7 +157,7 @@ static cg_tensor *embedding_forward_masked(cg_module *m, cg_tensor *ids, const c
     return cg__embedding_rows(m, ids, ((embedding *)m)->weight, mask_out);
 }
 
-cg_tensor *cg__embedding_rows(cg_module *m, cg_tensor *ids, cg_tensor *table, const cg_tensor **mask_out) {
+cg_tensor *cg__embedding_ids(cg_module *m, cg_tensor *ids, const cg_tensor **mask_out) {
     embedding *e = (embedding *)m;
     if (ids->dtype != CG_INT64) {
         cg_set_error(CG_ERR_DTYPE, "%s (Embedding): token ids must be int64, got %s %s", m->name,
@@ -174,7 +174,12 @@ cg_tensor *cg__embedding_rows(cg_module *m, cg_tensor *ids, cg_tensor *table, co
             return NULL;
         }
     if (e->mask_zero) *mask_out = cg_k_scalar(CG_NE, ids, 0);
-    return cg_embedding(table, flat);
+    return flat;
+}
+
+cg_tensor *cg__embedding_rows(cg_module *m, cg_tensor *ids, cg_tensor *table, const cg_tensor **mask_out) {
+    cg_tensor *flat = cg__embedding_ids(m, ids, mask_out);
+    return flat ? cg_embedding(table, flat) : NULL;
 }
 
 static cg_tensor *embedding_forward(cg_module *m, cg_tensor *ids) {

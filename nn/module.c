@@ -456,9 +456,9 @@ static cg_tensor *seq_forward_masked(cg_module *m, cg_tensor *x, const cg_tensor
         const cg_tensor *next = NULL;
         cg_tensor *table = i + 1 < m->n_children ? cg__rnn_table(m->children[i + 1], m->children[i]) : NULL;
         if (table) { /* an Embedding's rows already projected by the recurrent layer above */
-            x = cg__embedding_rows(m->children[i], x, table, &next);
+            x = cg__embedding_ids(m->children[i], x, &next);
             mask = next, next = NULL;
-            x = x ? cg__rnn_forward_projected(m->children[++i], x, mask, &next) : NULL;
+            x = x ? cg__rnn_forward_table(m->children[++i], x, mask, &next) : NULL;
         } else {
             x = cg_module_forward_masked(m->children[i], x, mask, &next);
         }

@@ -39,19 +39,22 @@ bool cg__embedding_info(const cg_module *m, int *vocab, int *dim, bool *mask_zer
 bool cg__dropout_info(const cg_module *m, double *rate);
 
 /* An Embedding's forward with the rows taken from `table` ([vocab, any]) in
- * place of its weight: the same checks of the ids, the same mask. */
+ * place of its weight: the same checks of the ids, the same mask. ids:
+ * the checks and the mask alone, giving the ids contiguous. */
 cg_tensor *cg__embedding_rows(cg_module *m, cg_tensor *ids, cg_tensor *table, const cg_tensor **mask_out);
+cg_tensor *cg__embedding_ids(cg_module *m, cg_tensor *ids, const cg_tensor **mask_out);
 /* An Embedding's weight; NULL for another module. */
 cg_tensor *cg__embedding_weight(const cg_module *m);
 /* Inference tables (cg_module_inference_begin): a recurrent layer after an
  * Embedding projects the whole vocabulary through its input kernel once.
  * begin makes the table (or nothing, when it does not pay: CG_OK either
  * way); table gives it when made for that embedding, else NULL; the
- * projected forward runs the layer on rows of it. */
+ * table forward runs the layer on its rows for the token ids [B, T], each
+ * step's rows gathered as the step comes. */
 cg_status cg__rnn_table_begin(cg_module *rnn, cg_module *emb, int64_t tokens);
 void cg__rnn_table_end(cg_module *rnn);
 cg_tensor *cg__rnn_table(cg_module *rnn, const cg_module *emb);
-cg_tensor *cg__rnn_forward_projected(cg_module *rnn, cg_tensor *xp, const cg_tensor *mask, const cg_tensor **mask_out);
+cg_tensor *cg__rnn_forward_table(cg_module *rnn, cg_tensor *ids, const cg_tensor *mask, const cg_tensor **mask_out);
 bool cg__activation_info(const cg_module *m, cg_activation *act);
 
 #endif

@@ -82,7 +82,19 @@ static cg_status check_mask(const rnn_layer *r, const cg_tensor *mask, int64_t B
     return CG_OK;
 }
 
-static cg_status run_steps(rnn_layer *r, cg_tensor *xp, int tdim, cg_dtype dt, cg_tensor *const *initial_state,
+/* Where each step's input comes from: a slice of xp, the input projected
+ * ([B, T, P], or [T, B, P] for tdim 0); or, in inference through a
+ * vocabulary table (cg__rnn_table_begin), the table's rows for the step's
+ * tokens (ids time-major, [T, B]), gathered a step at a time, so that the
+ * [B, T, P] of a whole batch is never made. */
+typedef struct {
+    cg_tensor *xp;
+    int tdim;
+    cg_tensor *table, *ids;
+    int64_t B, T;
+} step_source;
+
+static cg_status run_steps(rnn_layer *r, const step_source *src, cg_dtype dt, cg_tensor *const *initial_state,
                            const cg_tensor *mask, void *call, cg_rnn_result *out);
 
 cg_status cg_rnn_call(cg_module *m, cg_tensor *x, cg_tensor *const *initial_state, const cg_tensor *mask,
@@ -112,17 +124,23 @@ cg_status cg_rnn_call(cg_module *m, cg_tensor *x, cg_tensor *const *initial_stat
     cg_tensor *xp = kernel ? cg_linear(xin, kernel, bias) : xin;
     if (xp && ct->project) xp = ct->project(cell, xp, call);
     if (!xp) return cg_last_status();
-    return run_steps(r, xp, tdim, x->dtype, initial_state, mask, call, out);
+    step_source src = {xp, tdim, NULL, NULL, xp->shape[1 - tdim], xp->shape[tdim]};
+    return run_steps(r, &src, x->dtype, initial_state, mask, call, out);
 }
 
-/* The loop over the steps of xp, the input projected: [B, T, P], or
- * [T, B, P] for tdim 0. */
-static cg_status run_steps(rnn_layer *r, cg_tensor *xp, int tdim, cg_dtype dt, cg_tensor *const *initial_state,
+static cg_tensor *step_input(const step_source *src, int64_t t) {
+    if (!src->table) return cg_select(src->xp, src->tdim, t);
+    cg_tensor *ids = cg_k_select(src->ids, 0, t);
+    return ids ? cg_embedding(src->table, ids) : NULL;
+}
+
+/* The loop over the steps. */
+static cg_status run_steps(rnn_layer *r, const step_source *src, cg_dtype dt, cg_tensor *const *initial_state,
                            const cg_tensor *mask, void *call, cg_rnn_result *out) {
     cg_module *m = &r->base;
     cg_cell *cell = r->cell;
     const cg_cell_type *ct = cell->type;
-    int64_t B = xp->shape[1 - tdim], T = xp->shape[tdim];
+    int64_t B = src->B, T = src->T;
     int ns = ct->n_states, H = state_size(cell, 0);
     cg_tensor *state[CG_MAX_STATES], *next[CG_MAX_STATES];
     for (int k = 0; k < ns; k++)
@@ -135,7 +153,7 @@ static cg_status run_steps(rnn_layer *r, cg_tensor *xp, int tdim, cg_dtype dt, c
     cg_tensor *last = NULL; /* the last output, when it is not state 0 */
     for (int64_t s = 0; s < T; s++) {
         int64_t t = r->o.go_backwards ? T - 1 - s : s;
-        cg_cell_step step = {cg_select(xp, tdim, t), state, s == 0 && zero_h ? NULL : rm ? cg_mul(state[0], rm) : state[0],
+        cg_cell_step step = {step_input(src, t), state, s == 0 && zero_h ? NULL : rm ? cg_mul(state[0], rm) : state[0],
                              t, call};
         for (int k = 0; k < ns; k++) next[k] = NULL;
         cg_tensor *y = step.x ? ct->step(cell, &step, next) : NULL;
@@ -215,16 +233,23 @@ cg_tensor *cg__rnn_table(cg_module *m, const cg_module *emb) {
     return r && r->table && r->table_emb == emb && !cg_grad_enabled() && !m->training ? r->table : NULL;
 }
 
-cg_tensor *cg__rnn_forward_projected(cg_module *m, cg_tensor *xp, const cg_tensor *mask, const cg_tensor **mask_out) {
+cg_tensor *cg__rnn_forward_table(cg_module *m, cg_tensor *ids, const cg_tensor *mask, const cg_tensor **mask_out) {
     rnn_layer *r = (rnn_layer *)m;
     cg_cell *cell = r->cell;
     cg_rnn_result res;
     memset(&res, 0, sizeof res);
-    if (!xp || xp->ndim != 3 || check_mask(r, mask, xp->shape[0], xp->shape[1]) != CG_OK) return NULL;
+    if (!ids || !r->table) return NULL;
+    if (ids->ndim != 2) { /* the embedding's rows would be [batch, time, dim] */
+        cg_set_error(CG_ERR_SHAPE, "%s (%s): token ids are %s, expected [batch, time]", m->name, m->type->name,
+                     cg_shape_str(ids));
+        return NULL;
+    }
+    if (check_mask(r, mask, ids->shape[0], ids->shape[1]) != CG_OK) return NULL;
+    step_source src = {NULL, 1, r->table, cg_k_contiguous(cg_k_transpose(ids, 0, 1)), ids->shape[0], ids->shape[1]};
     cg_tensor *kernel = NULL, *bias = NULL;
     void *call = NULL;
-    if (cell->type->begin(cell, &kernel, &bias, &call) != CG_OK ||
-        run_steps(r, xp, 1, xp->dtype, NULL, mask, call, &res) != CG_OK)
+    if (!src.ids || cell->type->begin(cell, &kernel, &bias, &call) != CG_OK ||
+        run_steps(r, &src, r->table->dtype, NULL, mask, call, &res) != CG_OK)
         return NULL;
     *mask_out = r->o.return_sequences ? mask : NULL;
     return res.output;
