@@ -232,7 +232,8 @@ END_TEST
 /* Between begin and end the rows come from the table made at begin (here
  * seen by changing the embedding, which a caller must not do); not when the
  * tokens are fewer than the vocabulary, not with recording on, not after
- * end; bad ids are refused as without it. */
+ * end; bad ids are refused as without it, ids of the wrong rank with the
+ * shape named. */
 START_TEST(inference_table_is_used_only_when_it_pays) {
     cg_scope *sc = cg_scope_begin();
     ck_assert_int_eq(cg_module_inference_begin(NULL, NULL), CG_ERR_NULL);
@@ -252,6 +253,8 @@ START_TEST(inference_table_is_used_only_when_it_pays) {
     cg_data_i64(bad)[3] = 40;
     CG_NO_GRAD { ck_assert_ptr_null(cg_module_forward(m, bad)); }
     ck_assert_error(CG_ERR_INDEX, "token id 40 at position 3 is out of range");
+    CG_NO_GRAD { ck_assert_ptr_null(cg_module_forward(m, cg_k_reshape(x, CG_SHAPE(70)))); }
+    ck_assert_error(CG_ERR_SHAPE, "token ids are [70], expected [batch, time]");
     cg_tensor *with_grad = cg_module_forward(m, x); /* recording: the embedding itself */
     ck_assert(cg_requires_grad(with_grad));
     ck_assert_double_gt(max_abs_diff(before, with_grad), 1e-4);
