@@ -154,7 +154,8 @@ typedef struct {
 
 static cg_tensor *embedding_forward_masked(cg_module *m, cg_tensor *ids, const cg_tensor *mask, const cg_tensor **mask_out) {
     (void)mask;
-    return cg__embedding_rows(m, ids, ((embedding *)m)->weight, mask_out);
+    cg_tensor *flat = cg__embedding_ids(m, ids, mask_out);
+    return flat ? cg_embedding(((embedding *)m)->weight, flat) : NULL;
 }
 
 cg_tensor *cg__embedding_ids(cg_module *m, cg_tensor *ids, const cg_tensor **mask_out) {
@@ -175,11 +176,6 @@ cg_tensor *cg__embedding_ids(cg_module *m, cg_tensor *ids, const cg_tensor **mas
         }
     if (e->mask_zero) *mask_out = cg_k_scalar(CG_NE, ids, 0);
     return flat;
-}
-
-cg_tensor *cg__embedding_rows(cg_module *m, cg_tensor *ids, cg_tensor *table, const cg_tensor **mask_out) {
-    cg_tensor *flat = cg__embedding_ids(m, ids, mask_out);
-    return flat ? cg_embedding(table, flat) : NULL;
 }
 
 static cg_tensor *embedding_forward(cg_module *m, cg_tensor *ids) {

@@ -38,10 +38,9 @@ bool cg__dense_info(const cg_module *m, int *in, int *units, cg_activation *act,
 bool cg__embedding_info(const cg_module *m, int *vocab, int *dim, bool *mask_zero);
 bool cg__dropout_info(const cg_module *m, double *rate);
 
-/* An Embedding's forward with the rows taken from `table` ([vocab, any]) in
- * place of its weight: the same checks of the ids, the same mask. ids:
- * the checks and the mask alone, giving the ids contiguous. */
-cg_tensor *cg__embedding_rows(cg_module *m, cg_tensor *ids, cg_tensor *table, const cg_tensor **mask_out);
+/* An Embedding's checks of its token ids and its mask, without the lookup:
+ * the ids contiguous (a recurrent layer above looks them up in its
+ * inference table). */
 cg_tensor *cg__embedding_ids(cg_module *m, cg_tensor *ids, const cg_tensor **mask_out);
 /* An Embedding's weight; NULL for another module. */
 cg_tensor *cg__embedding_weight(const cg_module *m);

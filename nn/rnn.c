@@ -189,9 +189,9 @@ static cg_status run_steps(rnn_layer *r, const step_source *src, cg_dtype dt, cg
 
 /* ---------------------------------------------------- inference tables */
 
-/* A table larger than this is not made: it is held beside the batch being
- * run (an IMDB LSTM's 20,000 x 512 floats are 41 MB, about what one batch
- * of 256 x 80 tokens projected takes). */
+/* A table larger than this is not made: it is held while the batches run
+ * (an IMDB LSTM's 20,000 x 512 floats are 41 MB, about what one batch of
+ * 256 x 80 tokens projected whole would take). */
 #define TABLE_MAX_BYTES ((size_t)64 << 20)
 
 cg_status cg__rnn_table_begin(cg_module *m, cg_module *emb, int64_t tokens) {

@@ -79,7 +79,7 @@ static void trace_time(int64_t t0) {
     if (t0) atomic_fetch_add(&g_trace_ns, trace_clock() - t0);
 }
 
-/* ------------------------------------------------- small products: libxsmm
+/* ------------------------------------------------------ products: libxsmm
  *
  * A product under CG_GEMM_THREADED_FLOPS (a recurrent step's h @ U for a
  * batch of 32: [32,30]x[30,120]) costs BLIS more to set up than to compute,
@@ -89,7 +89,8 @@ static void trace_time(int64_t t0) {
  * and the right operand row-major with unit column stride, the left one
  * row-major or transposed (a backward's x^T @ g). A transposed right
  * operand (g @ W^T) it cannot take; within a backward it reads a row-major
- * copy (reuse_rowmajor_b below). Measured: bench/README.md.
+ * copy (reuse_rowmajor_b below). Larger products run in tiles
+ * (gemm_xsmm_tiled). Measured: bench/README.md.
  * CGRAD_XSMM=0 in the environment (read at the first product) leaves every
  * product to BLIS, as a build without libxsmm does. */
 #ifdef CGRAD_HAVE_XSMM
@@ -193,10 +194,11 @@ static bool gemm_xsmm_tiled(int64_t M, int64_t N, int64_t K, double alpha, mat A
  * (cg_gemm_reuse_begin/end) the second product on this thread with the
  * same such operand — the same allocation (serial), unchanged (version),
  * the same view — copies it row-major once; it and the later ones read the
- * copy. Only small float32 products libxsmm runs; copies of up to 64 Ki
- * elements, REUSE_SLOTS operands a thread, made in the scope that was
- * current when the pass began (the step's: its blocks are reused, not
- * malloc'd, from one step to the next) and not read after the pass. */
+ * copy. Only float32 products libxsmm runs (K up to XSMM_TILED_MAX_K);
+ * copies of up to 64 Ki elements, REUSE_SLOTS operands a thread, made in
+ * the scope that was current when the pass began (the step's: its blocks
+ * are reused, not malloc'd, from one step to the next) and not read after
+ * the pass. */
 #define REUSE_SLOTS 4
 #define REUSE_MAX_ELEMS ((int64_t)1 << 16)
 

@@ -204,9 +204,9 @@ void cg_scope_recycle_end(void);
 bool cg_scope_recycle(const cg_tensor *t);
 /* A pass over products whose operands do not change while it lasts (the
  * backward opens one): between cg_gemm_reuse_begin() and
- * cg_gemm_reuse_end() on a thread, a small float32 product's transposed
- * right operand (g @ W^T) met a second time is copied row-major once and
- * read from the copy, so the small-product library runs it. The pair
+ * cg_gemm_reuse_end() on a thread, a float32 product's transposed right
+ * operand (g @ W^T, up to 64 Ki elements) met a second time is copied
+ * row-major once and read from the copy, so libxsmm runs the product. The pair
  * nests; the copies are made in the scope current at the outer begin, which
  * must outlive the pass. */
 void cg_gemm_reuse_begin(void);

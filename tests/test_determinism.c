@@ -5,8 +5,8 @@
  * The "golden" case (ctest's test_determinism_golden, which sets
  * CGRAD_TEST_GOLDEN) trains small SimpleRNN, LSTM and GRU models with
  * BLIS's generic sub-configuration, whose kernels are the same code on every
- * x86-64 CPU, every product through BLIS (CGRAD_XSMM=0), and compares a hash of the weights with the one this test
- * printed when it was written: every build (portable, native, sanitized)
+ * x86-64 CPU, every product through BLIS (CGRAD_XSMM=0), and compares a
+ * hash of the weights with the one this test printed when it was written: every build (portable, native, sanitized)
  * on every CPU must give those bits (docs/decisions.md, "Determinism"). */
 #include "testlib.h"
 
