@@ -9,10 +9,8 @@
  *    selects along one dim is not zeroed first, each index is copied into
  *    on its first write (and an op that writes a slice's whole gradient may
  *    write it there directly: cg__offer_into);
- *  - a small weight-gradient product is put off and joined with the next
- *    ones into one GEMM, which runs beside the next single-thread product
- *    (cg_k_gemm_async_); bigger ones run into the gradient (beta = 1), two
- *    of a node side by side (cg_k_gemm_many_).
+ *  - a weight-gradient product runs into the gradient (beta = 1), a node's
+ *    two side by side when they are big enough (cg_k_gemm_many_).
  * Anomaly mode makes every gradient a plain tensor, checks it, and adds it. */
 #include "autograd_internal.h"
 
@@ -132,90 +130,6 @@ cg_status cg__accumulate(cg_tensor *t, cg_tensor *g, bool sole) {
     return CG_OK;
 }
 
-/* ---------------------------------------------- products put off (GEMM) */
-
-/* A leaf's weight-gradient products alpha * a @ b, gathered while they are
- * in cache: the rows of a^T and of b are appended to two buffers, and each
- * run of rows worth DEFER_SEND_FLOPS is held back as one GEMM
- * (cg_k_gemm_async_) that the next step's product takes along on the
- * second thread. The leaf's gradient is off limits until the held products
- * have run (cg__drain). */
-struct cg_deferred {
-    cg_tensor *leaf;
-    cg_grad_slot *slot; /* where its gradient is summed */
-    double alpha;
-    int64_t cap, used, sent; /* rows of the buffers: all, filled, sent */
-    cg_tensor *at, *b;       /* [cap, M] and [cap, N] */
-    struct cg_deferred *next;
-};
-
-#define DEFER_SEND_FLOPS 1.0e6
-
-void cg__drain(cg_bw *bw) {
-    if (!bw || !bw->queued) return;
-    cg_k_gemm_sync();
-    bw->queued = false;
-    for (cg_deferred *d = bw->deferred; d; d = d->next) d->slot->gemm_queued = false;
-}
-
-/* Hold back grad += alpha * at[sent:used]^T @ b[sent:used]. */
-static cg_status send_deferred(cg_deferred *d) {
-    if (d->used == d->sent) return CG_OK;
-    cg_grad_slot *m = d->slot;
-    m->grad_dense = true;
-    /* a gradient with products held is only added to by more of them here */
-    cg__zero_unlisted(m);
-    cg_tensor *g = m->grad ? m->grad : cg__leaf_grad_zeros(d->leaf, m);
-    cg_tensor *at = cg_k_slice(d->at, 0, d->sent, d->used, 1), *b = cg_k_slice(d->b, 0, d->sent, d->used, 1);
-    if (!g || !at || !b || !cg_k_gemm_async_(g, cg_k_transpose(at, 0, 1), b, d->alpha)) return cg_last_status();
-    d->sent = d->used;
-    m->gemm_queued = true;
-    cg__bw->queued = true;
-    return CG_OK;
-}
-
-/* Put off alpha * a @ b into leaf t's gradient; false when it cannot be
- * (not a plain 2-D leaf, a product big enough to thread): run it now. */
-static bool defer_product(cg_tensor *t, const cg_tensor *a, const cg_tensor *b, double alpha) {
-    struct cg_autograd_meta *m = t->autograd;
-    if (!direct_leaf(m) || t->ndim != 2 || a->ndim != 2 || b->ndim != 2 || a->dtype != t->dtype || b->dtype != t->dtype ||
-        a->shape[0] != t->shape[0] || b->shape[1] != t->shape[1])
-        return false;
-    /* only products small enough to run on one thread: larger ones already
-     * run efficiently (and side by side with the other operand's) */
-    int64_t M = t->shape[0], N = t->shape[1], K = a->shape[1];
-    if (2.0 * (double)M * (double)K * (double)N >= CG_GEMM_THREADED_FLOPS) return false;
-    cg_deferred *d = cg__bw->deferred;
-    while (d && !(d->leaf == t && d->alpha == alpha)) d = d->next;
-    if (!d) {
-        if (!(d = cg_scope_alloc(sizeof *d, true))) return false;
-        if (!(d->slot = cg__slot_of(t))) return false;
-        int64_t cap = ((int64_t)1 << 18) / (M + N); /* about 1 MiB of float32 */
-        d->cap = cap > 4 * K ? cap : 4 * K;
-        d->at = cg_empty(t->dtype, CG_SHAPE(d->cap, M));
-        d->b = cg_empty(t->dtype, CG_SHAPE(d->cap, N));
-        if (!d->at || !d->b) return false;
-        d->leaf = t;
-        d->alpha = alpha;
-        d->next = cg__bw->deferred;
-        cg__bw->deferred = d;
-    }
-    if (K > d->cap) return false;
-    if (d->used + K > d->cap) { /* full: rows are reused once the held products have read them */
-        if (send_deferred(d) != CG_OK) return false;
-        cg__drain(cg__bw);
-        d->used = d->sent = 0;
-    }
-    cg_tensor *ra = cg_k_slice(d->at, 0, d->used, d->used + K, 1), *rb = cg_k_slice(d->b, 0, d->used, d->used + K, 1);
-    if (!ra || !rb || !cg_k_copy_(ra, cg_k_transpose(a, 0, 1)) || !cg_k_copy_(rb, b)) return false;
-    d->used += K;
-    if (2.0 * (double)M * (double)N * (double)(d->used - d->sent) >= DEFER_SEND_FLOPS && send_deferred(d) != CG_OK) {
-        d->used -= K; /* not taken: the product runs now */
-        return false;
-    }
-    return true;
-}
-
 /* --------------------------------------------------- one node's gradients */
 
 /* The gradient a part describes, made whole: for anomaly mode, which checks
@@ -320,8 +234,8 @@ cg_status cg__accumulate_node(cg_node *n, cg_grad_in *gin, uint64_t mark) {
             }
         return st;
     }
-    /* products first, a node's two side by side: put off, into a buffer
-     * (beta 1), or into a new tensor added after they have run */
+    /* products first, a node's two side by side: into a buffer (beta 1),
+     * or into a new tensor added after they have run */
     cg_gemm_job jobs[2 * CG_FUSED_MAX_INPUTS];
     cg_grad_in *made[2 * CG_FUSED_MAX_INPUTS];
     int nj = 0, nm = 0;
@@ -333,12 +247,7 @@ cg_status cg__accumulate_node(cg_node *n, cg_grad_in *gin, uint64_t mark) {
                 if (!cg_k_gemm_many_(jobs, nj)) return cg_last_status();
                 nj = 0;
             }
-            cg_tensor *t = n->in[i];
-            if (defer_product(t, p->a, p->b, p->alpha)) {
-                *p = (cg_grad_in){.next = p->next}; /* done: nothing left to add */
-                continue;
-            }
-            cg_tensor *buf = inplace_buffer(t);
+            cg_tensor *buf = inplace_buffer(n->in[i]);
             if (buf && buf->ndim == 2) {
                 jobs[nj++] = (cg_gemm_job){buf, p->a, p->b, p->alpha, 1.0};
                 *p = (cg_grad_in){.next = p->next};
@@ -414,11 +323,6 @@ void cg__offer_into(cg_node *n, cg_grad_in *gin) {
 cg_tensor *cg__run_leaf_hooks(cg_tensor *t, cg_tensor *g);
 
 cg_status cg__finish(cg_bw *bw, cg_status st) {
-    /* what is left in the leaves' buffers; run everything held, after an
-     * error too (held products point into this backward's buffers) */
-    for (cg_deferred *d = bw->deferred; d && st == CG_OK; d = d->next) st = send_deferred(d);
-    cg__drain(bw);
-    bw->deferred = NULL;
     for (cg_tensor *t = bw->pending_list, *next; t; t = next) {
         struct cg_autograd_meta *m = t->autograd;
         next = m->next_pending;

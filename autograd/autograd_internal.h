@@ -23,7 +23,6 @@ typedef struct cg_grad_slot {
     /* Row-sparse gradient of a leaf: the dim-0 rows of grad that may be
      * nonzero, while only row scatters (the embedding backward) wrote it. */
     bool grad_dense;
-    bool gemm_queued; /* held products (cg_k_gemm_async_) still add into grad */
     bool rows_only;   /* a sink's row-sparse grad: rows not listed are unwritten, not zero */
     int64_t n_rows;
     int64_t *rows;     /* room for rows_cap */
@@ -75,16 +74,10 @@ void *cg__ag_null(const char *op);
 /* The scope hooks that keep the tape with its scope (installed on first use). */
 void cg__install_scope_hooks(void);
 
-/* A leaf's weight-gradient products, gathered while they are in cache
- * (accumulate.c). */
-typedef struct cg_deferred cg_deferred;
-
 /* The running backward on this thread. */
 typedef struct cg_bw {
     cg_tensor *pending_list; /* tensors with a pending gradient */
     int64_t open;            /* non-leaf pending gradients not yet consumed */
-    cg_deferred *deferred;   /* leaves with GEMM products still to add */
-    bool queued;             /* products sent and perhaps still held back */
     bool anomaly;            /* anomaly mode: every gradient where it was made, each one checked */
 } cg_bw;
 extern _Thread_local cg_bw *cg__bw;
@@ -104,10 +97,8 @@ cg_status cg__accumulate_node(cg_node *n, cg_grad_in *gin, uint64_t mark);
 void cg__offer_into(cg_node *n, cg_grad_in *gin);
 /* A select-made pending gradient: zero the indices no select wrote. */
 cg_status cg__settle(struct cg_autograd_meta *m);
-/* Run every product held back: each is in its gradient after this. */
-void cg__drain(cg_bw *bw);
-/* End of a backward: what is left in the deferred buffers and in leaves
- * with hooks goes to .grad; everything pending is dropped. */
+/* End of a backward: what is left in leaves with hooks goes to .grad;
+ * everything pending is dropped. */
 cg_status cg__finish(cg_bw *bw, cg_status st);
 
 /* ---------------------------------------------------------- grad_slots.c */
@@ -120,7 +111,7 @@ bool cg__sink_on(void);
 /* The error for a leaf with hooks met while a sink is set. */
 cg_status cg__hooked_leaf_in_sink(const cg_tensor *t);
 /* The leaf's gradient, created as zeros (in its arena or the sink's) if
- * missing; held products are run first. */
+ * missing. */
 cg_tensor *cg__leaf_grad_zeros(cg_tensor *t, cg_grad_slot *m);
 /* The leaf's gradient ready for rows idx (dim 0) to be added: row-sparse
  * bookkeeping kept while only rows are written. */

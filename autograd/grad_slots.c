@@ -73,7 +73,6 @@ void cg__zero_unlisted(cg_grad_slot *m) {
 }
 
 cg_tensor *cg__leaf_grad_zeros(cg_tensor *t, cg_grad_slot *m) {
-    if (m->gemm_queued) cg__drain(cg__bw);
     cg__zero_unlisted(m);
     if (!m->grad) {
         cg_scope *old = cg_scope_redirect(grad_scope(t));
@@ -89,7 +88,6 @@ cg_tensor *cg__leaf_grad_rows(cg_tensor *t, const cg_tensor *idx) {
     if (m->grad_dense) return cg__leaf_grad_zeros(t, m);
     /* not dense: the gradient is absent or zero outside the rows listed */
     if (!slot_rows(m, grad_scope(t), t->shape[0])) return NULL;
-    if (m->gemm_queued) cg__drain(cg__bw);
     if (t_sink && !m->grad) {
         cg_scope *old = cg_scope_redirect(t_sink->scope);
         m->grad = cg_empty(t->dtype, t->shape, t->ndim);
@@ -114,7 +112,6 @@ cg_tensor *cg__leaf_grad_rows(cg_tensor *t, const cg_tensor *idx) {
 cg_status cg__add_to_grad(cg_tensor *t, cg_tensor *g) {
     cg_grad_slot *m = cg__slot_of(t);
     if (!m) return cg_last_status();
-    if (m->gemm_queued) cg__drain(cg__bw);
     cg__zero_unlisted(m);
     m->grad_dense = true;
     if (!m->grad) {
@@ -218,7 +215,7 @@ static void slot_reset(cg_grad_slot *m) {
     if (!m->grad) return;
     for (int64_t k = 0; k < m->n_rows; k++) m->row_seen[m->rows[k]] = 0; /* (every seen row is listed) */
     m->n_rows = 0;
-    m->grad_dense = m->gemm_queued = false;
+    m->grad_dense = false;
     m->rows_only = true;
 }
 

@@ -16,7 +16,7 @@
 #include "dist.h"
 
 /* The entry point for a backward that knows when a leaf's gradient is
- * complete (no node left that adds to it, held products run): call it once
+ * complete (no node left that adds to it): call it once
  * per leaf per backward, on the thread running the backward, outside any
  * gradient sink. Leaves d does not know are ignored. Buckets start in a
  * fixed order (bucket k only after buckets 0 .. k-1), so the announcements

@@ -43,14 +43,15 @@ START_TEST(gradients_accumulate_until_zero_grad) {
 }
 END_TEST
 
-/* A recurrent kernel's gradient from many small steps is put off to one
- * product over all of them at the end of the backward (anomaly mode adds
- * each step's at once): the two agree. A hook on the kernel sees the total. */
+/* A recurrent kernel's gradient from many small steps, each step's product
+ * run into the gradient (beta 1), agrees with anomaly mode's (each step's
+ * product made whole, checked, then added) and with a hooked kernel's (its
+ * gradient summed apart and handed to the hook). The hook sees the total. */
 static cg_tensor *hook_copy(cg_tensor *g, void *user) {
     *(cg_tensor **)user = cg_clone(g);
     return NULL;
 }
-START_TEST(deferred_weight_gradients_match) {
+START_TEST(recurrent_weight_gradients_match) {
     cg_rng rng = cg_rng_seeded(9);
     cg_tensor *u = cg_requires_grad_(cg_uniform(&rng, CG_FLOAT64, -0.5, 0.5, CG_SHAPE(6, 6)), true);
     cg_tensor *w = cg_requires_grad_(cg_uniform(&rng, CG_FLOAT64, -0.5, 0.5, CG_SHAPE(3, 6)), true);
@@ -76,11 +77,10 @@ START_TEST(deferred_weight_gradients_match) {
 }
 END_TEST
 
-/* Products big enough to be sent during the backward (held back, taken
- * along by the next step's product) and a gradient of the same kernel from
- * another op after them: on one thread and on two the gradients are the
- * same bits, and they match anomaly mode's one product per step. */
-START_TEST(held_weight_gradients_match) {
+/* Per-step products of a recurrent kernel and a gradient of the same kernel
+ * from another op after them: on one thread and on two the gradients are
+ * the same bits, and they match anomaly mode's. */
+START_TEST(weight_gradients_any_threads) {
     cg_scope *s = cg_scope_begin();
     cg_rng rng = cg_rng_seeded(10);
     cg_tensor *u = cg_requires_grad_(cg_uniform(&rng, CG_FLOAT64, -0.2, 0.2, CG_SHAPE(64, 64)), true);
@@ -781,8 +781,8 @@ Suite *autograd_engine_suite(void) {
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, gradients_accumulate_until_zero_grad);
     tcase_add_test(tc, second_backward_needs_retain_graph);
-    tcase_add_test(tc, deferred_weight_gradients_match);
-    tcase_add_test(tc, held_weight_gradients_match);
+    tcase_add_test(tc, recurrent_weight_gradients_match);
+    tcase_add_test(tc, weight_gradients_any_threads);
     tcase_add_test(tc, no_grad_records_nothing);
     tcase_add_test(tc, detach_cuts_the_graph);
     tcase_add_test(tc, leaf_hook_sees_the_total_gradient_once);
