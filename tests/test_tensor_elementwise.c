@@ -252,9 +252,10 @@ START_TEST(copy_fill_axpy) {
 }
 END_TEST
 
-/* Bulk copies (2 KiB and more go through cgrad's vector loop): every
- * length from 2 KiB to 2 KiB + 64 floats, at every offset of the
- * destination against the source, copies exactly those elements. */
+/* Bulk copies (2 KiB and more go through cgrad's vector loop): lengths
+ * from 512 to 576 floats in steps of 7 (every remainder of a 64-byte
+ * vector), at every offset of the destination against the source, copy
+ * exactly those elements. */
 START_TEST(bulk_copies_at_any_offset) {
     cg_scope *sc = cg_scope_begin();
     cg_tensor *src = cg_arange(CG_FLOAT32, 0, 700, 1);
