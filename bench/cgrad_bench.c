@@ -6,7 +6,7 @@
  * recurrent GEMMs achieve in training.
  * Usage: cgrad-bench [--threads N] [--steps-scale F] [--lazy] [--shards N] [--batch N] [--no-info] [--mpi]
  *                    [WORKLOAD ...]
- *        cgrad-bench --info | --blis-arch-type
+ *        cgrad-bench --info | --blis-arch-type | --round-trip
  * The output starts with cg_build_info's lines ("# " before each; --no-info:
  * not); --info prints them alone, --blis-arch-type the number of BLIS's
  * sub-configuration in use (bench/run.py gives the Debian torch peer the same).
@@ -23,7 +23,14 @@
  * per step spent averaging gradients (packing, messages, waiting, summing,
  * unpacking) and the bytes each rank sent per step. --dist is one rank of
  * such a run (started by --mpi under mpirun). --batch N changes the batch
- * of 32 (with --dist: the global one). */
+ * of 32 (with --dist: the global one).
+ *
+ * --round-trip prints how long a cache line takes to go from one of the
+ * first two CPUs the process may run on to the other and back (a thread
+ * pinned to each: one stores, the other waits for the store and answers),
+ * the median of 5 runs: a VM's host may place its CPUs near or far apart,
+ * and moves them (bench/README.md: "The slow spells"). */
+#define _GNU_SOURCE /* CPU affinity */
 #include <cgrad/cgrad.h>
 
 #include <blis.h>
@@ -32,6 +39,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -422,6 +432,67 @@ static int compare_mpi(const char *const *picked, int np, double scale) {
     return rc;
 }
 
+/* --round-trip */
+enum { RT_TRIPS = 20000, RT_RUNS = 5 };
+static _Alignas(64) atomic_long rt_flag;
+static bool pin_to(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0;
+}
+static void *rt_answer(void *cpu) {
+    bool pinned = pin_to(*(int *)cpu);
+    for (long i = 0; i < (long)RT_TRIPS * RT_RUNS; i++) {
+        while (atomic_load_explicit(&rt_flag, memory_order_acquire) != 2 * i + 1) {}
+        atomic_store_explicit(&rt_flag, 2 * i + 2, memory_order_release);
+    }
+    return pinned ? cpu : NULL;
+}
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+static int round_trip(void) {
+    cpu_set_t set;
+    int cpu[2], n = 0;
+    if (sched_getaffinity(0, sizeof set, &set) != 0) {
+        perror("cgrad-bench --round-trip: sched_getaffinity");
+        return 1;
+    }
+    for (int c = 0; c < CPU_SETSIZE && n < 2; c++)
+        if (CPU_ISSET(c, &set)) cpu[n++] = c;
+    if (n < 2) {
+        printf("cores' round trip: the process may run on one CPU only\n");
+        return 0;
+    }
+    pthread_t helper;
+    atomic_store(&rt_flag, 0);
+    if (!pin_to(cpu[0]) || pthread_create(&helper, NULL, rt_answer, &cpu[1]) != 0) {
+        fprintf(stderr, "cgrad-bench --round-trip: cannot run a thread on CPU %d and one on CPU %d\n", cpu[0], cpu[1]);
+        return 1;
+    }
+    double t[RT_RUNS];
+    for (long r = 0, i = 0; r < RT_RUNS; r++) {
+        double t0 = now();
+        for (long k = 0; k < RT_TRIPS; k++, i++) {
+            atomic_store_explicit(&rt_flag, 2 * i + 1, memory_order_release);
+            while (atomic_load_explicit(&rt_flag, memory_order_acquire) != 2 * i + 2) {}
+        }
+        t[r] = (now() - t0) / RT_TRIPS;
+    }
+    void *pinned = NULL;
+    pthread_join(helper, &pinned);
+    if (!pinned) {
+        fprintf(stderr, "cgrad-bench --round-trip: cannot pin a thread to CPU %d\n", cpu[1]);
+        return 1;
+    }
+    qsort(t, RT_RUNS, sizeof t[0], cmp_double);
+    printf("cores' round trip: CPUs %d and %d, %.0f ns (median of %d runs of %d)\n", cpu[0], cpu[1], 1e9 * t[RT_RUNS / 2],
+           RT_RUNS, RT_TRIPS);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     double scale = 1.0;
     const char *picked[N_WORKLOADS];
@@ -433,6 +504,7 @@ int main(int argc, char **argv) {
             else printf("%d\n", cg_build_info().blis_arch_type);
             return 0;
         }
+        if (!strcmp(argv[i], "--round-trip")) return round_trip();
         if (!strcmp(argv[i], "--no-info")) info = false;
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) cg_set_num_threads(atoi(argv[++i]));
         else if (!strcmp(argv[i], "--steps-scale") && i + 1 < argc) scale = atof(argv[++i]);

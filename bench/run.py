@@ -13,7 +13,10 @@ process of its own (so peak RSS is per workload); the table gives the median sam
 and, per peer, the median of the rounds' ratios. Inference (cg_predict, batch 256) is compared
 with PyTorch 2.x under torch.inference_mode() (bench/torch_predict.py), the IMDB models' training
 GEMM rate with BLIS's own on the same shapes (bench_matmul), and, when mpirun is there, one process
-x 2 threads with 2 processes x 1 thread (cgrad-bench --mpi).
+x 2 threads with 2 processes x 1 thread (cgrad-bench --mpi). Before each of cgrad's runs the
+cores' round trip (cgrad-bench --round-trip) says how far apart the host has put the two CPUs
+then: on a VM that changes from minute to minute, and with it the speed of anything the two
+threads share (bench/README.md, "The slow spells").
 Settings from the environment: THREADS (2), ROUNDS (3), WORKLOADS, VENV, PEERS (a subset of the
 names above), MATMUL=0 / MPI=0 to skip those parts."""
 import os
@@ -30,6 +33,7 @@ TARGETS = {"imdb_simple_rnn": 5.0, "imdb_lstm": 2.5, "mulprob_gru": 5.0, "mulpro
 LINE = re.compile(r"^(\S+) ([0-9.]+) s/epoch ([0-9.]+) samples/s ([0-9.]+) MiB")
 PREDICT = re.compile(r"^(\S+)_predict ([0-9.]+) samples/s")
 GEMM = re.compile(r"^(\S+)_train_gemm ([0-9.]+) GFLOP/s in its products, BLIS alone on the same products ([0-9.]+) GFLOP/s")
+RTRIP = re.compile(r"^cores' round trip: CPUs [0-9]+ and [0-9]+, ([0-9.]+) ns")
 NODES = re.compile(r"^(\S+)_step .*; ([0-9]+) nodes x ([0-9]+) parts?, ([0-9]+) ns CPU per node")
 
 
@@ -40,6 +44,12 @@ def run(cmd, env=None, timeout=3600):
         tail = (r.stderr or r.stdout).strip().splitlines()[-3:]
         return None, " | ".join(tail)
     return r.stdout, None
+
+
+def round_trip(bench):
+    out, _ = run([bench, "--round-trip"])
+    m = next((RTRIP.match(l) for l in (out or "").splitlines() if RTRIP.match(l)), None)
+    return float(m.group(1)) if m else None
 
 
 def python_has(python, *modules):
@@ -81,6 +91,8 @@ def main():
     model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     print(f"machine: {model}, {os.cpu_count()} cores; threads {threads}; rounds {rounds}; load {' '.join(load)}")
     print(run([bench, "--info"])[0].rstrip())
+    out, err = run([bench, "--round-trip"])
+    print("  " + (out.strip() if out else f"(cgrad-bench --round-trip failed: {err})"))
     for name, _, env, version in peers:
         print(f"peer {name}: {version}" + (f", BLIS_ARCH_TYPE={env['BLIS_ARCH_TYPE']}" if "BLIS_ARCH_TYPE" in env else ""))
     if not peers:
@@ -90,9 +102,12 @@ def main():
         print(out if out else f"(bench_matmul failed: {err})")
 
     ours, theirs, notes = {}, {}, []  # ours[w] = [(sps, mib)], theirs[(peer, w)] = [...]
-    predict, gemm, nodes = {}, {}, {}
+    predict, gemm, nodes, trips = {}, {}, {}, []
     for r in range(rounds):
         for w in workloads:
+            rt = round_trip(bench)
+            if rt is not None:
+                trips.append(rt)
             out, err = run([bench, "--no-info", "--threads", threads, w])
             for line in (out or "").splitlines():
                 m = LINE.match(line)
@@ -117,7 +132,7 @@ def main():
                 else:
                     notes.append(f"{name} {w} failed: {err}")
                     print(f", {name} failed", end="", flush=True)
-            print(flush=True)
+            print("" if rt is None else f" (cores' round trip before cgrad {rt:.0f} ns)", flush=True)
 
     # inference against PyTorch 2.x
     tpred = {}
@@ -179,6 +194,8 @@ def main():
             n, parts, _ = nodes[w][0]
             print(f"cost per op {w}: {n} nodes a batch x {parts} part{'s' if parts > 1 else ''}, "
                   f"{statistics.median(x[2] for x in nodes[w]):.0f} ns of CPU per node (forward, backward, update)")
+    if trips:
+        print(f"cores' round trip before cgrad's runs: {min(trips):.0f}-{max(trips):.0f} ns")
     for n in notes:
         print("note:", n)
 
