@@ -13,9 +13,9 @@ process of its own (so peak RSS is per workload); the table gives the median sam
 and, per peer, the median of the rounds' ratios. Inference (cg_predict, batch 256) is compared
 with PyTorch 2.x under torch.inference_mode() (bench/torch_predict.py), the IMDB models' training
 GEMM rate with BLIS's own on the same shapes (bench_matmul), and, when mpirun is there, one process
-x 2 threads with 2 processes x 1 thread (cgrad-bench --mpi). Before each of cgrad's runs the
-cores' round trip (cgrad-bench --round-trip) says how far apart the host has put the two CPUs
-then: on a VM that changes from minute to minute, and with it the speed of anything the two
+x 2 threads with 2 processes x 1 thread (cgrad-bench --mpi). Before and after each of cgrad's
+runs the cores' round trip (cgrad-bench --round-trip) says how far apart the host had put the two
+CPUs: on a VM that changes from minute to minute, and with it the speed of anything the two
 threads share (bench/README.md, "The slow spells").
 Settings from the environment: THREADS (2), ROUNDS (3), WORKLOADS, VENV, PEERS (a subset of the
 names above), MATMUL=0 / MPI=0 to skip those parts."""
@@ -106,9 +106,9 @@ def main():
     for r in range(rounds):
         for w in workloads:
             rt = round_trip(bench)
-            if rt is not None:
-                trips.append(rt)
             out, err = run([bench, "--no-info", "--threads", threads, w])
+            rt = (rt, round_trip(bench))
+            trips += [x for x in rt if x is not None]
             for line in (out or "").splitlines():
                 m = LINE.match(line)
                 if m and m.group(1) == w:
@@ -132,7 +132,8 @@ def main():
                 else:
                     notes.append(f"{name} {w} failed: {err}")
                     print(f", {name} failed", end="", flush=True)
-            print("" if rt is None else f" (cores' round trip before cgrad {rt:.0f} ns)", flush=True)
+            print(f" (cores' round trip before and after cgrad: {' and '.join('-' if x is None else f'{x:.0f}' for x in rt)} ns)",
+                  flush=True)
 
     # inference against PyTorch 2.x
     tpred = {}
@@ -195,7 +196,7 @@ def main():
             print(f"cost per op {w}: {n} nodes a batch x {parts} part{'s' if parts > 1 else ''}, "
                   f"{statistics.median(x[2] for x in nodes[w]):.0f} ns of CPU per node (forward, backward, update)")
     if trips:
-        print(f"cores' round trip before cgrad's runs: {min(trips):.0f}-{max(trips):.0f} ns")
+        print(f"cores' round trip before and after cgrad's runs: {min(trips):.0f}-{max(trips):.0f} ns")
     for n in notes:
         print("note:", n)
 
