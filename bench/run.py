@@ -46,9 +46,12 @@ def run(cmd, env=None, timeout=3600):
     return r.stdout, None
 
 
+def first_match(regex, out):
+    return next((m for m in map(regex.match, (out or "").splitlines()) if m), None)
+
+
 def round_trip(bench):
-    out, _ = run([bench, "--round-trip"])
-    m = next((RTRIP.match(l) for l in (out or "").splitlines() if RTRIP.match(l)), None)
+    m = first_match(RTRIP, run([bench, "--round-trip"])[0])
     return float(m.group(1)) if m else None
 
 
@@ -105,9 +108,9 @@ def main():
     predict, gemm, nodes, trips = {}, {}, {}, []
     for r in range(rounds):
         for w in workloads:
-            rt = round_trip(bench)
+            before = round_trip(bench)
             out, err = run([bench, "--no-info", "--threads", threads, w])
-            rt = (rt, round_trip(bench))
+            rt = (before, round_trip(bench))
             trips += [x for x in rt if x is not None]
             for line in (out or "").splitlines():
                 m = LINE.match(line)
@@ -125,7 +128,7 @@ def main():
                   end="", flush=True)
             for name, cmd, env, _ in peers:
                 out, err = run(cmd + [w], env)
-                m = next((LINE.match(l) for l in (out or "").splitlines() if LINE.match(l)), None)
+                m = first_match(LINE, out)
                 if m:
                     theirs.setdefault((name, w), []).append((float(m.group(3)), float(m.group(4))))
                     print(f", {name} {float(m.group(3)):.0f} samples/s {float(m.group(4)):.0f} MiB", end="", flush=True)
